@@ -9,6 +9,7 @@
 mod config;
 mod error;
 mod record;
+pub mod time;
 
 pub use config::{ConfigError, DEFAULT_SMTP_PORTS, IpSet, IspConfig, Network};
 pub use error::InputError;
