@@ -1,1 +1,357 @@
-fn main() {}
+//! `op25b`: the command line. A thin layer: it parses arguments, runs the
+//! sources (`sources`), hands records to the stage crates and maps errors to
+//! exit codes (0 success, 1 failure, 2 usage).
+
+mod sources;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use op25b_core::{IspConfig, SessionRecord};
+use sources::{SourceOptions, read_inputs};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "op25b", version, about = "Find spam-sending zombie PCs in ISP traffic and measure outbound spam before and after Outbound Port 25 Blocking.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Captures and flow exports to SMTP session records (Parquet or CSV).
+    Ingest {
+        /// Files or directories (read recursively); formats are told from content.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output: *.parquet writes Parquet, *.csv CSV, - CSV to stdout.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// Rank client hosts by how much they look like spam-sending zombies.
+    Rank {
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Network description (isp.toml); without it, defaults are used and said.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Hosts to show (table) or write (csv/json); 0 = all.
+        #[arg(long, default_value_t = 0)]
+        top: usize,
+        /// Output file; stdout when absent.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        /// csv (the hosts table of CONTRACT.md), json (JSON lines), table (for a terminal).
+        #[arg(long, value_parser = ["csv", "json", "table"])]
+        format: Option<String>,
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// Outbound spam share before and after OP25B: JSON, CSV, charts, HTML.
+    Report {
+        /// Traffic before the block.
+        #[arg(long, required = true, num_args = 1..)]
+        before: Vec<PathBuf>,
+        /// Traffic after the block.
+        #[arg(long, num_args = 1..)]
+        after: Vec<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// Chart size in pixels, WIDTHxHEIGHT.
+        #[arg(long, default_value = "1600x900")]
+        size: String,
+        /// Also write SVG charts.
+        #[arg(long)]
+        svg: bool,
+        /// Bootstrap resamples for the confidence intervals.
+        #[arg(long, default_value_t = 1000)]
+        bootstrap: u32,
+        /// Seed of the bootstrap.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// Make a simulated ISP's traffic before and after OP25B, with ground truth.
+    Synth {
+        /// wakwak-2005 (default), clean, heavy.
+        #[arg(long, default_value = "wakwak-2005")]
+        profile: String,
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Population multiplier (1 = a few tens of MB per capture).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// 1-in-N packet sampling for the flow exports (1 = unsampled).
+        #[arg(long, default_value_t = 1)]
+        sampling: u32,
+    },
+}
+
+#[derive(Args, Clone)]
+struct InputArgs {
+    /// TCP ports that are SMTP (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = op25b_core::DEFAULT_SMTP_PORTS.to_vec())]
+    smtp_ports: Vec<u16>,
+    /// A further UDP port carrying NetFlow/IPFIX exports inside captures (repeatable).
+    #[arg(long = "netflow-port")]
+    netflow_ports: Vec<u16>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No summary on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+impl InputArgs {
+    fn source_options(&self) -> SourceOptions {
+        let mut netflow_ports = op25b_capture::DEFAULT_DATAGRAM_PORTS.to_vec();
+        netflow_ports.extend(&self.netflow_ports);
+        netflow_ports.sort_unstable();
+        netflow_ports.dedup();
+        SourceOptions {
+            smtp_ports: self.smtp_ports.clone(),
+            netflow_ports,
+            threads: self
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            progress: std::io::stderr().is_terminal() && !self.quiet,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("op25b: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Ingest { inputs, output, input } => ingest(&inputs, &output, &input),
+        Command::Rank { inputs, config, top, output, format, input } => {
+            rank(&inputs, config.as_deref(), top, output.as_deref(), format.as_deref(), &input)
+        }
+        Command::Report { before, after, config, output, size, svg, bootstrap, seed, input } => {
+            report(&before, &after, config.as_deref(), &output, &size, svg, bootstrap, seed, &input)
+        }
+        Command::Synth { profile, output, seed, scale, sampling } => {
+            synth(&profile, &output, seed, scale, sampling)
+        }
+    }
+}
+
+fn ingest(inputs: &[PathBuf], output: &Path, args: &InputArgs) -> Result<()> {
+    let mut writer = op25b_store::SessionWriter::create(output)
+        .with_context(|| format!("{}: cannot create", output.display()))?;
+    let mut write_error = None;
+    let summary = read_inputs(inputs, &args.source_options(), &mut |r| {
+        if write_error.is_none()
+            && let Err(e) = writer.write(&r)
+        {
+            write_error = Some(e);
+        }
+    })?;
+    if let Some(e) = write_error {
+        bail!("{}: {e}", output.display());
+    }
+    let rows = writer
+        .finish()
+        .with_context(|| format!("{}: cannot finish writing", output.display()))?;
+    if !args.quiet {
+        eprint!("{summary}");
+        eprintln!("wrote {rows} session records to {}", output.display());
+    }
+    Ok(())
+}
+
+fn load_config(path: Option<&Path>, quiet: bool) -> Result<IspConfig> {
+    match path {
+        Some(p) => Ok(IspConfig::load(p)?),
+        None => {
+            let c = IspConfig::default_network();
+            if !quiet {
+                eprintln!(
+                    "op25b: no --config: internal = dynamic pools = {}; no ISP mail servers known (relays are inferred)",
+                    IspConfig::DEFAULT_INTERNAL.join(", ")
+                );
+            }
+            Ok(c)
+        }
+    }
+}
+
+/// Reads inputs into a ranking, in batches so aggregation runs in parallel.
+fn rank_inputs(
+    inputs: &[PathBuf],
+    config: &IspConfig,
+    rank_cfg: &op25b_rank::RankConfig,
+    args: &InputArgs,
+    label: &str,
+) -> Result<op25b_rank::Ranking> {
+    const BATCH: usize = 64 * 1024;
+    let mut agg = op25b_rank::HostAggregator::new(&config.network);
+    let mut batch: Vec<SessionRecord> = Vec::with_capacity(BATCH);
+    let summary = read_inputs(inputs, &args.source_options(), &mut |r| {
+        batch.push(r);
+        if batch.len() == BATCH {
+            agg.push_batch(&batch);
+            batch.clear();
+        }
+    })?;
+    agg.push_batch(&batch);
+    if !args.quiet {
+        eprintln!("== {label}");
+        eprint!("{summary}");
+    }
+    let mut ranking = agg.finish(rank_cfg);
+    ranking.defaults_used = config.is_default;
+    Ok(ranking)
+}
+
+fn rank(
+    inputs: &[PathBuf],
+    config: Option<&Path>,
+    top: usize,
+    output: Option<&Path>,
+    format: Option<&str>,
+    args: &InputArgs,
+) -> Result<()> {
+    let config = load_config(config, args.quiet)?;
+    let rank_cfg = op25b_rank::RankConfig::from_isp(&config).map_err(anyhow::Error::msg)?;
+    let ranking = rank_inputs(inputs, &config, &rank_cfg, args, "rank")?;
+    let hosts = if top > 0 && top < ranking.hosts.len() {
+        &ranking.hosts[..top]
+    } else {
+        &ranking.hosts[..]
+    };
+    let format = format.unwrap_or(match output {
+        None if std::io::stdout().is_terminal() => "table",
+        _ => "csv",
+    });
+    let mut out: Box<dyn Write> = match output {
+        Some(p) if p != Path::new("-") => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("{}: cannot create", p.display()))?,
+        )),
+        _ => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    match format {
+        "table" => {
+            let n = if top == 0 { 20 } else { top };
+            out.write_all(op25b_rank::format_table(&ranking.hosts, n).as_bytes())?
+        }
+        "json" => op25b_rank::write_json_lines(&mut out, hosts)?,
+        _ => op25b_rank::write_hosts_csv(&mut out, hosts)?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    before: &[PathBuf],
+    after: &[PathBuf],
+    config: Option<&Path>,
+    output: &Path,
+    size: &str,
+    svg: bool,
+    bootstrap: u32,
+    seed: u64,
+    args: &InputArgs,
+) -> Result<()> {
+    let (width, height) = parse_size(size)?;
+    let config = load_config(config, args.quiet)?;
+    let rank_cfg = op25b_rank::RankConfig::from_isp(&config).map_err(anyhow::Error::msg)?;
+    let before_rank = rank_inputs(before, &config, &rank_cfg, args, "before")?;
+    let after_rank = if after.is_empty() {
+        None
+    } else {
+        Some(rank_inputs(after, &config, &rank_cfg, args, "after")?)
+    };
+    std::fs::create_dir_all(output)
+        .with_context(|| format!("{}: cannot create directory", output.display()))?;
+    let inputs: Vec<String> = before
+        .iter()
+        .map(|p| format!("before: {}", p.display()))
+        .chain(after.iter().map(|p| format!("after: {}", p.display())))
+        .collect();
+    let input = op25b_report::ReportInput {
+        network: config.network.clone(),
+        rank_cfg,
+        before: before_rank,
+        after: after_rank,
+        defaults_used: config.is_default,
+    };
+    let opts = op25b_report::ReportOptions {
+        out_dir: output.to_path_buf(),
+        width,
+        height,
+        svg,
+        bootstrap,
+        seed,
+        title: "Outbound spam before and after OP25B".into(),
+        inputs,
+    };
+    op25b_report::write_report(&input, &opts)?;
+    if !args.quiet {
+        eprintln!("report written to {}", output.display());
+    }
+    Ok(())
+}
+
+fn parse_size(size: &str) -> Result<(u32, u32)> {
+    let parse = || -> Option<(u32, u32)> {
+        let (w, h) = size.split_once(['x', 'X'])?;
+        let (w, h) = (w.trim().parse().ok()?, h.trim().parse().ok()?);
+        ((200..=8000).contains(&w) && (200..=8000).contains(&h)).then_some((w, h))
+    };
+    parse().with_context(|| format!("--size {size:?}: expected WIDTHxHEIGHT, 200 to 8000 pixels each"))
+}
+
+fn synth(profile: &str, output: &Path, seed: u64, scale: f64, sampling: u32) -> Result<()> {
+    if !op25b_synth::profile_names().contains(&profile) {
+        bail!(
+            "unknown profile {profile:?}; profiles: {}",
+            op25b_synth::profile_names().join(", ")
+        );
+    }
+    if !(scale.is_finite() && scale > 0.0) {
+        bail!("--scale must be a positive number");
+    }
+    if sampling == 0 {
+        bail!("--sampling must be 1 or more");
+    }
+    std::fs::create_dir_all(output)
+        .with_context(|| format!("{}: cannot create directory", output.display()))?;
+    let summary = op25b_synth::run(&op25b_synth::SynthOptions {
+        profile: profile.to_string(),
+        out_dir: output.to_path_buf(),
+        seed,
+        scale,
+        sampling,
+    })?;
+    for (path, bytes) in &summary.files {
+        eprintln!("{:>12} {}", bytes, path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,312 @@
+//! Inputs to session records: expands directories, tells each file's format
+//! from its content (never its name) and runs the matching source.
+//!
+//! Packet captures all go through one capture ingest, so that rotated files
+//! join into one time-ordered stream; flow-export datagrams found inside them
+//! go to one flow decoder shared with raw datagram files, so templates carry
+//! across files from the same exporter.
+
+use anyhow::{Context, Result, bail};
+use op25b_capture::{CaptureOptions, CaptureStats, DETECT_HEAD, Datagram};
+use op25b_core::SessionRecord;
+use op25b_flow::{
+    DecoderOptions, FlowDecoder, FlowFileKind, FlowRecord, NfdumpStats, PairerOptions,
+    SessionPairer,
+};
+use op25b_store::StoredFormat;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// What the CLI's input options say.
+#[derive(Clone, Debug)]
+pub struct SourceOptions {
+    pub smtp_ports: Vec<u16>,
+    /// UDP ports whose payloads in captures are flow exports.
+    pub netflow_ports: Vec<u16>,
+    pub threads: usize,
+    pub progress: bool,
+}
+
+/// The kind of one input file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum InputKind {
+    Capture,
+    FlowDatagrams,
+    NfdumpCsv,
+    Stored,
+}
+
+impl InputKind {
+    fn name(self) -> &'static str {
+        match self {
+            InputKind::Capture => "packet capture",
+            InputKind::FlowDatagrams => "raw NetFlow/IPFIX datagrams",
+            InputKind::NfdumpCsv => "nfdump CSV",
+            InputKind::Stored => "op25b sessions (Parquet/CSV)",
+        }
+    }
+}
+
+/// Everything the sources counted, for the summary on stderr.
+#[derive(Debug, Default)]
+pub struct SourceSummary {
+    pub files: BTreeMap<&'static str, u64>,
+    pub empty_files: Vec<PathBuf>,
+    pub capture: Option<CaptureStats>,
+    pub flow_datagrams: u64,
+    pub flow_records: u64,
+    pub flow_decoder: Option<String>,
+    pub pairer: Option<String>,
+    pub nfdump: NfdumpStats,
+    pub stored_rows: u64,
+    pub records: u64,
+    pub by_source: BTreeMap<&'static str, u64>,
+    pub by_outcome: BTreeMap<&'static str, u64>,
+}
+
+impl fmt::Display for SourceSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let files: Vec<String> = self.files.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        writeln!(f, "inputs: {}", files.join(", "))?;
+        for p in &self.empty_files {
+            writeln!(f, "  skipped empty file: {}", p.display())?;
+        }
+        if let Some(c) = &self.capture {
+            write!(f, "{c}")?;
+        }
+        if self.flow_datagrams > 0 || self.flow_records > 0 {
+            writeln!(
+                f,
+                "flows: {} export datagrams, {} flow records",
+                self.flow_datagrams, self.flow_records
+            )?;
+            if let Some(d) = &self.flow_decoder {
+                writeln!(f, "  decoder: {d}")?;
+            }
+            if let Some(p) = &self.pairer {
+                writeln!(f, "  pairing: {p}")?;
+            }
+        }
+        if self.nfdump.lines > 0 {
+            writeln!(f, "nfdump csv: {:?}", self.nfdump)?;
+        }
+        if self.stored_rows > 0 {
+            writeln!(f, "stored session rows read: {}", self.stored_rows)?;
+        }
+        let by = |m: &BTreeMap<&'static str, u64>| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        writeln!(f, "session records: {}", self.records)?;
+        writeln!(f, "  by source: {}", by(&self.by_source))?;
+        writeln!(f, "  by outcome: {}", by(&self.by_outcome))
+    }
+}
+
+/// Expands directories recursively (sorted, hidden files skipped) into files.
+pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("{}: cannot list directory", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for input in inputs {
+        let meta = std::fs::metadata(input)
+            .with_context(|| format!("{}: cannot read", input.display()))?;
+        if meta.is_dir() {
+            walk(input, &mut out)?;
+        } else {
+            out.push(input.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn read_head(path: &Path) -> Result<Vec<u8>> {
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut head = vec![0u8; DETECT_HEAD];
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
+        }
+    }
+    head.truncate(n);
+    Ok(head)
+}
+
+fn classify(path: &Path, head: &[u8]) -> Option<InputKind> {
+    if op25b_capture::detect(head).is_some() {
+        return Some(InputKind::Capture);
+    }
+    match op25b_store::detect(head) {
+        Some(StoredFormat::Parquet | StoredFormat::Csv) => return Some(InputKind::Stored),
+        None => {}
+    }
+    let _ = path;
+    match op25b_flow::detect(head) {
+        Some(FlowFileKind::RawDatagrams) => Some(InputKind::FlowDatagrams),
+        Some(FlowFileKind::NfdumpCsv) => Some(InputKind::NfdumpCsv),
+        None => None,
+    }
+}
+
+fn count_record(summary: &mut SourceSummary, r: &SessionRecord) {
+    summary.records += 1;
+    *summary.by_source.entry(r.source.as_str()).or_default() += 1;
+    *summary.by_outcome.entry(r.outcome.as_str()).or_default() += 1;
+}
+
+/// Reads every input, handing each session record to `on_record`.
+pub fn read_inputs(
+    inputs: &[PathBuf],
+    opts: &SourceOptions,
+    on_record: &mut dyn FnMut(SessionRecord),
+) -> Result<SourceSummary> {
+    let files = expand_inputs(inputs)?;
+    if files.is_empty() {
+        bail!("no input files found in {}", show_paths(inputs));
+    }
+    let mut summary = SourceSummary::default();
+    let mut by_kind: BTreeMap<InputKind, Vec<PathBuf>> = BTreeMap::new();
+    for path in files {
+        let head = read_head(&path)?;
+        if head.is_empty() {
+            summary.empty_files.push(path);
+            continue;
+        }
+        match classify(&path, &head) {
+            Some(kind) => by_kind.entry(kind).or_default().push(path),
+            None => bail!(
+                "{}: at byte offset 0: unrecognised format (expected pcap, pcapng, gzip/zstd \
+                 capture, NetFlow/IPFIX datagrams, nfdump CSV, or op25b Parquet/CSV)",
+                path.display()
+            ),
+        }
+    }
+    for (kind, paths) in &by_kind {
+        summary.files.insert(kind.name(), paths.len() as u64);
+    }
+
+    let summary = RefCell::new(summary);
+    let sink = RefCell::new(on_record);
+    let emit = |r: SessionRecord| {
+        count_record(&mut summary.borrow_mut(), &r);
+        (sink.borrow_mut())(r);
+    };
+    let decoder = RefCell::new(FlowDecoder::new(DecoderOptions::default()));
+    let pairer = RefCell::new(SessionPairer::new(&opts.smtp_ports, PairerOptions::default()));
+    let flow_records = RefCell::new(0u64);
+    let pair_flows = |flows: &mut Vec<FlowRecord>| {
+        *flow_records.borrow_mut() += flows.len() as u64;
+        let mut p = pairer.borrow_mut();
+        for fr in flows.drain(..) {
+            p.push(&fr, &mut |r| emit(r));
+        }
+    };
+
+    if let Some(paths) = by_kind.get(&InputKind::Capture) {
+        let progress = opts.progress.then(progress_bar);
+        let copts = CaptureOptions {
+            smtp_ports: opts.smtp_ports.clone(),
+            datagram_ports: opts.netflow_ports.clone(),
+            threads: opts.threads.max(1),
+            progress: progress.clone(),
+            ..CaptureOptions::default()
+        };
+        let mut flows = Vec::new();
+        let stats = op25b_capture::ingest(paths, &copts, &mut |r| emit(r), &mut |d: Datagram<'_>| {
+            summary.borrow_mut().flow_datagrams += 1;
+            decoder.borrow_mut().decode(d.src, d.ts_us, d.payload, &mut flows);
+            pair_flows(&mut flows);
+        })?;
+        if let Some(pb) = progress {
+            pb.finish_and_clear();
+        }
+        summary.borrow_mut().capture = Some(stats);
+    }
+    if let Some(paths) = by_kind.get(&InputKind::FlowDatagrams) {
+        for path in paths {
+            let mut flows = Vec::new();
+            op25b_flow::read_raw_datagrams(path, &mut decoder.borrow_mut(), &mut |f| flows.push(f))?;
+            pair_flows(&mut flows);
+        }
+    }
+    {
+        let mut flows = Vec::new();
+        decoder.borrow_mut().finish(&mut flows);
+        pair_flows(&mut flows);
+    }
+    if let Some(paths) = by_kind.get(&InputKind::NfdumpCsv) {
+        for path in paths {
+            let mut flows = Vec::new();
+            let stats = op25b_flow::read_nfdump_csv(path, &mut |f| flows.push(f))?;
+            pair_flows(&mut flows);
+            merge_nfdump(&mut summary.borrow_mut().nfdump, &stats);
+        }
+    }
+    pairer.borrow_mut().finish(&mut |r| emit(r));
+    if let Some(paths) = by_kind.get(&InputKind::Stored) {
+        for path in paths {
+            let rows = op25b_store::read_sessions(path, &mut |r| emit(r))?;
+            summary.borrow_mut().stored_rows += rows;
+        }
+    }
+    let mut summary = summary.into_inner();
+    summary.flow_records = flow_records.into_inner();
+    let decoder = decoder.into_inner();
+    let pairer = pairer.into_inner();
+    if summary.flow_datagrams > 0 || summary.flow_records > 0 || by_kind.contains_key(&InputKind::FlowDatagrams) {
+        summary.flow_decoder = Some(format!("{:?}", decoder.stats()));
+        summary.pairer = Some(format!("{:?}", pairer.stats()));
+    }
+    Ok(summary)
+}
+
+fn merge_nfdump(into: &mut NfdumpStats, from: &NfdumpStats) {
+    into.lines += from.lines;
+    into.records += from.records;
+    into.skipped_lines += from.skipped_lines;
+    into.bad_lines += from.bad_lines;
+    into.end_before_start += from.end_before_start;
+}
+
+fn show_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn progress_bar() -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new(0);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {bytes}/{total_bytes} {bytes_per_sec} {wide_bar} {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    pb
+}
