@@ -139,10 +139,23 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// A compressed file's first block can be large (zstd: up to 128 KiB) before
+/// it yields the capture header inside; this much is read to see it.
+const COMPRESSED_HEAD: usize = 1 << 20;
+
 fn read_head(path: &Path) -> Result<Vec<u8>> {
+    let head = read_prefix(path, DETECT_HEAD)?;
+    let compressed = head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+    if compressed && head.len() == DETECT_HEAD && op25b_capture::detect(&head).is_none() {
+        return read_prefix(path, COMPRESSED_HEAD);
+    }
+    Ok(head)
+}
+
+fn read_prefix(path: &Path, len: usize) -> Result<Vec<u8>> {
     let mut f =
         std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let mut head = vec![0u8; DETECT_HEAD];
+    let mut head = vec![0u8; len];
     let mut n = 0;
     while n < head.len() {
         match f.read(&mut head[n..]) {

@@ -1,0 +1,59 @@
+//! Helpers shared by the end-to-end tests: run the binary, make synth data.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn op25b() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_op25b"))
+}
+
+pub fn run(args: &[&str]) -> Output {
+    op25b().args(args).output().expect("the op25b binary runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Makes (once per test binary and arguments) a synth data set and returns its directory.
+pub fn synth(profile: &str, seed: u64, scale: f64, sampling: u32) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "op25b-e2e-{}-{profile}-{seed}-{scale}-{sampling}",
+        std::process::id()
+    ));
+    if !dir.join("truth.json").exists() {
+        let o = run(&[
+            "synth",
+            "--profile",
+            profile,
+            "--seed",
+            &seed.to_string(),
+            "--scale",
+            &scale.to_string(),
+            "--sampling",
+            &sampling.to_string(),
+            "-o",
+            dir.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "synth failed: {}", stderr(&o));
+    }
+    dir
+}
+
+pub fn truth(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("truth.json")).unwrap()).unwrap()
+}
+
+/// Ingests `inputs` into a CSV in `dir` and reads the records back.
+pub fn ingest(dir: &Path, name: &str, inputs: &[&Path]) -> Vec<op25b_core::SessionRecord> {
+    let out = dir.join(format!("{name}.parquet"));
+    let mut cmd = op25b();
+    cmd.arg("ingest").args(inputs).arg("-o").arg(&out).arg("-q");
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "ingest failed: {}", stderr(&o));
+    let mut records = Vec::new();
+    op25b_store::read_sessions(&out, &mut |r| records.push(r)).unwrap();
+    records
+}

@@ -1,0 +1,84 @@
+//! Ingest against ground truth: the capture and the flow exports that
+//! `op25b synth` writes are read back into session records, and those must
+//! agree with what the generator says it put there (truth.json).
+
+mod common;
+
+use op25b_core::{Outcome, SessionRecord, Source};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
+
+fn check_capture_phase(records: &[SessionRecord], phase: &Value, what: &str) {
+    assert!(records.iter().all(|r| r.source == Source::Pcap));
+    assert_eq!(records.len() as u64, u(&phase["smtp_sessions"]), "{what}: sessions");
+    let mut by_port: BTreeMap<String, u64> = BTreeMap::new();
+    for r in records {
+        *by_port.entry(r.server_port.to_string()).or_default() += 1;
+    }
+    for (port, n) in phase["sessions_by_port"].as_object().unwrap() {
+        assert_eq!(by_port.get(port).copied().unwrap_or(0), u(n), "{what}: port {port}");
+    }
+    for o in Outcome::ALL {
+        let got = records.iter().filter(|r| r.outcome == o).count() as u64;
+        assert_eq!(got, u(&phase["outcomes"][o.as_str()]), "{what}: outcome {o}");
+    }
+    let sum = |f: fn(&SessionRecord) -> u32| records.iter().map(|r| u64::from(f(r))).sum::<u64>();
+    assert_eq!(sum(|r| r.transactions), u(&phase["transactions"]), "{what}: transactions");
+    assert_eq!(sum(|r| r.messages), u(&phase["messages"]), "{what}: messages");
+    assert_eq!(sum(|r| r.rcpt_accepted), u(&phase["rcpt_accepted"]), "{what}: rcpt accepted");
+    assert_eq!(sum(|r| r.rcpt_rejected), u(&phase["rcpt_rejected"]), "{what}: rcpt rejected");
+    assert!(records.iter().all(|r| !r.gaps), "{what}: synth captures have no holes");
+}
+
+#[test]
+fn capture_sessions_match_truth_for_every_profile() {
+    for (profile, seed) in [("wakwak-2005", 1), ("wakwak-2005", 7), ("heavy", 2), ("clean", 3)] {
+        let dir = common::synth(profile, seed, 0.05, 1);
+        let truth = common::truth(&dir);
+        for phase in ["before", "after"] {
+            let records = common::ingest(&dir, phase, &[&dir.join(format!("{phase}.pcap"))]);
+            check_capture_phase(&records, &truth["phases"][phase], &format!("{profile}/{seed}/{phase}"));
+        }
+    }
+}
+
+/// Flows cannot show the dialogue, but they show the connections: every
+/// IPv4 SMTP connection of the capture must come back from the NetFlow v5
+/// export of the same traffic, with the same endpoints, and the unanswered
+/// ones must be recognised as such.
+#[test]
+fn netflow_exports_give_the_capture_sessions() {
+    let dir = common::synth("wakwak-2005", 5, 0.05, 1);
+    let packets = common::ingest(&dir, "cap", &[&dir.join("before.pcap")]);
+    type Key = (std::net::IpAddr, u16, std::net::IpAddr, u16);
+    let key = |r: &SessionRecord| -> Key { (r.client, r.client_port, r.server, r.server_port) };
+    let from_capture: BTreeMap<Key, &SessionRecord> = packets.iter().map(|r| (key(r), r)).collect();
+    for (file, source, v4_only) in [
+        ("before-netflow5.pcap", Source::Netflow5, true),
+        ("before-netflow9.pcap", Source::Netflow9, false),
+        ("before-ipfix.pcap", Source::Ipfix, false),
+    ] {
+        let flows = common::ingest(&dir, file, &[&dir.join(file)]);
+        assert!(flows.iter().all(|r| r.source == source), "{file}: source");
+        let from_flows: BTreeMap<Key, &SessionRecord> = flows.iter().map(|r| (key(r), r)).collect();
+        let expected: Vec<&Key> = from_capture
+            .keys()
+            .filter(|k| !v4_only || k.0.is_ipv4())
+            .collect();
+        let missing: Vec<_> = expected.iter().filter(|k| !from_flows.contains_key(**k)).collect();
+        assert!(missing.is_empty(), "{file}: {} sessions missing, e.g. {:?}", missing.len(), missing.first());
+        assert_eq!(from_flows.len(), expected.len(), "{file}: no extra sessions");
+        for (k, f) in &from_flows {
+            let c = from_capture[k];
+            assert_eq!(f.packets_c2s + f.packets_s2c, c.packets_c2s + c.packets_s2c, "{file}: packets of {k:?}");
+            assert_eq!(f.bytes_c2s, c.bytes_c2s, "{file}: bytes c2s of {k:?}");
+            if c.outcome == Outcome::NoAnswer {
+                assert_eq!(f.outcome, Outcome::NoAnswer, "{file}: {k:?}");
+            }
+        }
+    }
+}
