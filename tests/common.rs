@@ -55,5 +55,15 @@ pub fn ingest(dir: &Path, name: &str, inputs: &[&Path]) -> Vec<op25b_core::Sessi
     assert!(o.status.success(), "ingest failed: {}", stderr(&o));
     let mut records = Vec::new();
     op25b_store::read_sessions(&out, &mut |r| records.push(r)).unwrap();
+    // Workers finish sessions in any order; compare in time order.
+    records.sort_by(|a, b| {
+        (a.start, a.client, a.client_port, a.server, a.server_port).cmp(&(
+            b.start,
+            b.client,
+            b.client_port,
+            b.server,
+            b.server_port,
+        ))
+    });
     records
 }

@@ -14,34 +14,74 @@ fn u(v: &Value) -> u64 {
 
 fn check_capture_phase(records: &[SessionRecord], phase: &Value, what: &str) {
     assert!(records.iter().all(|r| r.source == Source::Pcap));
-    assert_eq!(records.len() as u64, u(&phase["smtp_sessions"]), "{what}: sessions");
+    assert_eq!(
+        records.len() as u64,
+        u(&phase["smtp_sessions"]),
+        "{what}: sessions"
+    );
     let mut by_port: BTreeMap<String, u64> = BTreeMap::new();
     for r in records {
         *by_port.entry(r.server_port.to_string()).or_default() += 1;
     }
     for (port, n) in phase["sessions_by_port"].as_object().unwrap() {
-        assert_eq!(by_port.get(port).copied().unwrap_or(0), u(n), "{what}: port {port}");
+        assert_eq!(
+            by_port.get(port).copied().unwrap_or(0),
+            u(n),
+            "{what}: port {port}"
+        );
     }
     for o in Outcome::ALL {
         let got = records.iter().filter(|r| r.outcome == o).count() as u64;
-        assert_eq!(got, u(&phase["outcomes"][o.as_str()]), "{what}: outcome {o}");
+        assert_eq!(
+            got,
+            u(&phase["outcomes"][o.as_str()]),
+            "{what}: outcome {o}"
+        );
     }
     let sum = |f: fn(&SessionRecord) -> u32| records.iter().map(|r| u64::from(f(r))).sum::<u64>();
-    assert_eq!(sum(|r| r.transactions), u(&phase["transactions"]), "{what}: transactions");
-    assert_eq!(sum(|r| r.messages), u(&phase["messages"]), "{what}: messages");
-    assert_eq!(sum(|r| r.rcpt_accepted), u(&phase["rcpt_accepted"]), "{what}: rcpt accepted");
-    assert_eq!(sum(|r| r.rcpt_rejected), u(&phase["rcpt_rejected"]), "{what}: rcpt rejected");
-    assert!(records.iter().all(|r| !r.gaps), "{what}: synth captures have no holes");
+    assert_eq!(
+        sum(|r| r.transactions),
+        u(&phase["transactions"]),
+        "{what}: transactions"
+    );
+    assert_eq!(
+        sum(|r| r.messages),
+        u(&phase["messages"]),
+        "{what}: messages"
+    );
+    assert_eq!(
+        sum(|r| r.rcpt_accepted),
+        u(&phase["rcpt_accepted"]),
+        "{what}: rcpt accepted"
+    );
+    assert_eq!(
+        sum(|r| r.rcpt_rejected),
+        u(&phase["rcpt_rejected"]),
+        "{what}: rcpt rejected"
+    );
+    assert!(
+        records.iter().all(|r| !r.gaps),
+        "{what}: synth captures have no holes"
+    );
 }
 
 #[test]
 fn capture_sessions_match_truth_for_every_profile() {
-    for (profile, seed) in [("wakwak-2005", 1), ("wakwak-2005", 7), ("heavy", 2), ("clean", 3)] {
+    for (profile, seed) in [
+        ("wakwak-2005", 1),
+        ("wakwak-2005", 7),
+        ("heavy", 2),
+        ("clean", 3),
+    ] {
         let dir = common::synth(profile, seed, 0.05, 1);
         let truth = common::truth(&dir);
         for phase in ["before", "after"] {
             let records = common::ingest(&dir, phase, &[&dir.join(format!("{phase}.pcap"))]);
-            check_capture_phase(&records, &truth["phases"][phase], &format!("{profile}/{seed}/{phase}"));
+            check_capture_phase(
+                &records,
+                &truth["phases"][phase],
+                &format!("{profile}/{seed}/{phase}"),
+            );
         }
     }
 }
@@ -69,16 +109,72 @@ fn netflow_exports_give_the_capture_sessions() {
             .keys()
             .filter(|k| !v4_only || k.0.is_ipv4())
             .collect();
-        let missing: Vec<_> = expected.iter().filter(|k| !from_flows.contains_key(**k)).collect();
-        assert!(missing.is_empty(), "{file}: {} sessions missing, e.g. {:?}", missing.len(), missing.first());
-        assert_eq!(from_flows.len(), expected.len(), "{file}: no extra sessions");
+        let missing: Vec<_> = expected
+            .iter()
+            .filter(|k| !from_flows.contains_key(**k))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{file}: {} sessions missing, e.g. {:?}",
+            missing.len(),
+            missing.first()
+        );
+        assert_eq!(
+            from_flows.len(),
+            expected.len(),
+            "{file}: no extra sessions"
+        );
         for (k, f) in &from_flows {
             let c = from_capture[k];
-            assert_eq!(f.packets_c2s + f.packets_s2c, c.packets_c2s + c.packets_s2c, "{file}: packets of {k:?}");
+            assert_eq!(
+                f.packets_c2s + f.packets_s2c,
+                c.packets_c2s + c.packets_s2c,
+                "{file}: packets of {k:?}"
+            );
             assert_eq!(f.bytes_c2s, c.bytes_c2s, "{file}: bytes c2s of {k:?}");
             if c.outcome == Outcome::NoAnswer {
                 assert_eq!(f.outcome, Outcome::NoAnswer, "{file}: {k:?}");
             }
+        }
+    }
+}
+
+/// With 1-in-N packet sampling the export misses connections whose packets
+/// were all skipped, but what it shows must be real: every session from the
+/// sampled flows is a connection of the capture, with no more packets than
+/// it had, and carries the sampling interval.
+#[test]
+fn sampled_netflow_shows_a_subset_with_its_interval() {
+    let n = 10;
+    let dir = common::synth("wakwak-2005", 6, 0.05, n);
+    let packets = common::ingest(&dir, "cap", &[&dir.join("before.pcap")]);
+    type Key = (std::net::IpAddr, u16, std::net::IpAddr, u16);
+    let key = |r: &SessionRecord| -> Key { (r.client, r.client_port, r.server, r.server_port) };
+    let from_capture: BTreeMap<Key, &SessionRecord> = packets.iter().map(|r| (key(r), r)).collect();
+    for file in [
+        "before-netflow5.pcap",
+        "before-netflow9.pcap",
+        "before-ipfix.pcap",
+    ] {
+        let flows = common::ingest(&dir, file, &[&dir.join(file)]);
+        assert!(
+            !flows.is_empty(),
+            "{file}: a sampled export still shows sessions"
+        );
+        assert!(
+            flows.len() < packets.len(),
+            "{file}: sampling loses some connections"
+        );
+        for f in &flows {
+            assert_eq!(f.sampling, n, "{file}: sampling interval recorded");
+            let c = from_capture
+                .get(&key(f))
+                .unwrap_or_else(|| panic!("{file}: session {:?} is not in the capture", key(f)));
+            assert!(
+                f.packets_c2s <= c.packets_c2s && f.packets_s2c <= c.packets_s2c,
+                "{file}: {:?}",
+                key(f)
+            );
         }
     }
 }

@@ -13,7 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "op25b", version, about = "Find spam-sending zombie PCs in ISP traffic and measure outbound spam before and after Outbound Port 25 Blocking.")]
+#[command(
+    name = "op25b",
+    version,
+    about = "Find spam-sending zombie PCs in ISP traffic and measure outbound spam before and after Outbound Port 25 Blocking."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -134,7 +138,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match run(cli) {
@@ -148,16 +156,54 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Ingest { inputs, output, input } => ingest(&inputs, &output, &input),
-        Command::Rank { inputs, config, top, output, format, input } => {
-            rank(&inputs, config.as_deref(), top, output.as_deref(), format.as_deref(), &input)
-        }
-        Command::Report { before, after, config, output, size, svg, bootstrap, seed, input } => {
-            report(&before, &after, config.as_deref(), &output, &size, svg, bootstrap, seed, &input)
-        }
-        Command::Synth { profile, output, seed, scale, sampling } => {
-            synth(&profile, &output, seed, scale, sampling)
-        }
+        Command::Ingest {
+            inputs,
+            output,
+            input,
+        } => ingest(&inputs, &output, &input),
+        Command::Rank {
+            inputs,
+            config,
+            top,
+            output,
+            format,
+            input,
+        } => rank(
+            &inputs,
+            config.as_deref(),
+            top,
+            output.as_deref(),
+            format.as_deref(),
+            &input,
+        ),
+        Command::Report {
+            before,
+            after,
+            config,
+            output,
+            size,
+            svg,
+            bootstrap,
+            seed,
+            input,
+        } => report(
+            &before,
+            &after,
+            config.as_deref(),
+            &output,
+            &size,
+            svg,
+            bootstrap,
+            seed,
+            &input,
+        ),
+        Command::Synth {
+            profile,
+            output,
+            seed,
+            scale,
+            sampling,
+        } => synth(&profile, &output, seed, scale, sampling),
     }
 }
 
@@ -325,7 +371,8 @@ fn parse_size(size: &str) -> Result<(u32, u32)> {
         let (w, h) = (w.trim().parse().ok()?, h.trim().parse().ok()?);
         ((200..=8000).contains(&w) && (200..=8000).contains(&h)).then_some((w, h))
     };
-    parse().with_context(|| format!("--size {size:?}: expected WIDTHxHEIGHT, 200 to 8000 pixels each"))
+    parse()
+        .with_context(|| format!("--size {size:?}: expected WIDTHxHEIGHT, 200 to 8000 pixels each"))
 }
 
 fn synth(profile: &str, output: &Path, seed: u64, scale: f64, sampling: u32) -> Result<()> {

@@ -114,7 +114,10 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("{}: cannot list directory", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
             .collect();
         entries.sort();
         for p in entries {
@@ -229,7 +232,10 @@ pub fn read_inputs(
         (sink.borrow_mut())(r);
     };
     let decoder = RefCell::new(FlowDecoder::new(DecoderOptions::default()));
-    let pairer = RefCell::new(SessionPairer::new(&opts.smtp_ports, PairerOptions::default()));
+    let pairer = RefCell::new(SessionPairer::new(
+        &opts.smtp_ports,
+        PairerOptions::default(),
+    ));
     let flow_records = RefCell::new(0u64);
     let pair_flows = |flows: &mut Vec<FlowRecord>| {
         *flow_records.borrow_mut() += flows.len() as u64;
@@ -249,11 +255,14 @@ pub fn read_inputs(
             ..CaptureOptions::default()
         };
         let mut flows = Vec::new();
-        let stats = op25b_capture::ingest(paths, &copts, &mut |r| emit(r), &mut |d: Datagram<'_>| {
-            summary.borrow_mut().flow_datagrams += 1;
-            decoder.borrow_mut().decode(d.src, d.ts_us, d.payload, &mut flows);
-            pair_flows(&mut flows);
-        })?;
+        let stats =
+            op25b_capture::ingest(paths, &copts, &mut |r| emit(r), &mut |d: Datagram<'_>| {
+                summary.borrow_mut().flow_datagrams += 1;
+                decoder
+                    .borrow_mut()
+                    .decode(d.src, d.ts_us, d.payload, &mut flows);
+                pair_flows(&mut flows);
+            })?;
         if let Some(pb) = progress {
             pb.finish_and_clear();
         }
@@ -262,7 +271,9 @@ pub fn read_inputs(
     if let Some(paths) = by_kind.get(&InputKind::FlowDatagrams) {
         for path in paths {
             let mut flows = Vec::new();
-            op25b_flow::read_raw_datagrams(path, &mut decoder.borrow_mut(), &mut |f| flows.push(f))?;
+            op25b_flow::read_raw_datagrams(path, &mut decoder.borrow_mut(), &mut |f| {
+                flows.push(f)
+            })?;
             pair_flows(&mut flows);
         }
     }
@@ -290,7 +301,10 @@ pub fn read_inputs(
     summary.flow_records = flow_records.into_inner();
     let decoder = decoder.into_inner();
     let pairer = pairer.into_inner();
-    if summary.flow_datagrams > 0 || summary.flow_records > 0 || by_kind.contains_key(&InputKind::FlowDatagrams) {
+    if summary.flow_datagrams > 0
+        || summary.flow_records > 0
+        || by_kind.contains_key(&InputKind::FlowDatagrams)
+    {
         summary.flow_decoder = Some(format!("{:?}", decoder.stats()));
         summary.pairer = Some(format!("{:?}", pairer.stats()));
     }
