@@ -2,6 +2,7 @@
 //! sources (`sources`), hands records to the stage crates and maps errors to
 //! exit codes (0 success, 1 failure, 2 usage).
 
+mod collect;
 mod sources;
 
 use anyhow::{Context, Result, bail};
@@ -81,6 +82,20 @@ enum Command {
         seed: u64,
         #[command(flatten)]
         input: InputArgs,
+    },
+    /// Receive NetFlow/IPFIX exports live and write hourly Parquet session files until SIGINT/SIGTERM.
+    Collect {
+        /// UDP address to listen on, e.g. 0.0.0.0:2055.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// Directory for sessions-YYYY-MM-DDTHH.parquet files.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// TCP ports that are SMTP (comma-separated).
+        #[arg(long, value_delimiter = ',', default_values_t = op25b_core::DEFAULT_SMTP_PORTS.to_vec())]
+        smtp_ports: Vec<u16>,
+        #[arg(short, long)]
+        quiet: bool,
     },
     /// Make a simulated ISP's traffic before and after OP25B, with ground truth.
     Synth {
@@ -197,6 +212,12 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             &input,
         ),
+        Command::Collect {
+            listen,
+            output,
+            smtp_ports,
+            quiet,
+        } => collect::run(listen, &output, &smtp_ports, quiet),
         Command::Synth {
             profile,
             output,
