@@ -24,6 +24,11 @@ pub fn synth(profile: &str, seed: u64, scale: f64, sampling: u32) -> PathBuf {
         std::process::id()
     ));
     if !dir.join("truth.json").exists() {
+        // Tests run in parallel threads: each makes its own copy and renames
+        // it into place, so nobody reads a half-written capture.
+        let tmp = dir.with_extension(
+            format!("tmp-{:?}", std::thread::current().id()).replace(['(', ')'], ""),
+        );
         let o = run(&[
             "synth",
             "--profile",
@@ -35,9 +40,13 @@ pub fn synth(profile: &str, seed: u64, scale: f64, sampling: u32) -> PathBuf {
             "--sampling",
             &sampling.to_string(),
             "-o",
-            dir.to_str().unwrap(),
+            tmp.to_str().unwrap(),
         ]);
         assert!(o.status.success(), "synth failed: {}", stderr(&o));
+        if std::fs::rename(&tmp, &dir).is_err() {
+            // Another thread got there first with the same bytes.
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
     }
     dir
 }
