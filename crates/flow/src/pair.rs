@@ -1,0 +1,474 @@
+//! One-way flows into SMTP session records.
+//!
+//! A TCP connection shows up in flow exports as two one-way flows (or one
+//! biflow), each possibly cut into several records by the exporter's active
+//! timeout. [`SessionPairer`] joins them into one [`SessionRecord`]:
+//!
+//! - Direction: the flow whose destination port is an SMTP port is
+//!   client-to-server (its source is the client); the flow whose source port
+//!   is an SMTP port is server-to-client. Other flows are counted and
+//!   dropped, as are non-TCP flows. A biflow fills both directions.
+//! - Joining: a flow for a connection already open is added to it when it
+//!   starts no later than `gap_us` after the connection's last end;
+//!   otherwise the open session is emitted and a new one begins (port reuse).
+//! - Memory: sessions whose last flow ended more than `window_us` before the
+//!   latest flow end seen are emitted (flows from an exporter arrive roughly
+//!   in time order); above `max_open` sessions, the oldest tenth is emitted
+//!   early and counted as evicted. Emitted batches are sorted by start.
+//!
+//! Outcome, first that applies (flows cannot show the SMTP dialogue, so
+//! nothing is ever `delivered`, `rejected` or `no_mail`):
+//! 1. `no_answer`: client-to-server flags are SYN only (ECN bits ignored) and
+//!    no server-to-client flow was seen, in unsampled flows (with sampling,
+//!    a missing answer may just not have been sampled);
+//! 2. `reset`: the server-to-client flags contain RST and neither direction
+//!    carried data, in unsampled flows;
+//! 3. `encrypted` (and `tls`): server port 465 and both directions carried data;
+//! 4. `unknown` otherwise.
+//!
+//! "Carried data": PSH seen, or more than 80 bytes per packet on average (a
+//! bare TCP/IP header with options is at most 60 bytes for IPv4 and 80 for
+//! IPv6, so larger averages need payload). Flows without flags (exporters
+//! that do not export them) end as `unknown` or, on 465, `encrypted`.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use op25b_core::{Outcome, SessionRecord, tcp_flags};
+
+use crate::FlowRecord;
+
+/// Bounds of the pairing state.
+#[derive(Clone, Debug)]
+pub struct PairerOptions {
+    /// A session is emitted once the newest flow end is this far past its end.
+    pub window_us: i64,
+    /// A flow is joined to an open session if it starts at most this long
+    /// after the session's last end (active-timeout cuts).
+    pub gap_us: i64,
+    /// Open sessions kept at most.
+    pub max_open: usize,
+}
+
+impl Default for PairerOptions {
+    fn default() -> Self {
+        PairerOptions {
+            window_us: 300_000_000,
+            gap_us: 60_000_000,
+            max_open: 1_000_000,
+        }
+    }
+}
+
+/// Counts of what the pairer saw and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PairerStats {
+    pub flows: u64,
+    pub non_tcp: u64,
+    /// TCP flows with no SMTP port on either side.
+    pub not_smtp: u64,
+    /// SMTP flows that carried reverse (biflow) counts.
+    pub biflows: u64,
+    /// Flows added to an already open session.
+    pub joined: u64,
+    /// Open sessions closed because a flow for the same ports came after the gap.
+    pub split_by_gap: u64,
+    /// Flows that ended before the pairing window (out of order): they
+    /// start a session of their own.
+    pub late_flows: u64,
+    pub sessions: u64,
+    /// Sessions emitted because the time window passed / the open limit was hit.
+    pub flushed_by_time: u64,
+    pub evicted: u64,
+    /// Sessions per outcome, in `Outcome::ALL` order.
+    pub outcomes: [u64; 8],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    client: IpAddr,
+    server: IpAddr,
+    client_port: u16,
+    server_port: u16,
+}
+
+struct Open {
+    rec: SessionRecord,
+}
+
+/// Pairs flows into sessions; see the module doc for the rules.
+pub struct SessionPairer {
+    ports: Vec<u16>,
+    opts: PairerOptions,
+    open: HashMap<Key, Open>,
+    watermark: i64,
+    last_sweep: i64,
+    stats: PairerStats,
+}
+
+fn carried_data(flags: u8, packets: u64, bytes: u64) -> bool {
+    flags & tcp_flags::PSH != 0 || bytes > packets.saturating_mul(80)
+}
+
+/// The outcome by the rules in the module doc.
+fn outcome(r: &SessionRecord) -> Outcome {
+    let unsampled = r.sampling <= 1;
+    let c2s_data = carried_data(r.flags_c2s, r.packets_c2s, r.bytes_c2s);
+    let s2c_data = carried_data(r.flags_s2c, r.packets_s2c, r.bytes_s2c);
+    if unsampled && r.packets_c2s > 0 && r.packets_s2c == 0 && r.flags_c2s & 0x3f == tcp_flags::SYN
+    {
+        return Outcome::NoAnswer;
+    }
+    if unsampled && r.flags_s2c & tcp_flags::RST != 0 && !c2s_data && !s2c_data {
+        return Outcome::Reset;
+    }
+    if r.server_port == 465 && r.packets_c2s > 0 && r.packets_s2c > 0 && c2s_data && s2c_data {
+        return Outcome::Encrypted;
+    }
+    Outcome::Unknown
+}
+
+impl SessionPairer {
+    pub fn new(smtp_ports: &[u16], opts: PairerOptions) -> Self {
+        SessionPairer {
+            ports: smtp_ports.to_vec(),
+            opts,
+            open: HashMap::new(),
+            watermark: i64::MIN,
+            last_sweep: i64::MIN,
+            stats: PairerStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &PairerStats {
+        &self.stats
+    }
+
+    /// Adds one flow; sessions that are complete by the time window are
+    /// handed to `out`.
+    pub fn push(&mut self, f: &FlowRecord, out: &mut dyn FnMut(SessionRecord)) {
+        self.stats.flows += 1;
+        if f.protocol != 6 {
+            self.stats.non_tcp += 1;
+            return;
+        }
+        let c2s = if self.ports.contains(&f.dst_port) {
+            true
+        } else if self.ports.contains(&f.src_port) {
+            false
+        } else {
+            self.stats.not_smtp += 1;
+            return;
+        };
+        let key = if c2s {
+            Key {
+                client: f.src,
+                server: f.dst,
+                client_port: f.src_port,
+                server_port: f.dst_port,
+            }
+        } else {
+            Key {
+                client: f.dst,
+                server: f.src,
+                client_port: f.dst_port,
+                server_port: f.src_port,
+            }
+        };
+        if f.rev_packets > 0 || f.rev_bytes > 0 {
+            self.stats.biflows += 1;
+        }
+        if self.watermark != i64::MIN
+            && f.end_us < self.watermark.saturating_sub(self.opts.window_us)
+        {
+            self.stats.late_flows += 1;
+        }
+        if let Some(open) = self.open.get(&key)
+            && f.start_us > open.rec.end.saturating_add(self.opts.gap_us)
+            && let Some(old) = self.open.remove(&key)
+        {
+            self.stats.split_by_gap += 1;
+            self.emit(old, out);
+        }
+        match self.open.get_mut(&key) {
+            Some(open) => {
+                self.stats.joined += 1;
+                add(&mut open.rec, f, c2s);
+            }
+            None => {
+                let mut rec = SessionRecord::new(
+                    f.source,
+                    key.client,
+                    key.client_port,
+                    key.server,
+                    key.server_port,
+                );
+                rec.start = f.start_us;
+                rec.end = f.end_us;
+                rec.sampling = f.sampling.max(1);
+                add(&mut rec, f, c2s);
+                self.open.insert(key, Open { rec });
+            }
+        }
+        self.watermark = self.watermark.max(f.end_us);
+        if self.open.len() > self.opts.max_open {
+            self.evict(out);
+        }
+        let sweep_every = (self.opts.window_us / 4).max(1);
+        if self.last_sweep == i64::MIN
+            || self.watermark.saturating_sub(self.last_sweep) >= sweep_every
+        {
+            self.last_sweep = self.watermark;
+            let cutoff = self.watermark.saturating_sub(self.opts.window_us);
+            let n = self.flush_where(|o| o.rec.end < cutoff, out);
+            self.stats.flushed_by_time += n;
+        }
+    }
+
+    /// Time passed without flows (a live collector's idle tick): sessions
+    /// that ended more than the window before `now_us` are emitted.
+    pub fn advance(&mut self, now_us: i64, out: &mut dyn FnMut(SessionRecord)) {
+        if now_us <= self.watermark {
+            return;
+        }
+        self.watermark = now_us;
+        self.last_sweep = now_us;
+        let cutoff = now_us.saturating_sub(self.opts.window_us);
+        let n = self.flush_where(|o| o.rec.end < cutoff, out);
+        self.stats.flushed_by_time += n;
+    }
+
+    /// End of input: every open session is emitted.
+    pub fn finish(&mut self, out: &mut dyn FnMut(SessionRecord)) {
+        self.flush_where(|_| true, out);
+    }
+
+    fn evict(&mut self, out: &mut dyn FnMut(SessionRecord)) {
+        let mut ends: Vec<i64> = self.open.values().map(|o| o.rec.end).collect();
+        let tenth = (ends.len() / 10).max(1);
+        let (_, cutoff, _) = ends.select_nth_unstable(tenth - 1);
+        let cutoff = *cutoff;
+        let n = self.flush_where(|o| o.rec.end <= cutoff, out);
+        self.stats.evicted += n;
+    }
+
+    fn flush_where(
+        &mut self,
+        pred: impl Fn(&Open) -> bool,
+        out: &mut dyn FnMut(SessionRecord),
+    ) -> u64 {
+        let keys: Vec<Key> = self
+            .open
+            .iter()
+            .filter(|(_, o)| pred(o))
+            .map(|(k, _)| *k)
+            .collect();
+        let mut batch: Vec<Open> = keys.iter().filter_map(|k| self.open.remove(k)).collect();
+        batch.sort_by(|a, b| {
+            (
+                a.rec.start,
+                a.rec.client,
+                a.rec.client_port,
+                a.rec.server,
+                a.rec.server_port,
+            )
+                .cmp(&(
+                    b.rec.start,
+                    b.rec.client,
+                    b.rec.client_port,
+                    b.rec.server,
+                    b.rec.server_port,
+                ))
+        });
+        let n = batch.len() as u64;
+        for o in batch {
+            self.emit(o, out);
+        }
+        n
+    }
+
+    fn emit(&mut self, open: Open, out: &mut dyn FnMut(SessionRecord)) {
+        let mut rec = open.rec;
+        rec.outcome = outcome(&rec);
+        rec.tls = rec.outcome == Outcome::Encrypted;
+        if let Some(i) = Outcome::ALL.iter().position(|o| *o == rec.outcome) {
+            self.stats.outcomes[i] += 1;
+        }
+        self.stats.sessions += 1;
+        out(rec);
+    }
+}
+
+fn add(rec: &mut SessionRecord, f: &FlowRecord, c2s: bool) {
+    rec.start = rec.start.min(f.start_us);
+    rec.end = rec.end.max(f.end_us);
+    rec.sampling = rec.sampling.max(f.sampling);
+    let (fwd, rev) = (
+        (f.packets, f.bytes, f.tcp_flags),
+        (f.rev_packets, f.rev_bytes, f.rev_tcp_flags),
+    );
+    let (c, s) = if c2s { (fwd, rev) } else { (rev, fwd) };
+    rec.packets_c2s = rec.packets_c2s.saturating_add(c.0);
+    rec.bytes_c2s = rec.bytes_c2s.saturating_add(c.1);
+    rec.flags_c2s |= c.2;
+    rec.packets_s2c = rec.packets_s2c.saturating_add(s.0);
+    rec.bytes_s2c = rec.bytes_s2c.saturating_add(s.1);
+    rec.flags_s2c |= s.2;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use op25b_core::Source;
+
+    #[allow(clippy::too_many_arguments)]
+    fn flow(
+        src: &str,
+        sp: u16,
+        dst: &str,
+        dp: u16,
+        pkts: u64,
+        bytes: u64,
+        flags: u8,
+        t: i64,
+    ) -> FlowRecord {
+        FlowRecord {
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            src_port: sp,
+            dst_port: dp,
+            protocol: 6,
+            packets: pkts,
+            bytes,
+            tcp_flags: flags,
+            start_us: t,
+            end_us: t + 1_000_000,
+            sampling: 1,
+            source: Source::Netflow9,
+            exporter: "192.0.2.1".parse().unwrap(),
+            rev_packets: 0,
+            rev_bytes: 0,
+            rev_tcp_flags: 0,
+        }
+    }
+
+    fn run(flows: &[FlowRecord]) -> Vec<SessionRecord> {
+        let mut p = SessionPairer::new(&[25, 465, 587], PairerOptions::default());
+        let mut v = Vec::new();
+        for f in flows {
+            p.push(f, &mut |r| v.push(r));
+        }
+        p.finish(&mut |r| v.push(r));
+        v
+    }
+
+    #[test]
+    fn outcomes() {
+        use tcp_flags::*;
+        let s = run(&[flow("10.0.0.1", 4000, "192.0.2.9", 25, 3, 180, SYN, 0)]);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].outcome, Outcome::NoAnswer);
+        let s = run(&[
+            flow("10.0.0.1", 4000, "192.0.2.9", 25, 1, 60, SYN, 0),
+            flow("192.0.2.9", 25, "10.0.0.1", 4000, 1, 40, RST | ACK, 0),
+        ]);
+        assert_eq!((s.len(), s[0].outcome), (1, Outcome::Reset));
+        assert_eq!((s[0].packets_c2s, s[0].packets_s2c), (1, 1));
+        let s = run(&[
+            flow(
+                "10.0.0.1",
+                4000,
+                "192.0.2.9",
+                465,
+                20,
+                4000,
+                SYN | ACK | PSH | FIN,
+                0,
+            ),
+            flow(
+                "192.0.2.9",
+                465,
+                "10.0.0.1",
+                4000,
+                18,
+                9000,
+                SYN | ACK | PSH | FIN,
+                0,
+            ),
+        ]);
+        assert_eq!(s[0].outcome, Outcome::Encrypted);
+        assert!(s[0].tls);
+        let s = run(&[
+            flow(
+                "10.0.0.1",
+                4000,
+                "192.0.2.9",
+                25,
+                20,
+                4000,
+                SYN | ACK | PSH | FIN,
+                0,
+            ),
+            flow(
+                "192.0.2.9",
+                25,
+                "10.0.0.1",
+                4000,
+                18,
+                9000,
+                SYN | ACK | PSH | FIN,
+                0,
+            ),
+        ]);
+        assert_eq!(s[0].outcome, Outcome::Unknown);
+    }
+
+    #[test]
+    fn active_timeout_cuts_are_joined_and_port_reuse_split() {
+        let a = flow("10.0.0.1", 4000, "192.0.2.9", 25, 10, 1000, 0x18, 0);
+        let b = flow("10.0.0.1", 4000, "192.0.2.9", 25, 5, 500, 0x11, 30_000_000);
+        let c = flow("10.0.0.1", 4000, "192.0.2.9", 25, 1, 60, 0x02, 500_000_000);
+        let s = run(&[a, b, c]);
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            (s[0].packets_c2s, s[0].bytes_c2s, s[0].flags_c2s),
+            (15, 1500, 0x19)
+        );
+        assert_eq!(s[0].end, 31_000_000);
+        assert_eq!(s[1].packets_c2s, 1);
+    }
+
+    #[test]
+    fn time_window_flushes_and_open_limit_evicts() {
+        let mut p = SessionPairer::new(
+            &[25],
+            PairerOptions {
+                window_us: 10_000_000,
+                gap_us: 1_000_000,
+                max_open: 10,
+            },
+        );
+        let mut got = Vec::new();
+        for i in 0..100u16 {
+            let f = flow(
+                "10.0.0.1",
+                1000 + i,
+                "192.0.2.9",
+                25,
+                1,
+                60,
+                2,
+                i64::from(i) * 1_000_000,
+            );
+            p.push(&f, &mut |r| got.push(r));
+        }
+        assert!(p.open.len() <= 11);
+        let before = got.len();
+        p.finish(&mut |r| got.push(r));
+        assert!(before >= 89);
+        assert_eq!(got.len(), 100);
+        let st = p.stats();
+        assert_eq!(st.sessions, 100);
+        assert!(st.flushed_by_time + st.evicted == before as u64);
+    }
+}

@@ -1,0 +1,139 @@
+//! Broken input never panics: every corpus datagram cut at every length and
+//! with bytes flipped, fed to one decoder (so that broken templates meet
+//! later data), plus hand-made pathological datagrams.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use op25b_flow::{DecoderOptions, FlowDecoder, datagram_len};
+
+fn corpus_datagrams() -> Vec<Vec<u8>> {
+    let Some(corpus) = common::corpus() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut stack = vec![corpus.join("netflow")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e == "pcap") {
+                out.extend(common::pcap_datagrams(&p).into_iter().map(|d| d.payload));
+            } else if p.extension().is_some_and(|e| e == "dat" || e == "bin") {
+                out.push(std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// xorshift64*: a fixed sequence, so a failure reproduces.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+#[test]
+fn truncated_and_mutated_corpus_datagrams_are_counted_not_fatal() {
+    let datagrams = corpus_datagrams();
+    if datagrams.is_empty() {
+        return;
+    }
+    assert!(datagrams.len() > 200);
+    let from: SocketAddr = "192.0.2.1:2055".parse().unwrap();
+    let mut dec = FlowDecoder::new(DecoderOptions {
+        max_buffered: 64,
+        ..DecoderOptions::default()
+    });
+    let mut out = Vec::new();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for (i, d) in datagrams.iter().enumerate() {
+        // Every prefix, so every length check is crossed.
+        for cut in 0..d.len() {
+            dec.decode(from, i as i64, &d[..cut], &mut out);
+            let _ = datagram_len(&d[..cut]);
+            out.clear();
+        }
+        for _ in 0..200 {
+            let mut m = d.clone();
+            for _ in 0..1 + rng.next() % 4 {
+                if m.is_empty() {
+                    break;
+                }
+                let at = (rng.next() % m.len() as u64) as usize;
+                m[at] = match rng.next() % 4 {
+                    0 => 0,
+                    1 => 0xff,
+                    _ => rng.next() as u8,
+                };
+            }
+            dec.decode(from, i as i64, &m, &mut out);
+            let _ = datagram_len(&m);
+            out.clear();
+        }
+    }
+    dec.finish(&mut out);
+    let st = dec.stats();
+    assert!(st.malformed.total() > 1000, "{st:?}");
+    assert!(st.unknown_version > 0);
+}
+
+fn ipfix(sets: &[u8]) -> Vec<u8> {
+    let mut d = vec![0, 10];
+    d.extend_from_slice(&((sets.len() + 16) as u16).to_be_bytes());
+    d.extend_from_slice(&[0; 12]);
+    d.extend_from_slice(sets);
+    d
+}
+
+#[test]
+fn pathological_templates() {
+    let from: SocketAddr = "192.0.2.1:2055".parse().unwrap();
+    let mut dec = FlowDecoder::new(DecoderOptions::default());
+    let mut out = Vec::new();
+    // A template announcing 65535 fields in a 12-byte set.
+    dec.decode(
+        from,
+        0,
+        &ipfix(&[0, 2, 0, 12, 1, 0, 0xff, 0xff, 0, 8, 0, 4]),
+        &mut out,
+    );
+    // A template of one zero-length field: records would be 0 bytes long.
+    dec.decode(
+        from,
+        0,
+        &ipfix(&[0, 2, 0, 12, 1, 1, 0, 1, 0, 8, 0, 0]),
+        &mut out,
+    );
+    // Data for it must not loop forever.
+    dec.decode(from, 0, &ipfix(&[1, 1, 0, 8, 0, 0, 0, 0]), &mut out);
+    // v9: a template with 0 fields; an options template with odd lengths.
+    let mut v9 = vec![0, 9, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    v9.extend_from_slice(&[0, 0, 0, 8, 1, 0, 0, 0, 0, 1, 0, 10, 1, 0, 0, 3, 0, 1]);
+    dec.decode(from, 0, &v9, &mut out);
+    // A set length of 2 and one of 65535.
+    dec.decode(from, 0, &ipfix(&[1, 0, 0, 2]), &mut out);
+    dec.decode(from, 0, &ipfix(&[1, 0, 0xff, 0xff]), &mut out);
+    // Variable-length field whose length points past the end.
+    dec.decode(
+        from,
+        0,
+        &ipfix(&[0, 2, 0, 12, 1, 2, 0, 1, 0, 82, 0xff, 0xff]),
+        &mut out,
+    );
+    dec.decode(from, 0, &ipfix(&[1, 2, 0, 8, 255, 0xff, 0xff, 1]), &mut out);
+    dec.finish(&mut out);
+    assert!(out.is_empty());
+    let m = &dec.stats().malformed;
+    assert!(m.bad_template >= 4, "{m:?}");
+    assert_eq!(m.bad_set_length, 2, "{m:?}");
+    assert_eq!(m.record_overrun, 1, "{m:?}");
+    assert_eq!(dec.stats().sets_unresolved_at_finish, 1);
+}
