@@ -1,0 +1,851 @@
+//! The numbers of a report: outbound spam share before, after and with OP25B
+//! simulated, the differential (WAKWAK) estimate, their bootstrap confidence
+//! intervals and the sensitivity of the estimate to the zombie threshold.
+//!
+//! Every estimator works on per-host totals ([`HostCounts`]), never on
+//! sessions, so that the bootstrap can resample hosts (the unit that is
+//! judged zombie or not) and recompute everything cheaply. The formulas are
+//! written out in the crate README and in every report.md.
+
+use crate::rng::SplitMix64;
+use crate::{ReportInput, VERSION};
+use op25b_core::IspConfig;
+use op25b_rank::{HostRank, RankConfig, Ranking, Verdict};
+use rayon::prelude::*;
+use serde::Serialize;
+
+/// How much of a suspect's mail counts as spam in the point estimate: a
+/// suspect is by definition a host the ranker could not decide about, and
+/// half is the estimate that is wrong by at most half either way. The band
+/// with 0 and 1 is reported next to every share.
+pub const SUSPECT_WEIGHT: f64 = 0.5;
+
+/// Factors applied to the configured zombie (and suspect) score thresholds in
+/// the sensitivity table.
+pub const SENSITIVITY_FACTORS: &[f64] = &[0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0];
+
+/// What the volumes count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    /// Messages accepted by the receiving server: the SMTP dialogue was seen.
+    Messages,
+    /// Outbound sessions that carried mail: only flow records were available.
+    Sessions,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Messages => "messages",
+            Unit::Sessions => "sessions",
+        }
+    }
+}
+
+/// How the estimators treat a host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    Zombie,
+    Suspect,
+    Clean,
+    Relay,
+}
+
+impl Class {
+    fn of(verdict: Verdict) -> Class {
+        match verdict {
+            Verdict::Zombie => Class::Zombie,
+            Verdict::Suspect => Class::Suspect,
+            Verdict::Clean => Class::Clean,
+            Verdict::Relay => Class::Relay,
+        }
+    }
+}
+
+/// One host reduced to what the estimators add up.
+#[derive(Clone, Copy, Debug)]
+pub struct HostCounts {
+    pub class: Class,
+    pub score: f64,
+    /// Direct port-25 attempts: rank calls nobody a zombie below
+    /// `zombie_min_attempts` of them, and neither does the sensitivity table.
+    pub direct25_sessions: u64,
+    pub outbound_sessions: u64,
+    pub outbound_messages: u64,
+    /// Outbound mail in the report's unit.
+    pub volume: f64,
+    /// The part of `volume` OP25B would stop.
+    pub blockable_volume: f64,
+    pub blockable_sessions: u64,
+    pub blockable_messages: u64,
+    /// Mail handed to the ISP's own mail servers, in the report's unit.
+    pub submitted: f64,
+}
+
+impl HostCounts {
+    pub fn of(h: &HostRank, unit: Unit) -> HostCounts {
+        let f = &h.features;
+        let (volume, blockable, submitted) = match unit {
+            // A session that carried mail carried at least one message, and
+            // where its dialogue was hidden (STARTTLS, port 465) none of them
+            // was counted: max(messages seen, mail sessions) is the tightest
+            // lower bound the per-host counts allow. It is exact when a host
+            // either shows every dialogue or sends one message per session.
+            Unit::Messages => (
+                f.outbound_messages.max(f.outbound_mail_sessions),
+                f.blockable_messages.max(f.blockable_mail_sessions),
+                f.submitted_messages,
+            ),
+            Unit::Sessions => (
+                f.outbound_mail_sessions,
+                f.blockable_mail_sessions,
+                f.submitted_sessions,
+            ),
+        };
+        HostCounts {
+            class: Class::of(h.verdict),
+            score: h.score,
+            direct25_sessions: f.direct25_sessions,
+            outbound_sessions: f.outbound_sessions,
+            outbound_messages: f.outbound_messages,
+            volume: volume as f64,
+            // Blocking cannot remove more than was sent; a ranker that counts
+            // blockable sessions to internal servers too must not make the
+            // remainder negative.
+            blockable_volume: blockable.min(volume) as f64,
+            blockable_sessions: f.blockable_sessions,
+            blockable_messages: f.blockable_messages.min(f.outbound_messages),
+            submitted: submitted as f64,
+        }
+    }
+}
+
+/// The unit of the whole report: messages only where every host that sent or
+/// submitted mail was seen with its dialogue (in every input), sessions
+/// otherwise, so that all scenarios count the same thing.
+pub fn choose_unit(rankings: &[&Ranking]) -> Unit {
+    let mut relevant = 0usize;
+    for ranking in rankings {
+        for h in &ranking.hosts {
+            let f = &h.features;
+            if f.outbound_sessions == 0 && f.submitted_sessions == 0 {
+                continue;
+            }
+            relevant += 1;
+            if !f.has_dialogue {
+                return Unit::Sessions;
+            }
+        }
+    }
+    if relevant > 0 {
+        Unit::Messages
+    } else {
+        Unit::Sessions
+    }
+}
+
+/// Sums over a set of hosts: everything the shares are computed from.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Totals {
+    pub hosts: u64,
+    pub zombies: u64,
+    pub suspects: u64,
+    pub clean: u64,
+    pub relays: u64,
+    pub outbound_sessions: u64,
+    pub outbound_messages: u64,
+    pub volume: f64,
+    pub zombie_volume: f64,
+    pub suspect_volume: f64,
+    pub clean_volume: f64,
+    pub relay_volume: f64,
+    pub submitted: f64,
+    pub zombie_submitted: f64,
+    pub suspect_submitted: f64,
+    pub blocked_sessions: u64,
+    pub blocked_messages: u64,
+    pub blocked_volume: f64,
+    pub zombie_blocked: f64,
+    pub suspect_blocked: f64,
+    pub relay_blocked: f64,
+    /// Hosts judged legitimate (clean or relay) with blockable sessions.
+    pub collateral_hosts: u64,
+    pub collateral_sessions: u64,
+    pub collateral_volume: f64,
+    /// Suspects with blockable sessions: undecided, reported apart.
+    pub collateral_suspect_hosts: u64,
+    pub collateral_suspect_sessions: u64,
+}
+
+impl Totals {
+    pub fn add(&mut self, h: &HostCounts, class: Class) {
+        self.hosts += 1;
+        self.outbound_sessions += h.outbound_sessions;
+        self.outbound_messages += h.outbound_messages;
+        self.volume += h.volume;
+        self.blocked_sessions += h.blockable_sessions;
+        self.blocked_messages += h.blockable_messages;
+        self.blocked_volume += h.blockable_volume;
+        match class {
+            Class::Zombie => {
+                self.zombies += 1;
+                self.zombie_volume += h.volume;
+                self.zombie_submitted += h.submitted;
+                self.zombie_blocked += h.blockable_volume;
+            }
+            Class::Suspect => {
+                self.suspects += 1;
+                self.suspect_volume += h.volume;
+                self.suspect_submitted += h.submitted;
+                self.suspect_blocked += h.blockable_volume;
+            }
+            Class::Clean => {
+                self.clean += 1;
+                self.clean_volume += h.volume;
+            }
+            Class::Relay => {
+                self.relays += 1;
+                self.relay_volume += h.volume;
+                self.relay_blocked += h.blockable_volume;
+            }
+        }
+        // Relays hand mail to each other; only what customers submit tells
+        // what the relays carry.
+        if class != Class::Relay {
+            self.submitted += h.submitted;
+        }
+        if h.blockable_sessions > 0 {
+            match class {
+                Class::Zombie => {}
+                Class::Suspect => {
+                    self.collateral_suspect_hosts += 1;
+                    self.collateral_suspect_sessions += h.blockable_sessions;
+                }
+                Class::Clean | Class::Relay => {
+                    self.collateral_hosts += 1;
+                    self.collateral_sessions += h.blockable_sessions;
+                    self.collateral_volume += h.blockable_volume;
+                }
+            }
+        }
+    }
+
+    pub fn of(hosts: &[HostCounts]) -> Totals {
+        let mut t = Totals::default();
+        for h in hosts {
+            t.add(h, h.class);
+        }
+        t
+    }
+
+    /// The spam fraction of what the relays send: the spam fraction of what
+    /// customers submitted to them (0 when nothing was seen submitted).
+    pub fn relay_spam_fraction(&self, suspect_weight: f64) -> f64 {
+        if self.submitted > 0.0 {
+            ((self.zombie_submitted + suspect_weight * self.suspect_submitted) / self.submitted)
+                .clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    }
+
+    /// Estimated spam volume (attribution estimator (a)).
+    pub fn spam_volume(&self, suspect_weight: f64) -> f64 {
+        self.zombie_volume
+            + suspect_weight * self.suspect_volume
+            + self.relay_spam_fraction(suspect_weight) * self.relay_volume
+    }
+
+    /// Attribution estimator (a): spam volume over all outbound volume.
+    pub fn spam_share(&self, suspect_weight: f64) -> Option<f64> {
+        (self.volume > 0.0).then(|| self.spam_volume(suspect_weight) / self.volume)
+    }
+
+    /// Estimator (c), spam volume left when OP25B removes the blockable part.
+    pub fn simulated_spam_volume(&self, suspect_weight: f64) -> f64 {
+        (self.zombie_volume - self.zombie_blocked)
+            + suspect_weight * (self.suspect_volume - self.suspect_blocked)
+            + self.relay_spam_fraction(suspect_weight) * (self.relay_volume - self.relay_blocked)
+    }
+
+    pub fn simulated_volume(&self) -> f64 {
+        self.volume - self.blocked_volume
+    }
+
+    /// Estimator (c): the spam share of what OP25B lets through.
+    pub fn simulated_spam_share(&self, suspect_weight: f64) -> Option<f64> {
+        let v = self.simulated_volume();
+        (v > 0.0).then(|| self.simulated_spam_volume(suspect_weight) / v)
+    }
+
+    /// Estimator (c), variant: legitimate blocked mail is resubmitted through
+    /// the ISP's relays (port 587) and leaves anyway; spam does not come back.
+    pub fn simulated_spam_share_if_legit_moves(&self, suspect_weight: f64) -> Option<f64> {
+        let blocked_spam = self.zombie_blocked + suspect_weight * self.suspect_blocked;
+        let moved = (self.blocked_volume - blocked_spam).max(0.0);
+        let v = self.simulated_volume() + moved;
+        (v > 0.0).then(|| self.simulated_spam_volume(suspect_weight) / v)
+    }
+}
+
+/// Volumes of the differential estimator (d), after-volumes scaled to the
+/// duration of the before input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DifferentialParts {
+    pub scale: f64,
+    pub volume_before: f64,
+    pub volume_after: f64,
+    pub relay_before: f64,
+    pub relay_after: f64,
+    pub direct_before: f64,
+    pub direct_after: f64,
+    /// Direct (non-relay) outbound volume that disappeared.
+    pub disappeared: f64,
+    /// The increase of relay output: mail that moved onto the ISP's relays.
+    pub moved_to_relays: f64,
+    /// `disappeared - moved_to_relays`: the mail that stopped leaving.
+    pub removed: f64,
+    /// `removed / volume_before`, not clamped.
+    pub share: Option<f64>,
+}
+
+/// Estimator (d), the WAKWAK before/after method.
+pub fn differential(before: &Totals, after: &Totals, scale: f64) -> DifferentialParts {
+    let volume_after = after.volume * scale;
+    let relay_after = after.relay_volume * scale;
+    let direct_before = before.volume - before.relay_volume;
+    let direct_after = volume_after - relay_after;
+    let disappeared = direct_before - direct_after;
+    let moved_to_relays = relay_after - before.relay_volume;
+    let removed = disappeared - moved_to_relays;
+    DifferentialParts {
+        scale,
+        volume_before: before.volume,
+        volume_after,
+        relay_before: before.relay_volume,
+        relay_after,
+        direct_before,
+        direct_after,
+        disappeared,
+        moved_to_relays,
+        removed,
+        share: (before.volume > 0.0).then(|| removed / before.volume),
+    }
+}
+
+/// Duration of a ranking's input in seconds (0 when unknown).
+pub fn duration_s(r: &Ranking) -> f64 {
+    (r.end_us.saturating_sub(r.start_us)).max(0) as f64 / 1e6
+}
+
+/// How much to multiply after-volumes by to compare them with before-volumes:
+/// the ratio of the durations, 1 when either is unknown.
+pub fn duration_scale(before: &Ranking, after: &Ranking) -> f64 {
+    let (b, a) = (duration_s(before), duration_s(after));
+    if b > 0.0 && a > 0.0 { b / a } else { 1.0 }
+}
+
+/// A host set split the way the bootstrap resamples it: relays and the rest
+/// separately (stratified), so that every replicate keeps the number of relays
+/// and a resample without the one relay does not turn its output into noise.
+#[derive(Clone, Debug, Default)]
+pub struct Strata {
+    pub relays: Vec<HostCounts>,
+    pub others: Vec<HostCounts>,
+}
+
+impl Strata {
+    pub fn new(hosts: &[HostCounts]) -> Strata {
+        let (relays, others) = hosts.iter().partition(|h| h.class == Class::Relay);
+        Strata { relays, others }
+    }
+
+    pub fn resample(&self, rng: &mut SplitMix64) -> Totals {
+        let mut t = Totals::default();
+        for stratum in [&self.relays, &self.others] {
+            if stratum.is_empty() {
+                continue;
+            }
+            for _ in 0..stratum.len() {
+                // `below` is always < len: the index is in bounds.
+                if let Some(h) = stratum.get(rng.below(stratum.len())) {
+                    t.add(h, h.class);
+                }
+            }
+        }
+        t
+    }
+}
+
+/// Percentile interval of the finite values (linear interpolation between
+/// order statistics); `None` with fewer than two values.
+pub fn percentile_interval(values: &mut [f64], level: f64) -> Option<[f64; 2]> {
+    if values.len() < 2 {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let tail = (1.0 - level) / 2.0;
+    Some([
+        quantile_sorted(values, tail),
+        quantile_sorted(values, 1.0 - tail),
+    ])
+}
+
+fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
+    let pos = p * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    let (a, b) = (
+        sorted.get(lo).copied().unwrap_or(f64::NAN),
+        sorted.get(hi).copied().unwrap_or(f64::NAN),
+    );
+    a + (b - a) * (pos - lo as f64)
+}
+
+/// One bootstrap replicate of every share.
+#[derive(Clone, Copy, Debug, Default)]
+struct Replicate {
+    before: Option<f64>,
+    simulated: Option<f64>,
+    after: Option<f64>,
+    differential: Option<f64>,
+}
+
+/// The 95% intervals of every scenario, and how many replicates had no mail
+/// (the share undefined) and were left out.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BootstrapResult {
+    pub replicates: u32,
+    pub seed: u64,
+    pub method: &'static str,
+    pub undefined_replicates: u32,
+    #[serde(skip)]
+    pub before: Option<[f64; 2]>,
+    #[serde(skip)]
+    pub simulated: Option<[f64; 2]>,
+    #[serde(skip)]
+    pub after: Option<[f64; 2]>,
+    #[serde(skip)]
+    pub differential: Option<[f64; 2]>,
+}
+
+pub const BOOTSTRAP_METHOD: &str = "nonparametric bootstrap over hosts, stratified (relays / other hosts), \
+     resampled with replacement; 95% percentile interval; before and after resampled independently; \
+     SplitMix64 seeded per replicate (deterministic)";
+
+/// Bootstraps every share by resampling hosts (replicates run in parallel;
+/// each has its own seeded stream, so the result does not depend on threads).
+pub fn bootstrap(
+    before: &Strata,
+    after: Option<&Strata>,
+    scale: f64,
+    replicates: u32,
+    seed: u64,
+) -> BootstrapResult {
+    let reps: Vec<Replicate> = (0..replicates)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng = SplitMix64::for_replicate(seed, u64::from(i));
+            let b = before.resample(&mut rng);
+            let mut rep = Replicate {
+                before: b.spam_share(SUSPECT_WEIGHT),
+                simulated: b.simulated_spam_share(SUSPECT_WEIGHT),
+                ..Replicate::default()
+            };
+            if let Some(after) = after {
+                let a = after.resample(&mut rng);
+                rep.after = a.spam_share(SUSPECT_WEIGHT);
+                rep.differential = differential(&b, &a, scale).share.map(|s| s.clamp(0.0, 1.0));
+            }
+            rep
+        })
+        .collect();
+    let interval = |pick: fn(&Replicate) -> Option<f64>| {
+        let mut v: Vec<f64> = reps.iter().filter_map(pick).collect();
+        percentile_interval(&mut v, 0.95)
+    };
+    let undefined = reps
+        .iter()
+        .filter(|r| {
+            r.before.is_none()
+                || r.simulated.is_none()
+                || (after.is_some() && (r.after.is_none() || r.differential.is_none()))
+        })
+        .count();
+    BootstrapResult {
+        replicates,
+        seed,
+        method: BOOTSTRAP_METHOD,
+        undefined_replicates: u32::try_from(undefined).unwrap_or(u32::MAX),
+        before: interval(|r| r.before),
+        simulated: interval(|r| r.simulated),
+        after: interval(|r| r.after),
+        differential: interval(|r| r.differential),
+    }
+}
+
+/// One scenario of summary.json (the CONTRACT keys first).
+#[derive(Clone, Debug, Serialize)]
+pub struct Scenario {
+    pub outbound_sessions: u64,
+    pub outbound_messages: u64,
+    pub unit: Unit,
+    /// Null when there was no outbound mail at all.
+    pub spam_share: Option<f64>,
+    pub spam_share_ci95: Option<[f64; 2]>,
+    pub zombies: u64,
+    pub suspects: u64,
+    // Added by op25b:
+    pub clean: u64,
+    pub relays: u64,
+    pub hosts: u64,
+    pub outbound_volume: f64,
+    pub spam_volume: f64,
+    pub relay_volume: f64,
+    pub relay_spam_fraction: f64,
+    /// The share with suspects counted as legitimate / as zombies.
+    pub spam_share_suspects_as_clean: Option<f64>,
+    pub spam_share_suspects_as_spam: Option<f64>,
+    pub duration_s: f64,
+}
+
+impl Scenario {
+    fn measured(t: &Totals, unit: Unit, ci: Option<[f64; 2]>, duration_s: f64) -> Scenario {
+        Scenario {
+            outbound_sessions: t.outbound_sessions,
+            outbound_messages: t.outbound_messages,
+            unit,
+            spam_share: t.spam_share(SUSPECT_WEIGHT),
+            spam_share_ci95: ci,
+            zombies: t.zombies,
+            suspects: t.suspects,
+            clean: t.clean,
+            relays: t.relays,
+            hosts: t.hosts,
+            outbound_volume: t.volume,
+            spam_volume: t.spam_volume(SUSPECT_WEIGHT),
+            relay_volume: t.relay_volume,
+            relay_spam_fraction: t.relay_spam_fraction(SUSPECT_WEIGHT),
+            spam_share_suspects_as_clean: t.spam_share(0.0),
+            spam_share_suspects_as_spam: t.spam_share(1.0),
+            duration_s,
+        }
+    }
+}
+
+/// `simulated_after` of summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct Simulated {
+    #[serde(flatten)]
+    pub scenario: Scenario,
+    pub blocked_sessions: u64,
+    /// Hosts judged legitimate (clean, or a relay) that OP25B would cut off.
+    pub collateral_hosts: u64,
+    pub collateral_sessions: u64,
+    // Added by op25b:
+    pub blocked_volume: f64,
+    pub collateral_volume: f64,
+    /// Suspects OP25B would cut off: add them for the upper bound.
+    pub collateral_suspect_hosts: u64,
+    pub collateral_suspect_sessions: u64,
+    pub spam_share_if_legit_moves: Option<f64>,
+}
+
+impl Simulated {
+    fn of(t: &Totals, unit: Unit, ci: Option<[f64; 2]>, duration_s: f64) -> Simulated {
+        // Sessions that remain: what was sent minus what the block stops (the
+        // same subtraction as for the volumes).
+        let remaining_sessions = t.outbound_sessions.saturating_sub(t.blocked_sessions);
+        Simulated {
+            scenario: Scenario {
+                outbound_sessions: remaining_sessions,
+                outbound_messages: t.outbound_messages.saturating_sub(t.blocked_messages),
+                unit,
+                spam_share: t.simulated_spam_share(SUSPECT_WEIGHT),
+                spam_share_ci95: ci,
+                zombies: t.zombies,
+                suspects: t.suspects,
+                clean: t.clean,
+                relays: t.relays,
+                hosts: t.hosts,
+                outbound_volume: t.simulated_volume(),
+                spam_volume: t.simulated_spam_volume(SUSPECT_WEIGHT),
+                relay_volume: t.relay_volume - t.relay_blocked,
+                relay_spam_fraction: t.relay_spam_fraction(SUSPECT_WEIGHT),
+                spam_share_suspects_as_clean: t.simulated_spam_share(0.0),
+                spam_share_suspects_as_spam: t.simulated_spam_share(1.0),
+                duration_s,
+            },
+            blocked_sessions: t.blocked_sessions,
+            collateral_hosts: t.collateral_hosts,
+            collateral_sessions: t.collateral_sessions,
+            blocked_volume: t.blocked_volume,
+            collateral_volume: t.collateral_volume,
+            collateral_suspect_hosts: t.collateral_suspect_hosts,
+            collateral_suspect_sessions: t.collateral_suspect_sessions,
+            spam_share_if_legit_moves: t.simulated_spam_share_if_legit_moves(SUSPECT_WEIGHT),
+        }
+    }
+}
+
+/// `differential` of summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct Differential {
+    pub unit: Unit,
+    /// `spam_share_unclamped` limited to [0, 1].
+    pub spam_share: Option<f64>,
+    pub spam_share_ci95: Option<[f64; 2]>,
+    pub spam_share_unclamped: Option<f64>,
+    pub volume_before: f64,
+    pub volume_after_normalised: f64,
+    pub direct_before: f64,
+    pub direct_after_normalised: f64,
+    pub relay_before: f64,
+    pub relay_after_normalised: f64,
+    pub disappeared: f64,
+    pub moved_to_relays: f64,
+    pub removed: f64,
+    pub duration_before_s: f64,
+    pub duration_after_s: f64,
+    pub scale: f64,
+}
+
+/// One row of the threshold sensitivity table.
+#[derive(Clone, Debug, Serialize)]
+pub struct SensitivityRow {
+    pub factor: f64,
+    pub zombie_score: f64,
+    pub suspect_score: f64,
+    pub zombies: u64,
+    pub suspects: u64,
+    pub spam_share: Option<f64>,
+    pub spam_share_suspects_as_clean: Option<f64>,
+    pub spam_share_suspects_as_spam: Option<f64>,
+    pub simulated_spam_share: Option<f64>,
+    pub collateral_hosts: u64,
+}
+
+/// A host's class when verdicts are re-drawn at other thresholds, by rank's
+/// rules: relays stay relays (that judgement does not come from the score),
+/// a zombie needs `zombie_min_attempts` direct port-25 attempts.
+pub fn reclassify(
+    h: &HostCounts,
+    zombie_score: f64,
+    suspect_score: f64,
+    zombie_min_attempts: u64,
+) -> Class {
+    match h.class {
+        Class::Relay => Class::Relay,
+        _ if h.score >= zombie_score && h.direct25_sessions >= zombie_min_attempts => Class::Zombie,
+        _ if h.score >= suspect_score => Class::Suspect,
+        _ => Class::Clean,
+    }
+}
+
+/// Estimate (a) (and (c)) with verdicts re-drawn at thresholds around the
+/// configured ones.
+pub fn sensitivity(hosts: &[HostCounts], cfg: &RankConfig) -> Vec<SensitivityRow> {
+    SENSITIVITY_FACTORS
+        .iter()
+        .map(|&factor| {
+            let (z, s) = scaled_thresholds(cfg, factor);
+            let mut t = Totals::default();
+            for h in hosts {
+                t.add(h, reclassify(h, z, s, cfg.zombie_min_attempts));
+            }
+            SensitivityRow {
+                factor,
+                zombie_score: z,
+                suspect_score: s,
+                zombies: t.zombies,
+                suspects: t.suspects,
+                spam_share: t.spam_share(SUSPECT_WEIGHT),
+                spam_share_suspects_as_clean: t.spam_share(0.0),
+                spam_share_suspects_as_spam: t.spam_share(1.0),
+                simulated_spam_share: t.simulated_spam_share(SUSPECT_WEIGHT),
+                collateral_hosts: t.collateral_hosts,
+            }
+        })
+        .collect()
+}
+
+/// Thresholds scaled by `factor`; for a non-positive configured threshold
+/// (where scaling would run the wrong way) the factor shifts it by
+/// `(factor - 1)` units instead.
+fn scaled_thresholds(cfg: &RankConfig, factor: f64) -> (f64, f64) {
+    // Rounded to 1e-6 so that tables show 4.02, not 4.0200000000000005;
+    // scores themselves have two decimals.
+    let round = |x: f64| (x * 1e6).round() / 1e6;
+    if cfg.zombie_score > 0.0 {
+        (
+            round(cfg.zombie_score * factor),
+            round(cfg.suspect_score * factor),
+        )
+    } else {
+        (
+            round(cfg.zombie_score + (factor - 1.0)),
+            round(cfg.suspect_score + (factor - 1.0)),
+        )
+    }
+}
+
+/// One estimator, described for summary.json and the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct EstimatorDoc {
+    pub name: &'static str,
+    pub scenario: &'static str,
+    pub formula: &'static str,
+    pub assumptions: &'static str,
+}
+
+pub const ESTIMATORS: &[EstimatorDoc] = &[
+    EstimatorDoc {
+        name: "attribution",
+        scenario: "before, after",
+        formula: "spam = V(zombies) + w*V(suspects) + f*V(relays), f = (S(zombies) + w*S(suspects)) / S(all non-relay hosts); \
+                  spam_share = spam / V(all hosts); V = outbound volume, S = volume submitted to the ISP's mail servers, w = 0.5",
+        assumptions: "everything a zombie sends out is spam and nothing a clean host sends is; a suspect is spam with weight w \
+                      (band: w = 0 and w = 1); the relays' output has the spam fraction of what customers submitted to them",
+    },
+    EstimatorDoc {
+        name: "simulated",
+        scenario: "simulated_after",
+        formula: "the attribution estimator on the before input with each host's OP25B-blockable volume \
+                  (port 25 from dynamic_pools to anything but mail_servers) removed; \
+                  collateral = hosts judged clean (or relays) with blockable sessions; suspects with blockable \
+                  sessions are counted apart (collateral_suspect_hosts, the upper bound)",
+        assumptions: "blocked mail is not resent another way (spam_share_if_legit_moves: legitimate blocked mail \
+                      is resubmitted through the relays); verdicts as before; a suspect is not called a legitimate \
+                      customer (on the simulated ISP they are zombies with few attempts)",
+    },
+    EstimatorDoc {
+        name: "differential",
+        scenario: "differential",
+        formula: "k = duration_before / duration_after; disappeared = direct_before - k*direct_after; \
+                  moved = k*relay_after - relay_before; spam_share = (disappeared - moved) / V_before \
+                  (= (V_before - k*V_after) / V_before)",
+        assumptions: "the block removes spam only; legitimate mail moves onto the ISP's relays; \
+                      traffic is otherwise stationary between the two inputs; no scoring involved",
+    },
+];
+
+/// `config` of summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConfigSummary {
+    pub network_toml: String,
+    pub defaults_used: bool,
+    pub rank: RankConfig,
+    pub suspect_weight: f64,
+    pub sensitivity_factors: &'static [f64],
+}
+
+/// Everything summary.json holds.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub before: Scenario,
+    /// Null without `--after`.
+    pub after: Option<Scenario>,
+    pub simulated_after: Simulated,
+    /// Null without `--after`.
+    pub differential: Option<Differential>,
+    // Added by op25b:
+    pub version: &'static str,
+    pub title: String,
+    pub unit: Unit,
+    pub bootstrap: BootstrapResult,
+    pub sensitivity: Vec<SensitivityRow>,
+    pub estimators: &'static [EstimatorDoc],
+    pub config: ConfigSummary,
+    pub inputs: Vec<String>,
+}
+
+/// The numbers alone: every estimator, interval and the sensitivity table.
+pub fn estimate(input: &ReportInput, bootstrap_replicates: u32, seed: u64) -> Summary {
+    estimate_titled(input, bootstrap_replicates, seed, String::new(), Vec::new())
+}
+
+pub(crate) fn estimate_titled(
+    input: &ReportInput,
+    bootstrap_replicates: u32,
+    seed: u64,
+    title: String,
+    inputs: Vec<String>,
+) -> Summary {
+    let mut rankings = vec![&input.before];
+    if let Some(a) = &input.after {
+        rankings.push(a);
+    }
+    let unit = choose_unit(&rankings);
+    let counts = |r: &Ranking| -> Vec<HostCounts> {
+        r.hosts.iter().map(|h| HostCounts::of(h, unit)).collect()
+    };
+    let before_hosts = counts(&input.before);
+    let after_hosts = input.after.as_ref().map(counts);
+    let before_totals = Totals::of(&before_hosts);
+    let after_totals = after_hosts.as_deref().map(Totals::of);
+    let scale = input
+        .after
+        .as_ref()
+        .map_or(1.0, |a| duration_scale(&input.before, a));
+
+    let before_strata = Strata::new(&before_hosts);
+    let after_strata = after_hosts.as_deref().map(Strata::new);
+    let boot = bootstrap(
+        &before_strata,
+        after_strata.as_ref(),
+        scale,
+        bootstrap_replicates,
+        seed,
+    );
+    let dur_before = duration_s(&input.before);
+
+    let differential = match (&input.after, &after_totals) {
+        (Some(after), Some(at)) => {
+            let d = differential(&before_totals, at, scale);
+            Some(Differential {
+                unit,
+                spam_share: d.share.map(|s| s.clamp(0.0, 1.0)),
+                spam_share_ci95: boot.differential,
+                spam_share_unclamped: d.share,
+                volume_before: d.volume_before,
+                volume_after_normalised: d.volume_after,
+                direct_before: d.direct_before,
+                direct_after_normalised: d.direct_after,
+                relay_before: d.relay_before,
+                relay_after_normalised: d.relay_after,
+                disappeared: d.disappeared,
+                moved_to_relays: d.moved_to_relays,
+                removed: d.removed,
+                duration_before_s: dur_before,
+                duration_after_s: duration_s(after),
+                scale,
+            })
+        }
+        _ => None,
+    };
+
+    Summary {
+        before: Scenario::measured(&before_totals, unit, boot.before, dur_before),
+        after: match (&input.after, &after_totals) {
+            (Some(a), Some(t)) => Some(Scenario::measured(t, unit, boot.after, duration_s(a))),
+            _ => None,
+        },
+        simulated_after: Simulated::of(&before_totals, unit, boot.simulated, dur_before),
+        differential,
+        version: VERSION,
+        title,
+        unit,
+        bootstrap: boot,
+        sensitivity: sensitivity(&before_hosts, &input.rank_cfg),
+        estimators: ESTIMATORS,
+        config: ConfigSummary {
+            network_toml: IspConfig::network_toml(&input.network),
+            defaults_used: input.defaults_used,
+            rank: input.rank_cfg.clone(),
+            suspect_weight: SUSPECT_WEIGHT,
+            sensitivity_factors: SENSITIVITY_FACTORS,
+        },
+        inputs,
+    }
+}

@@ -1,0 +1,997 @@
+//! The files of a report directory: summary.json, summary.csv, hosts.csv,
+//! the charts, report.md and report.html.
+//!
+//! summary.csv is made from the very JSON objects written to summary.json,
+//! so the two cannot disagree; report.md and report.html only print numbers
+//! that are cells of summary.csv or hosts.csv (shares as rounded percents).
+
+use crate::charts::{self, ShareBar, TimelineRow, TopHost};
+use crate::estimate::{ESTIMATORS, SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Summary};
+use crate::time::format_utc;
+use crate::{ReportInput, ReportOptions};
+use anyhow::{Context, anyhow};
+use op25b_rank::{HostRank, Ranking, Verdict, write_hosts_csv};
+use plotters::prelude::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+/// Columns of summary.csv: `scenario`, then the CONTRACT keys, then the keys
+/// op25b adds (a JSON `[lo, hi]` pair becomes `_low` / `_high`).
+pub const SUMMARY_CSV_COLUMNS: &[&str] = &[
+    "scenario",
+    // CONTRACT.md keys
+    "outbound_sessions",
+    "outbound_messages",
+    "unit",
+    "spam_share",
+    "spam_share_ci95_low",
+    "spam_share_ci95_high",
+    "zombies",
+    "suspects",
+    "blocked_sessions",
+    "collateral_hosts",
+    "collateral_sessions",
+    // added by op25b
+    "clean",
+    "relays",
+    "hosts",
+    "outbound_volume",
+    "spam_volume",
+    "relay_volume",
+    "relay_spam_fraction",
+    "spam_share_suspects_as_clean",
+    "spam_share_suspects_as_spam",
+    "duration_s",
+    "blocked_volume",
+    "collateral_volume",
+    "collateral_suspect_hosts",
+    "collateral_suspect_sessions",
+    "spam_share_if_legit_moves",
+    "spam_share_unclamped",
+    "volume_before",
+    "volume_after_normalised",
+    "direct_before",
+    "direct_after_normalised",
+    "relay_before",
+    "relay_after_normalised",
+    "disappeared",
+    "moved_to_relays",
+    "removed",
+    "duration_before_s",
+    "duration_after_s",
+    "scale",
+    "factor",
+    "zombie_score",
+    "suspect_score",
+    "simulated_spam_share",
+];
+
+fn csv_cell(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => {
+            if s.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.clone()
+            }
+        }
+        Some(other) => other.to_string(),
+    }
+}
+
+fn csv_row(scenario: &str, obj: &Value) -> String {
+    let cells: Vec<String> = SUMMARY_CSV_COLUMNS
+        .iter()
+        .map(|&col| {
+            if col == "scenario" {
+                return scenario.to_string();
+            }
+            let (key, idx) = match col {
+                "spam_share_ci95_low" => ("spam_share_ci95", Some(0)),
+                "spam_share_ci95_high" => ("spam_share_ci95", Some(1)),
+                other => (other, None),
+            };
+            let v = obj.get(key);
+            match idx {
+                Some(i) => csv_cell(v.and_then(|a| a.get(i))),
+                None => csv_cell(v),
+            }
+        })
+        .collect();
+    cells.join(",")
+}
+
+/// summary.csv: one row per scenario present (before, after, simulated_after,
+/// differential), then one `sensitivity` row per threshold factor.
+pub fn summary_csv(summary: &Summary) -> anyhow::Result<String> {
+    let json = serde_json::to_value(summary)?;
+    let mut out = SUMMARY_CSV_COLUMNS.join(",");
+    out.push('\n');
+    for scenario in ["before", "after", "simulated_after", "differential"] {
+        if let Some(obj) = json.get(scenario).filter(|v| v.is_object()) {
+            out.push_str(&csv_row(scenario, obj));
+            out.push('\n');
+        }
+    }
+    if let Some(rows) = json.get("sensitivity").and_then(Value::as_array) {
+        for row in rows {
+            // Sensitivity rows carry the unit of the report.
+            let mut row = row.clone();
+            if let (Some(obj), Some(unit)) = (row.as_object_mut(), json.get("unit")) {
+                obj.insert("unit".into(), unit.clone());
+            }
+            out.push_str(&csv_row("sensitivity", &row));
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// Standard base64 with padding (RFC 4648 §4), for data: URIs.
+pub fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let sextets = [(n >> 18) & 63, (n >> 12) & 63, (n >> 6) & 63, n & 63];
+        for (i, s) in sextets.iter().enumerate() {
+            // A chunk of k bytes yields k + 1 significant characters.
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[*s as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or_else(|| "n/a".to_string(), |v| format!("{:.1}%", v * 100.0))
+}
+
+fn ci(x: Option<[f64; 2]>) -> String {
+    x.map_or_else(
+        || "n/a".to_string(),
+        |[lo, hi]| format!("{:.1}–{:.1}%", lo * 100.0, hi * 100.0),
+    )
+}
+
+/// Volumes are whole numbers except where normalised to another duration.
+fn num(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Markdown table cells must not contain a bare `|`.
+fn escape_md(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+/// A chart that was written, for the report pages.
+struct ChartFile {
+    file: String,
+    alt: String,
+    png: Vec<u8>,
+}
+
+/// Chart size in pixels, kept between 320x180 (text still fits) and
+/// 8000x8000 (a 190 MB frame buffer): `--size` cannot make plotting fail or
+/// exhaust memory.
+pub(crate) fn chart_size(opts: &ReportOptions) -> (u32, u32) {
+    (opts.width.clamp(320, 8000), opts.height.clamp(180, 8000))
+}
+
+/// Renders one chart as PNG (and SVG with `--svg`) and returns the PNG bytes.
+macro_rules! render {
+    ($dir:expr, $name:expr, $opts:expr, |$root:ident| $body:expr) => {{
+        let png_path = $dir.join(format!("{}.png", $name));
+        let (width, height) = chart_size($opts);
+        {
+            let $root = BitMapBackend::new(&png_path, (width, height)).into_drawing_area();
+            $body.map_err(|e| anyhow!("{}: {e}", png_path.display()))?;
+        }
+        if $opts.svg {
+            let svg_path = $dir.join(format!("{}.svg", $name));
+            let $root = SVGBackend::new(&svg_path, (width, height)).into_drawing_area();
+            $body.map_err(|e| anyhow!("{}: {e}", svg_path.display()))?;
+        }
+        std::fs::read(&png_path).with_context(|| format!("reading back {}", png_path.display()))?
+    }};
+}
+
+fn share_bars(summary: &Summary) -> Vec<ShareBar> {
+    let mut bars = vec![ShareBar {
+        label: "Before".into(),
+        share: summary.before.spam_share,
+        ci95: summary.before.spam_share_ci95,
+        color: charts::ZOMBIE,
+    }];
+    if let Some(after) = &summary.after {
+        bars.push(ShareBar {
+            label: "After (measured)".into(),
+            share: after.spam_share,
+            ci95: after.spam_share_ci95,
+            color: charts::AFTER,
+        });
+    }
+    bars.push(ShareBar {
+        label: "Simulated OP25B".into(),
+        share: summary.simulated_after.scenario.spam_share,
+        ci95: summary.simulated_after.scenario.spam_share_ci95,
+        color: charts::SIMULATED,
+    });
+    if let Some(d) = &summary.differential {
+        bars.push(ShareBar {
+            label: "Differential".into(),
+            share: d.spam_share,
+            ci95: d.spam_share_ci95,
+            color: charts::DIFFERENTIAL,
+        });
+    }
+    bars
+}
+
+fn fanout_points(r: &Ranking) -> Vec<(u64, bool)> {
+    r.hosts
+        .iter()
+        .filter(|h| h.features.outbound_sessions > 0)
+        .map(|h| (h.features.fanout, h.verdict == Verdict::Zombie))
+        .collect()
+}
+
+/// The top `n` hosts by score (ties by rank) among the rows of hosts.csv.
+fn top_by_score(rows: &[HostRank], n: usize) -> Vec<&HostRank> {
+    let mut hosts: Vec<&HostRank> = rows.iter().collect();
+    hosts.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.rank.cmp(&b.rank)));
+    hosts.truncate(n);
+    hosts
+}
+
+fn top_points(rows: &[HostRank]) -> Vec<TopHost> {
+    top_by_score(rows, 20)
+        .into_iter()
+        .map(|h| TopHost {
+            label: format!("#{} {}", h.rank, h.features.host),
+            score: h.score,
+            verdict: h.verdict.as_str(),
+            reason: h.reasons.first().cloned().unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn timeline_points(r: &Ranking) -> Vec<TimelineRow> {
+    let mut by_minute: BTreeMap<i64, [u64; 4]> = BTreeMap::new();
+    for h in &r.hosts {
+        let layer = match h.verdict {
+            Verdict::Zombie => 0,
+            Verdict::Suspect => 1,
+            Verdict::Clean => 2,
+            Verdict::Relay => 3,
+        };
+        for &(minute, n) in &h.features.outbound_minutes {
+            if let Some(slot) = by_minute.entry(minute).or_default().get_mut(layer) {
+                *slot += u64::from(n);
+            }
+        }
+    }
+    by_minute.into_iter().collect()
+}
+
+fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// hosts.csv holds CONTRACT's host table: `Ranking::contract_hosts`.
+fn write_hosts(path: &Path, rows: &[HostRank]) -> anyhow::Result<()> {
+    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = BufWriter::new(file);
+    write_hosts_csv(&mut w, rows).with_context(|| format!("writing {}", path.display()))?;
+    w.flush()
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+pub(crate) fn write_all(
+    input: &ReportInput,
+    opts: &ReportOptions,
+    summary: &Summary,
+) -> anyhow::Result<()> {
+    let dir = opts.out_dir.as_path();
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_file(
+        &dir.join("summary.json"),
+        &(serde_json::to_string_pretty(summary)? + "\n"),
+    )?;
+    write_file(&dir.join("summary.csv"), &summary_csv(summary)?)?;
+    let before_rows = input.before.contract_hosts();
+    write_hosts(&dir.join("hosts.csv"), &before_rows)?;
+    if let Some(after) = &input.after {
+        write_hosts(&dir.join("hosts-after.csv"), &after.contract_hosts())?;
+    }
+
+    charts::register_embedded_font();
+    let unit = summary.unit.as_str();
+    let mut files = Vec::new();
+    let bars = share_bars(summary);
+    let title = format!("Share of outbound mail that is spam ({unit}, 95% CI)");
+    let png = render!(dir, "spam-share", opts, |root| charts::spam_share(
+        &root, &title, unit, &bars
+    ));
+    files.push(ChartFile {
+        file: "spam-share.png".into(),
+        alt: "Spam share of outbound mail before, after and with OP25B simulated".into(),
+        png,
+    });
+    let points = fanout_points(&input.before);
+    let png = render!(dir, "fanout", opts, |root| charts::fanout(
+        &root,
+        "Fan-out per host (before)",
+        &points
+    ));
+    files.push(ChartFile {
+        file: "fanout.png".into(),
+        alt: "Distribution of fan-out per host, zombies against the rest".into(),
+        png,
+    });
+    let top = top_points(&before_rows);
+    let png = render!(dir, "top-hosts", opts, |root| charts::top_hosts(
+        &root,
+        "Top hosts by zombie score (before), with their main reason",
+        &top
+    ));
+    files.push(ChartFile {
+        file: "top-hosts.png".into(),
+        alt: "The 20 highest zombie scores".into(),
+        png,
+    });
+    let rows = timeline_points(&input.before);
+    let png = render!(dir, "timeline", opts, |root| charts::timeline(
+        &root,
+        "Outbound SMTP sessions by verdict (before)",
+        &rows
+    ));
+    files.push(ChartFile {
+        file: "timeline.png".into(),
+        alt: "Outbound SMTP sessions per minute by verdict, before".into(),
+        png,
+    });
+    if let Some(after) = &input.after {
+        let rows = timeline_points(after);
+        let png = render!(dir, "timeline-after", opts, |root| charts::timeline(
+            &root,
+            "Outbound SMTP sessions by verdict (after)",
+            &rows
+        ));
+        files.push(ChartFile {
+            file: "timeline-after.png".into(),
+            alt: "Outbound SMTP sessions per minute by verdict, after".into(),
+            png,
+        });
+    }
+
+    let doc = Document {
+        input,
+        opts,
+        s: summary,
+        before_rows: &before_rows,
+    };
+    write_file(&dir.join("report.md"), &doc.markdown(&files))?;
+    write_file(&dir.join("report.html"), &doc.html(&files))?;
+    Ok(())
+}
+
+/// The text of the report, shared by the Markdown and HTML renderings.
+struct Document<'a> {
+    input: &'a ReportInput,
+    opts: &'a ReportOptions,
+    s: &'a Summary,
+    /// The rows of hosts.csv (their ranks are the ones printed).
+    before_rows: &'a [HostRank],
+}
+
+/// A table: header and rows of already formatted cells.
+struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl<'a> Document<'a> {
+    fn title(&self) -> &str {
+        if self.s.title.is_empty() {
+            crate::DEFAULT_TITLE
+        } else {
+            &self.s.title
+        }
+    }
+
+    /// The sentences an abuse team puts on a slide: (bold number, rest).
+    fn headlines(&self) -> Vec<(String, String)> {
+        let s = self.s;
+        let unit = s.unit.as_str();
+        let mut out = vec![(
+            pct(s.before.spam_share),
+            format!(
+                "of outbound mail ({unit}) was spam before the block (95% CI {}; {} zombies, {} suspects among {} hosts).",
+                ci(s.before.spam_share_ci95),
+                s.before.zombies,
+                s.before.suspects,
+                s.before.hosts
+            ),
+        )];
+        if let Some(after) = &s.after {
+            out.push((
+                pct(after.spam_share),
+                format!(
+                    "after the block, as measured (95% CI {}; {} zombies, {} suspects).",
+                    ci(after.spam_share_ci95),
+                    after.zombies,
+                    after.suspects
+                ),
+            ));
+        }
+        let sim = &s.simulated_after;
+        out.push((
+            pct(sim.scenario.spam_share),
+            format!(
+                "with OP25B simulated on the before traffic (95% CI {}): {} sessions blocked.",
+                ci(sim.scenario.spam_share_ci95),
+                sim.blocked_sessions
+            ),
+        ));
+        out.push((
+            sim.collateral_hosts.to_string(),
+            format!(
+                "legitimate customers (hosts judged clean) send on port 25 from a dynamic pool and would have \
+                 to move to port 587 ({} sessions); {} more hosts blocked are suspects ({} sessions).",
+                sim.collateral_sessions, sim.collateral_suspect_hosts, sim.collateral_suspect_sessions
+            ),
+        ));
+        if let Some(d) = &s.differential {
+            out.push((
+                pct(d.spam_share),
+                format!(
+                    "of the outbound volume before disappeared with the block, net of mail moved onto the ISP's relays \
+                     (differential method, 95% CI {}).",
+                    ci(d.spam_share_ci95)
+                ),
+            ));
+        }
+        out
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.input.defaults_used {
+            out.push(format!(
+                "No isp.toml was given: every private (RFC 1918), CGNAT and ULA address was taken as internal \
+                 and dynamic, and no mail server was known (relays were inferred). Numbers depend on this; \
+                 the network used: {}",
+                self.s.config.network_toml.replace('\n', " ")
+            ));
+        }
+        if self.s.unit.as_str() == "sessions" {
+            out.push(
+                "Some hosts were seen only in flow records (no SMTP dialogue): volumes count outbound \
+                 sessions that carried mail, not messages."
+                    .to_string(),
+            );
+        }
+        if self.s.bootstrap.undefined_replicates > 0 {
+            out.push(format!(
+                "{} bootstrap replicates had no outbound mail and were left out of the intervals.",
+                self.s.bootstrap.undefined_replicates
+            ));
+        }
+        out
+    }
+
+    fn scenario_table(&self) -> Table {
+        let s = self.s;
+        let header = [
+            "scenario",
+            "spam share",
+            "95% CI",
+            "suspects as clean / as spam",
+            "outbound volume",
+            "spam volume",
+            "outbound sessions",
+            "outbound messages",
+            "zombies",
+            "suspects",
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut rows = Vec::new();
+        let mut push = |name: &str, sc: &crate::Scenario| {
+            rows.push(vec![
+                name.to_string(),
+                pct(sc.spam_share),
+                ci(sc.spam_share_ci95),
+                format!(
+                    "{} / {}",
+                    pct(sc.spam_share_suspects_as_clean),
+                    pct(sc.spam_share_suspects_as_spam)
+                ),
+                num(sc.outbound_volume),
+                num(sc.spam_volume),
+                sc.outbound_sessions.to_string(),
+                sc.outbound_messages.to_string(),
+                sc.zombies.to_string(),
+                sc.suspects.to_string(),
+            ]);
+        };
+        push("before", &s.before);
+        if let Some(a) = &s.after {
+            push("after", a);
+        }
+        push("simulated_after", &s.simulated_after.scenario);
+        Table { header, rows }
+    }
+
+    fn simulated_table(&self) -> Table {
+        let sim = &self.s.simulated_after;
+        Table {
+            header: ["quantity", "value", "summary.csv column"]
+                .map(String::from)
+                .to_vec(),
+            rows: vec![
+                vec![
+                    "sessions OP25B would block".into(),
+                    sim.blocked_sessions.to_string(),
+                    "blocked_sessions".into(),
+                ],
+                vec![
+                    format!("{} blocked", self.s.unit.as_str()),
+                    num(sim.blocked_volume),
+                    "blocked_volume".into(),
+                ],
+                vec![
+                    "collateral hosts (judged clean)".into(),
+                    sim.collateral_hosts.to_string(),
+                    "collateral_hosts".into(),
+                ],
+                vec![
+                    "collateral sessions".into(),
+                    sim.collateral_sessions.to_string(),
+                    "collateral_sessions".into(),
+                ],
+                vec![
+                    "suspects blocked (upper bound adds them)".into(),
+                    sim.collateral_suspect_hosts.to_string(),
+                    "collateral_suspect_hosts".into(),
+                ],
+                vec![
+                    "their sessions".into(),
+                    sim.collateral_suspect_sessions.to_string(),
+                    "collateral_suspect_sessions".into(),
+                ],
+                vec![
+                    format!("collateral {}", self.s.unit.as_str()),
+                    num(sim.collateral_volume),
+                    "collateral_volume".into(),
+                ],
+                vec![
+                    "spam share if legitimate blocked mail moves to the relays".into(),
+                    pct(sim.spam_share_if_legit_moves),
+                    "spam_share_if_legit_moves".into(),
+                ],
+            ],
+        }
+    }
+
+    fn differential_table(&self) -> Option<Table> {
+        let d = self.s.differential.as_ref()?;
+        let rows = [
+            (
+                "duration before (s)",
+                num(d.duration_before_s),
+                "duration_before_s",
+            ),
+            (
+                "duration after (s)",
+                num(d.duration_after_s),
+                "duration_after_s",
+            ),
+            (
+                "scale k applied to after volumes",
+                format!("{:.4}", d.scale),
+                "scale",
+            ),
+            (
+                "outbound volume before",
+                num(d.volume_before),
+                "volume_before",
+            ),
+            (
+                "outbound volume after (× k)",
+                num(d.volume_after_normalised),
+                "volume_after_normalised",
+            ),
+            (
+                "direct (non-relay) before",
+                num(d.direct_before),
+                "direct_before",
+            ),
+            (
+                "direct (non-relay) after (× k)",
+                num(d.direct_after_normalised),
+                "direct_after_normalised",
+            ),
+            ("relays before", num(d.relay_before), "relay_before"),
+            (
+                "relays after (× k)",
+                num(d.relay_after_normalised),
+                "relay_after_normalised",
+            ),
+            (
+                "direct volume that disappeared",
+                num(d.disappeared),
+                "disappeared",
+            ),
+            (
+                "increase through the relays",
+                num(d.moved_to_relays),
+                "moved_to_relays",
+            ),
+            (
+                "removed = disappeared − increase",
+                num(d.removed),
+                "removed",
+            ),
+            (
+                "share of the volume before",
+                pct(d.spam_share),
+                "spam_share",
+            ),
+        ];
+        Some(Table {
+            header: ["quantity", "value", "summary.csv column (differential row)"]
+                .map(String::from)
+                .to_vec(),
+            rows: rows
+                .into_iter()
+                .map(|(a, b, c)| vec![a.to_string(), b, c.to_string()])
+                .collect(),
+        })
+    }
+
+    fn sensitivity_table(&self) -> Table {
+        let configured = self.input.rank_cfg.zombie_score;
+        Table {
+            header: [
+                "zombie score ≥",
+                "suspect score ≥",
+                "zombies",
+                "suspects",
+                "spam share",
+                "suspects as clean / as spam",
+                "simulated after",
+                "collateral hosts",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: self
+                .s
+                .sensitivity
+                .iter()
+                .map(|r| {
+                    let mark = if (r.zombie_score - configured).abs() < 1e-12 {
+                        " (configured)"
+                    } else {
+                        ""
+                    };
+                    vec![
+                        format!("{}{mark}", r.zombie_score),
+                        format!("{}", r.suspect_score),
+                        r.zombies.to_string(),
+                        r.suspects.to_string(),
+                        pct(r.spam_share),
+                        format!(
+                            "{} / {}",
+                            pct(r.spam_share_suspects_as_clean),
+                            pct(r.spam_share_suspects_as_spam)
+                        ),
+                        pct(r.simulated_spam_share),
+                        r.collateral_hosts.to_string(),
+                    ]
+                })
+                .collect(),
+        }
+    }
+
+    fn top_table(&self) -> Table {
+        Table {
+            header: [
+                "rank", "host", "verdict", "score", "reasons", "fanout", "sessions",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: top_by_score(self.before_rows, 10)
+                .into_iter()
+                .map(|h| {
+                    vec![
+                        h.rank.to_string(),
+                        h.features.host.to_string(),
+                        h.verdict.as_str().to_string(),
+                        format!("{}", h.score),
+                        h.reasons.join(";"),
+                        h.features.fanout.to_string(),
+                        h.features.sessions.to_string(),
+                    ]
+                })
+                .collect(),
+        }
+    }
+
+    fn input_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let span = |r: &Ranking| {
+            format!(
+                "{} to {} ({} s, {} hosts)",
+                format_utc(r.start_us),
+                format_utc(r.end_us),
+                num(crate::estimate::duration_s(r)),
+                r.hosts.len()
+            )
+        };
+        out.push(format!("before: {}", span(&self.input.before)));
+        if let Some(a) = &self.input.after {
+            out.push(format!("after: {}", span(a)));
+        }
+        for i in &self.opts.inputs {
+            out.push(format!("input: {i}"));
+        }
+        out
+    }
+
+    fn method_lines(&self) -> Vec<(String, String)> {
+        let unit_text = format!(
+            "Unit: {}. Messages (accepted by the receiving server) where every sending host was seen \
+             with its SMTP dialogue; otherwise outbound sessions that carried mail (flow records). In messages, \
+             a host's volume is max(messages seen, sessions that carried mail): a session whose dialogue was \
+             hidden by TLS counts as one message. outbound_messages is the count seen, outbound volume the \
+             count the share is computed over.",
+            self.s.unit.as_str()
+        );
+        let mut out = vec![("unit".to_string(), unit_text)];
+        for e in ESTIMATORS {
+            out.push((
+                format!("{} ({})", e.name, e.scenario),
+                format!("{}. Assumptions: {}.", e.formula, e.assumptions),
+            ));
+        }
+        out.push((
+            "confidence intervals".into(),
+            format!(
+                "{} replicates, seed {}: {}. The interval says how much the share depends on which hosts \
+                 happened to be there: where a few heavy senders carry most of the spam it is wide.",
+                self.s.bootstrap.replicates, self.s.bootstrap.seed, self.s.bootstrap.method
+            ),
+        ));
+        out.push((
+            "suspects".into(),
+            format!(
+                "A suspect counts with weight {SUSPECT_WEIGHT} as spam; the band next to every share counts \
+                 suspects as clean (0) and as zombies (1). Collateral damage counts hosts judged clean; suspects \
+                 that would be blocked are listed apart."
+            ),
+        ));
+        out.push((
+            "sensitivity".into(),
+            format!(
+                "Verdicts re-drawn from the scores with the zombie and suspect thresholds multiplied by {:?}, \
+                 by rank's rules (relays kept; a zombie needs zombie_min_attempts direct port-25 attempts, below \
+                 that it is a suspect); the row marked configured reproduces rank's verdicts. Shares with w = 0.5.",
+                SENSITIVITY_FACTORS
+            ),
+        ));
+        out
+    }
+
+    fn markdown(&self, charts: &[ChartFile]) -> String {
+        let mut md = String::new();
+        let _ = writeln!(md, "# {}\n", self.title());
+        let _ = writeln!(
+            md,
+            "op25b {}: every number below is a cell of `summary.csv` or `hosts.csv` (shares shown as rounded percents).\n",
+            self.s.version
+        );
+        for (big, rest) in self.headlines() {
+            let _ = writeln!(md, "- **{big}** {rest}");
+        }
+        md.push('\n');
+        for w in self.warnings() {
+            let _ = writeln!(md, "> **Note:** {w}\n");
+        }
+        let _ = writeln!(md, "![spam share](spam-share.png)\n");
+        let _ = writeln!(md, "## Inputs\n");
+        for l in self.input_lines() {
+            let _ = writeln!(md, "- {}", escape_md(&l));
+        }
+        let _ = writeln!(md, "\n## Scenarios\n");
+        md_table(&mut md, &self.scenario_table());
+        let _ = writeln!(md, "\n## OP25B simulated on the before traffic\n");
+        md_table(&mut md, &self.simulated_table());
+        if let Some(t) = self.differential_table() {
+            let _ = writeln!(md, "\n## Differential (WAKWAK) estimate\n");
+            md_table(&mut md, &t);
+        }
+        let _ = writeln!(md, "\n## Sensitivity to the zombie threshold\n");
+        md_table(&mut md, &self.sensitivity_table());
+        let _ = writeln!(md, "\n## Top hosts (before)\n");
+        md_table(&mut md, &self.top_table());
+        let _ = writeln!(md, "\n## Charts\n");
+        for c in charts {
+            let _ = writeln!(md, "![{}]({})\n", c.alt, c.file);
+        }
+        let _ = writeln!(md, "## Method\n");
+        for (name, text) in self.method_lines() {
+            let _ = writeln!(md, "- **{name}**: {}", escape_md(&text));
+        }
+        md
+    }
+
+    fn html(&self, charts: &[ChartFile]) -> String {
+        let mut h = String::new();
+        let title = escape_html(self.title());
+        let _ = write!(
+            h,
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+             <title>{title}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<main>\n<h1>{title}</h1>\n\
+             <p class=\"sub\">op25b {} — every number is a cell of <code>summary.csv</code> or <code>hosts.csv</code>.</p>\n",
+            escape_html(self.s.version)
+        );
+        h.push_str("<section class=\"cards\">\n");
+        for (i, (big, rest)) in self.headlines().iter().enumerate() {
+            let id = if i == 0 { " id=\"headline\"" } else { "" };
+            let _ = writeln!(
+                h,
+                "<div class=\"card\"><div class=\"big\"{id}>{}</div><div>{}</div></div>",
+                escape_html(big),
+                escape_html(rest)
+            );
+        }
+        h.push_str("</section>\n");
+        for w in self.warnings() {
+            let _ = writeln!(h, "<p class=\"note\"><b>Note:</b> {}</p>", escape_html(&w));
+        }
+        if let Some(first) = charts.first() {
+            html_figure(&mut h, first);
+        }
+        h.push_str("<h2>Inputs</h2>\n<ul>\n");
+        for l in self.input_lines() {
+            let _ = writeln!(h, "<li>{}</li>", escape_html(&l));
+        }
+        h.push_str("</ul>\n<h2>Scenarios</h2>\n");
+        html_table(&mut h, &self.scenario_table());
+        h.push_str("<h2>OP25B simulated on the before traffic</h2>\n");
+        html_table(&mut h, &self.simulated_table());
+        if let Some(t) = self.differential_table() {
+            h.push_str("<h2>Differential (WAKWAK) estimate</h2>\n");
+            html_table(&mut h, &t);
+        }
+        h.push_str("<h2>Sensitivity to the zombie threshold</h2>\n");
+        html_table(&mut h, &self.sensitivity_table());
+        h.push_str("<h2>Top hosts (before)</h2>\n");
+        html_table(&mut h, &self.top_table());
+        h.push_str("<h2>Charts</h2>\n");
+        for c in charts.iter().skip(1) {
+            html_figure(&mut h, c);
+        }
+        h.push_str("<h2>Method</h2>\n<dl>\n");
+        for (name, text) in self.method_lines() {
+            let _ = writeln!(
+                h,
+                "<dt>{}</dt><dd>{}</dd>",
+                escape_html(&name),
+                escape_html(&text)
+            );
+        }
+        h.push_str("</dl>\n</main>\n</body>\n</html>\n");
+        h
+    }
+}
+
+const CSS: &str = "body{margin:0;background:#f4f5f7;color:#222;font:16px/1.5 -apple-system,'Segoe UI',Roboto,'DejaVu Sans',Arial,sans-serif}
+main{max-width:1200px;margin:0 auto;padding:24px 32px;background:#fff}
+h1{font-size:2em;margin:.2em 0}h2{margin-top:1.6em;border-bottom:2px solid #eee;padding-bottom:.2em}
+.sub{color:#666}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(200px,1fr));gap:16px;margin:20px 0}
+.card{border:1px solid #e3e3e3;border-left:6px solid #c0392b;border-radius:6px;padding:12px 16px;background:#fcfcfc}
+.card .big{font-size:2.4em;font-weight:700;color:#c0392b;line-height:1.1}
+.note{background:#fff8e1;border-left:6px solid #e67e22;padding:8px 12px}
+table{border-collapse:collapse;margin:8px 0;font-size:.92em}.tw{overflow-x:auto;max-width:100%}
+th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}td{white-space:nowrap}td.wrap{white-space:normal;min-width:320px;text-align:left}
+th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
+figure{margin:16px 0}figure img{width:100%;height:auto;border:1px solid #eee}
+figcaption{color:#666;font-size:.9em}
+dt{font-weight:700;margin-top:.6em}dd{margin-left:1.2em}
+code{background:#f0f0f0;padding:0 3px}
+";
+
+fn md_table(md: &mut String, t: &Table) {
+    let _ = writeln!(
+        md,
+        "| {} |",
+        t.header
+            .iter()
+            .map(|c| escape_md(c))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(md, "|{}", " --- |".repeat(t.header.len()));
+    for row in &t.rows {
+        let _ = writeln!(
+            md,
+            "| {} |",
+            row.iter()
+                .map(|c| escape_md(c))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+    }
+}
+
+fn html_table(h: &mut String, t: &Table) {
+    h.push_str("<div class=\"tw\"><table>\n<tr>");
+    for c in &t.header {
+        let _ = write!(h, "<th>{}</th>", escape_html(c));
+    }
+    h.push_str("</tr>\n");
+    for row in &t.rows {
+        h.push_str("<tr>");
+        for c in row {
+            // Long cells (reason lists) wrap; numbers never do.
+            let class = if c.len() > 40 { " class=\"wrap\"" } else { "" };
+            // Break reason lists after their separators.
+            let text = if class.is_empty() {
+                escape_html(c)
+            } else {
+                escape_html(c).replace(';', ";<wbr>")
+            };
+            let _ = write!(h, "<td{class}>{text}</td>");
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table></div>\n");
+}
+
+fn html_figure(h: &mut String, c: &ChartFile) {
+    let _ = writeln!(
+        h,
+        "<figure><img alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{} ({})</figcaption></figure>",
+        escape_html(&c.alt),
+        base64_encode(&c.png),
+        escape_html(&c.alt),
+        escape_html(&c.file)
+    );
+}

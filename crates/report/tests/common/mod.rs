@@ -1,0 +1,174 @@
+//! Builders for hand-made rankings shared by the integration tests.
+#![allow(dead_code)]
+
+use op25b_core::{IspConfig, Network};
+use op25b_rank::{HostFeatures, HostRank, RankConfig, Ranking, Verdict};
+use op25b_report::{ReportInput, SplitMix64};
+use std::net::{IpAddr, Ipv4Addr};
+
+pub const HOUR_US: i64 = 3_600_000_000;
+/// 2005-03-01 00:00:00 UTC.
+pub const T0: i64 = 1_109_635_200_000_000;
+
+pub fn network() -> Network {
+    IspConfig::parse_str(
+        "[network]\ninternal = [\"198.18.0.0/15\"]\ndynamic_pools = [\"198.18.0.0/17\"]\n\
+         mail_servers = [\"198.19.255.10\"]\n",
+    )
+    .expect("test network parses")
+    .network
+}
+
+/// A host 198.18.x.y numbered `n`, every count given dialogue by default.
+pub fn host(n: u32, verdict: Verdict, score: f64, set: impl FnOnce(&mut HostFeatures)) -> HostRank {
+    let mut f = HostFeatures {
+        host: IpAddr::V4(Ipv4Addr::new(198, 18, (n >> 8) as u8, n as u8)),
+        internal: true,
+        dynamic: true,
+        has_dialogue: true,
+        ..HostFeatures::default()
+    };
+    set(&mut f);
+    HostRank {
+        rank: n,
+        verdict,
+        score,
+        reasons: vec![format!("{}-reason", verdict.as_str())],
+        features: f,
+    }
+}
+
+pub fn ranking(hosts: Vec<HostRank>, start_us: i64, end_us: i64) -> Ranking {
+    Ranking {
+        hosts,
+        start_us,
+        end_us,
+        defaults_used: false,
+        all_clients_ranked: false,
+        records: 0,
+    }
+}
+
+pub fn input(before: Ranking, after: Option<Ranking>) -> ReportInput {
+    ReportInput {
+        network: network(),
+        rank_cfg: RankConfig::default(),
+        before,
+        after,
+        defaults_used: false,
+    }
+}
+
+/// Sets the outbound, blockable and submitted counts of a host, sessions
+/// equal to messages (one message per session) unless changed after.
+pub fn counts(f: &mut HostFeatures, outbound: u64, blockable: u64, submitted: u64) {
+    f.outbound_sessions = outbound;
+    f.outbound_mail_sessions = outbound;
+    f.outbound_messages = outbound;
+    f.blockable_sessions = blockable;
+    f.blockable_mail_sessions = blockable;
+    f.blockable_messages = blockable;
+    f.submitted_sessions = submitted;
+    f.submitted_messages = submitted;
+    f.sessions = outbound + submitted;
+    f.direct25_sessions = outbound;
+}
+
+/// A random ISP-like population: `zombies` spam hosts (high fan-out, bursts,
+/// everything blockable), `clean` customers (a few sending direct on port 25,
+/// most submitting), and one relay carrying the submissions. Minutes of
+/// activity spread over `hours` hours from `start`.
+pub fn population(seed: u64, zombies: u32, clean: u32, start: i64, hours: i64) -> Ranking {
+    let mut rng = SplitMix64::new(seed);
+    let minutes = (hours * 60).max(1) as usize;
+    let mut hosts = Vec::new();
+    let mut relay_out = 0u64;
+    let spread = |rng: &mut SplitMix64, total: u64, burst: bool| -> Vec<(i64, u32)> {
+        let mut per: std::collections::BTreeMap<i64, u32> = Default::default();
+        let centre = rng.below(minutes);
+        for _ in 0..total {
+            let m = if burst {
+                (centre + rng.below(60)) % minutes
+            } else {
+                rng.below(minutes)
+            };
+            *per.entry(start + m as i64 * 60_000_000).or_default() += 1;
+        }
+        per.into_iter().collect()
+    };
+    for i in 0..zombies {
+        let sessions = 50 + rng.below(400) as u64;
+        let delivered = sessions * (20 + rng.below(40) as u64) / 100;
+        let fanout = sessions * (30 + rng.below(60) as u64) / 100;
+        let score = 6.5 + rng.unit_f64() * 8.0;
+        let mut h = host(
+            i + 1,
+            Verdict::Zombie,
+            (score * 100.0).round() / 100.0,
+            |f| {
+                counts(f, sessions, sessions, 0);
+                f.outbound_mail_sessions = delivered;
+                f.outbound_messages = delivered;
+                f.blockable_mail_sessions = delivered;
+                f.blockable_messages = delivered;
+                f.fanout = fanout.max(1);
+                f.fanout_prefixes = fanout.max(1);
+            },
+        );
+        h.reasons = vec![
+            format!("fanout={}", fanout.max(1)),
+            "helo_ip_literal".into(),
+            "dynamic_direct".into(),
+        ];
+        h.features.outbound_minutes = spread(&mut rng, sessions, true);
+        hosts.push(h);
+    }
+    for i in 0..clean {
+        let direct = rng.below(10) == 0;
+        let n = zombies + i + 1;
+        let msgs = 1 + rng.below(12) as u64;
+        let score = rng.unit_f64() * 3.5;
+        let verdict = if score >= 3.0 {
+            Verdict::Suspect
+        } else {
+            Verdict::Clean
+        };
+        let mut h = host(n, verdict, (score * 100.0).round() / 100.0, |f| {
+            if direct {
+                counts(f, msgs, msgs, 0);
+                f.fanout = 1 + rng.below(3) as u64;
+                f.fanout_prefixes = f.fanout;
+            } else {
+                counts(f, 0, 0, msgs);
+            }
+        });
+        if direct {
+            h.features.outbound_minutes = spread(&mut rng, msgs, false);
+        } else {
+            relay_out += msgs;
+        }
+        h.reasons = vec![if direct {
+            "dynamic_direct".into()
+        } else {
+            "legit_mta".into()
+        }];
+        hosts.push(h);
+    }
+    let relay_n = zombies + clean + 1;
+    let mut relay = host(relay_n, Verdict::Relay, 0.0, |f| {
+        counts(f, relay_out, 0, 0);
+        f.host = IpAddr::V4(Ipv4Addr::new(198, 19, 255, 10));
+        f.dynamic = false;
+        f.configured_relay = true;
+        f.fanout = relay_out.min(400);
+        f.fanout_prefixes = f.fanout;
+    });
+    relay.reasons = vec!["configured_relay".into()];
+    relay.features.outbound_minutes = spread(&mut rng, relay_out, false);
+    hosts.push(relay);
+    hosts.sort_by(|a, b| b.score.total_cmp(&a.score));
+    for (i, h) in hosts.iter_mut().enumerate() {
+        h.rank = i as u32 + 1;
+    }
+    ranking(hosts, start, start + hours * HOUR_US)
+}

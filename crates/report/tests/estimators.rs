@@ -1,0 +1,291 @@
+//! Every estimator on hand-made rankings whose answers were worked out by
+//! hand (the arithmetic is written out in each test, independent of the code).
+
+mod common;
+
+use common::*;
+use op25b_rank::Verdict;
+use op25b_report::{
+    HostCounts, SplitMix64, Strata, Totals, Unit, bootstrap, choose_unit, estimate,
+};
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-12
+}
+
+/// The worked example (one message per session, unit messages):
+///
+/// | host | verdict | score | outbound | blockable | submitted |
+/// | Z1 | zombie  | 9   | 60 | 60 | 0  |
+/// | Z2 | zombie  | 6   | 30 | 30 | 10 |
+/// | S1 | suspect | 3   | 10 | 10 | 0  |
+/// | C1 | clean   | 0.5 | 0  | 0  | 30 |
+/// | C2 | clean   | 1   | 20 | 20 | 0  |
+/// | C3 | clean, static | 0.2 | 15 | 0 | 0 |
+/// | R1 | relay   | 0   | 40 | 0  | 0  |
+fn worked_example() -> op25b_rank::Ranking {
+    let hosts = vec![
+        host(1, Verdict::Zombie, 9.0, |f| counts(f, 60, 60, 0)),
+        host(2, Verdict::Zombie, 6.0, |f| counts(f, 30, 30, 10)),
+        host(3, Verdict::Suspect, 3.0, |f| counts(f, 10, 10, 0)),
+        host(4, Verdict::Clean, 0.5, |f| counts(f, 0, 0, 30)),
+        host(5, Verdict::Clean, 1.0, |f| counts(f, 20, 20, 0)),
+        host(6, Verdict::Clean, 0.2, |f| {
+            counts(f, 15, 0, 0);
+            f.dynamic = false;
+        }),
+        host(7, Verdict::Relay, 0.0, |f| {
+            counts(f, 40, 0, 0);
+            f.configured_relay = true;
+        }),
+    ];
+    ranking(hosts, T0, T0 + HOUR_US)
+}
+
+#[test]
+fn attribution_on_the_worked_example() {
+    let s = estimate(&input(worked_example(), None), 0, 1);
+    assert_eq!(s.unit, Unit::Messages);
+    // V = 60 + 30 + 10 + 0 + 20 + 15 + 40 = 175 messages.
+    assert!(close(s.before.outbound_volume, 175.0));
+    assert_eq!(s.before.outbound_messages, 175);
+    // Relay spam fraction f = (10 + 0.5 * 0) / (10 + 30) = 0.25.
+    assert!(close(s.before.relay_spam_fraction, 0.25));
+    // spam = 60 + 30 + 0.5 * 10 + 0.25 * 40 = 105; 105 / 175 = 0.6.
+    assert!(close(s.before.spam_volume, 105.0));
+    assert!(close(s.before.spam_share.unwrap(), 0.6));
+    // Suspects as clean: 60 + 30 + 10 = 100 -> 100/175; as spam: 110/175.
+    assert!(close(
+        s.before.spam_share_suspects_as_clean.unwrap(),
+        100.0 / 175.0
+    ));
+    assert!(close(
+        s.before.spam_share_suspects_as_spam.unwrap(),
+        110.0 / 175.0
+    ));
+    assert_eq!(
+        (
+            s.before.zombies,
+            s.before.suspects,
+            s.before.clean,
+            s.before.relays
+        ),
+        (2, 1, 3, 1)
+    );
+    // No bootstrap asked: no interval.
+    assert!(s.before.spam_share_ci95.is_none());
+    assert!(s.after.is_none() && s.differential.is_none());
+}
+
+#[test]
+fn simulated_block_on_the_worked_example() {
+    let s = estimate(&input(worked_example(), None), 0, 1);
+    let sim = &s.simulated_after;
+    // Blocked: 60 + 30 + 10 + 20 = 120; what remains: C3 15 + R1 40 = 55.
+    assert!(close(sim.blocked_volume, 120.0));
+    assert!(close(sim.scenario.outbound_volume, 55.0));
+    assert_eq!(sim.scenario.outbound_sessions, 55);
+    // Spam left: only the relay's 0.25 * 40 = 10 -> 10 / 55.
+    assert!(close(sim.scenario.spam_share.unwrap(), 10.0 / 55.0));
+    assert_eq!(sim.blocked_sessions, 120);
+    // Collateral: C2 (clean, 20 blockable); the suspect S1 (10) apart.
+    assert_eq!(sim.collateral_hosts, 1);
+    assert_eq!(sim.collateral_sessions, 20);
+    assert_eq!(sim.collateral_suspect_hosts, 1);
+    assert_eq!(sim.collateral_suspect_sessions, 10);
+    // Legitimate blocked mail resubmitted: blocked spam = 90 + 0.5 * 10 = 95,
+    // moved = 120 - 95 = 25 -> 10 / (55 + 25).
+    assert!(close(sim.spam_share_if_legit_moves.unwrap(), 10.0 / 80.0));
+}
+
+#[test]
+fn measured_after_and_differential_with_different_durations() {
+    // After: two hours... no, half the duration (30 min): zombies blocked,
+    // C2 submits its mail; the relay sent 30, C3 8.
+    let after = ranking(
+        vec![
+            host(2, Verdict::Zombie, 6.0, |f| counts(f, 0, 0, 10)),
+            host(4, Verdict::Clean, 0.5, |f| counts(f, 0, 0, 30)),
+            host(5, Verdict::Clean, 1.0, |f| counts(f, 0, 0, 20)),
+            host(6, Verdict::Clean, 0.2, |f| counts(f, 8, 0, 0)),
+            host(7, Verdict::Relay, 0.0, |f| counts(f, 30, 0, 0)),
+        ],
+        T0,
+        T0 + HOUR_US / 2,
+    );
+    let s = estimate(&input(worked_example(), Some(after)), 0, 1);
+    let a = s.after.as_ref().unwrap();
+    // After: V = 38; f = 10 / 60; spam = 30 / 6 = 5 -> 5 / 38.
+    assert!(close(a.spam_share.unwrap(), 5.0 / 38.0));
+    let d = s.differential.as_ref().unwrap();
+    // k = 3600 s / 1800 s = 2: after volume 76, relay after 60.
+    assert!(close(d.scale, 2.0));
+    assert!(close(d.volume_after_normalised, 76.0));
+    // direct before 135, direct after 16: 119 disappeared; relays +20;
+    // removed 99 -> 99 / 175.
+    assert!(close(d.disappeared, 119.0));
+    assert!(close(d.moved_to_relays, 20.0));
+    assert!(close(d.removed, 99.0));
+    assert!(close(d.spam_share.unwrap(), 99.0 / 175.0));
+    assert!(close(d.duration_after_s, 1800.0));
+}
+
+#[test]
+fn differential_is_clamped_when_traffic_grew() {
+    let before = ranking(
+        vec![host(1, Verdict::Clean, 0.0, |f| counts(f, 10, 0, 0))],
+        T0,
+        T0 + HOUR_US,
+    );
+    let after = ranking(
+        vec![host(1, Verdict::Clean, 0.0, |f| counts(f, 15, 0, 0))],
+        T0,
+        T0 + HOUR_US,
+    );
+    let s = estimate(&input(before, Some(after)), 0, 1);
+    let d = s.differential.unwrap();
+    // (10 - 15) / 10 = -0.5, reported raw and clamped to 0.
+    assert!(close(d.spam_share_unclamped.unwrap(), -0.5));
+    assert_eq!(d.spam_share, Some(0.0));
+}
+
+#[test]
+fn sessions_unit_when_a_sender_was_seen_only_in_flows() {
+    let mut r = worked_example();
+    // Z1 seen in flows only: its 100 sessions carried mail in 40 of them.
+    if let Some(z1) = r.hosts.first_mut() {
+        z1.features.has_dialogue = false;
+        z1.features.outbound_sessions = 100;
+        z1.features.outbound_mail_sessions = 40;
+        z1.features.blockable_mail_sessions = 40;
+    }
+    assert_eq!(choose_unit(&[&r]), Unit::Sessions);
+    let s = estimate(&input(r, None), 0, 1);
+    assert_eq!(s.unit, Unit::Sessions);
+    // Volumes are mail sessions now: 40 + 30 + 10 + 20 + 15 + 40 = 155;
+    // spam = 40 + 30 + 5 + 0.25 * 40 = 85.
+    assert!(close(s.before.outbound_volume, 155.0));
+    assert!(close(s.before.spam_share.unwrap(), 85.0 / 155.0));
+    // A host without mail does not decide the unit.
+    let quiet = ranking(
+        vec![
+            host(1, Verdict::Clean, 0.0, |f| f.has_dialogue = false),
+            host(2, Verdict::Clean, 0.0, |f| counts(f, 3, 0, 0)),
+        ],
+        T0,
+        T0 + 1,
+    );
+    assert_eq!(choose_unit(&[&quiet]), Unit::Messages);
+}
+
+#[test]
+fn no_outbound_mail_gives_no_share_rather_than_zero() {
+    let r = ranking(
+        vec![host(1, Verdict::Clean, 0.0, |f| counts(f, 0, 0, 4))],
+        T0,
+        T0 + HOUR_US,
+    );
+    let s = estimate(&input(r, None), 50, 1);
+    assert_eq!(s.before.spam_share, None);
+    assert_eq!(s.before.spam_share_ci95, None);
+    assert_eq!(s.bootstrap.undefined_replicates, 50);
+}
+
+#[test]
+fn sensitivity_redraws_verdicts_by_score() {
+    // Default RankConfig: zombie 6, suspect 3, min attempts as configured.
+    let cfg = op25b_rank::RankConfig::default();
+    let s = estimate(&input(worked_example(), None), 0, 1);
+    let row = |factor: f64| s.sensitivity.iter().find(|r| r.factor == factor).unwrap();
+    // Factor 1 (zombie >= 6, suspect >= 3): Z1, Z2 zombies, S1 suspect, as ranked.
+    let one = row(1.0);
+    assert!(close(one.zombie_score, cfg.zombie_score));
+    assert_eq!((one.zombies, one.suspects), (2, 1));
+    assert!(close(one.spam_share.unwrap(), 0.6));
+    // Factor 0.5 (zombie >= 3, suspect >= 1.5): S1 (score 3) becomes a zombie,
+    // C2 (score 1) stays clean: spam = 60 + 30 + 10 + 0.25 * 40 = 110.
+    let half = row(0.5);
+    assert_eq!((half.zombies, half.suspects), (3, 0));
+    assert!(close(half.spam_share.unwrap(), 110.0 / 175.0));
+    // Factor 2 (zombie >= 12, suspect >= 6): Z1 (9) and Z2 (6) suspects, S1 clean:
+    // f = 0.5 * 10 / 40 = 0.125; spam = 0.5 * 90 + 0.125 * 40 = 50.
+    let two = row(2.0);
+    assert_eq!((two.zombies, two.suspects), (0, 2));
+    assert!(close(two.spam_share.unwrap(), 50.0 / 175.0));
+    // Shares never rise with the threshold on this example.
+    for w in s.sensitivity.windows(2) {
+        assert!(w[0].spam_share.unwrap() >= w[1].spam_share.unwrap() - 1e-12);
+    }
+}
+
+#[test]
+fn bootstrap_is_deterministic_and_depends_on_the_seed() {
+    let r = population(5, 30, 300, T0, 1);
+    let a = estimate(&input(r, None), 300, 42);
+    let r = population(5, 30, 300, T0, 1);
+    let b = estimate(&input(r, None), 300, 42);
+    assert_eq!(a.before.spam_share_ci95, b.before.spam_share_ci95);
+    assert_eq!(
+        a.simulated_after.scenario.spam_share_ci95,
+        b.simulated_after.scenario.spam_share_ci95
+    );
+    let r = population(5, 30, 300, T0, 1);
+    let c = estimate(&input(r, None), 300, 43);
+    assert_ne!(a.before.spam_share_ci95, c.before.spam_share_ci95);
+    let [lo, hi] = a.before.spam_share_ci95.unwrap();
+    let point = a.before.spam_share.unwrap();
+    assert!(lo < point && point < hi, "{lo} {point} {hi}");
+}
+
+/// Coverage on a synthetic population with a known answer: hosts are zombies
+/// with probability 0.3; a zombie sends U{1..99} messages (mean 50), a clean
+/// host U{1..19} (mean 10). The population spam share is
+/// 0.3 * 50 / (0.3 * 50 + 0.7 * 10) = 15 / 22. Samples of 300 hosts, 400
+/// replicates each: the 95% interval must hold 15/22 in about 95% of samples.
+#[test]
+fn bootstrap_interval_covers_the_population_share() {
+    let truth = 15.0 / 22.0;
+    let samples = 120u32;
+    let mut covered = 0u32;
+    let mut rng = SplitMix64::new(2005);
+    for sample in 0..samples {
+        let hosts: Vec<HostCounts> = (0..300)
+            .map(|_| {
+                let zombie = rng.unit_f64() < 0.3;
+                let volume = if zombie {
+                    1 + rng.below(99)
+                } else {
+                    1 + rng.below(19)
+                } as f64;
+                HostCounts {
+                    class: if zombie {
+                        op25b_report::Class::Zombie
+                    } else {
+                        op25b_report::Class::Clean
+                    },
+                    score: 0.0,
+                    direct25_sessions: 0,
+                    outbound_sessions: volume as u64,
+                    outbound_messages: volume as u64,
+                    volume,
+                    blockable_volume: 0.0,
+                    blockable_sessions: 0,
+                    blockable_messages: 0,
+                    submitted: 0.0,
+                }
+            })
+            .collect();
+        let boot = bootstrap(&Strata::new(&hosts), None, 1.0, 400, u64::from(sample));
+        let [lo, hi] = boot.before.unwrap();
+        if lo <= truth && truth <= hi {
+            covered += 1;
+        }
+        // The point estimate lies inside its own interval.
+        let point = Totals::of(&hosts).spam_share(0.5).unwrap();
+        assert!(lo <= point && point <= hi);
+    }
+    let rate = f64::from(covered) / f64::from(samples);
+    // Binomial(120, 0.95): sd 2%; 0.88 is 3.5 sd below, 0.995 catches an
+    // interval so wide it says nothing.
+    assert!((0.88..=0.995).contains(&rate), "coverage {rate}");
+}

@@ -1,0 +1,312 @@
+//! The report directory: every file is written, summary.json and summary.csv
+//! hold CONTRACT.md's keys, report.html is self-contained and renders.
+
+mod common;
+
+use common::*;
+use op25b_report::{ReportOptions, SUMMARY_CSV_COLUMNS, write_report};
+use std::path::{Path, PathBuf};
+
+/// Where to write: `$OP25B_REPORT_LOOK/<name>` when set (to look at the
+/// charts), a temporary directory otherwise.
+fn out_dir(name: &str) -> (Option<tempfile::TempDir>, PathBuf) {
+    match std::env::var_os("OP25B_REPORT_LOOK") {
+        Some(dir) => (None, PathBuf::from(dir).join(name)),
+        None => {
+            let t = tempfile::tempdir().expect("tempdir");
+            let p = t.path().join(name);
+            (Some(t), p)
+        }
+    }
+}
+
+fn options(dir: &Path, svg: bool) -> ReportOptions {
+    ReportOptions {
+        out_dir: dir.to_path_buf(),
+        svg,
+        bootstrap: 200,
+        seed: 7,
+        inputs: vec!["before.pcap".into(), "after.pcap".into()],
+        ..ReportOptions::default()
+    }
+}
+
+fn before_after() -> op25b_report::ReportInput {
+    let before = population(11, 60, 600, T0, 3);
+    // After the block: the zombies are gone, the relay carries a little more.
+    let mut after = population(12, 0, 600, T0 + 30 * 24 * HOUR_US, 2);
+    after
+        .hosts
+        .retain(|h| h.features.outbound_sessions > 0 || h.features.submitted_sessions > 0);
+    input(before, Some(after))
+}
+
+/// The CONTRACT.md keys of summary.json (section "Report").
+const CONTRACT_SCENARIO_KEYS: &[&str] = &[
+    "outbound_sessions",
+    "outbound_messages",
+    "unit",
+    "spam_share",
+    "spam_share_ci95",
+    "zombies",
+    "suspects",
+];
+const CONTRACT_SIMULATED_KEYS: &[&str] = &[
+    "blocked_sessions",
+    "collateral_hosts",
+    "collateral_sessions",
+];
+
+/// The keys inside the JSON example of CONTRACT.md's "Report" section, when
+/// the contract is at hand: the test above must not drift from it.
+fn contract_json_keys() -> Option<Vec<String>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/CONTRACT.md");
+    let text = std::fs::read_to_string(path).ok()?;
+    let report = text.split("## Report").nth(1)?;
+    let json = report.split("```json").nth(1)?.split("```").next()?;
+    // A key is a quoted string followed by a colon.
+    let pieces: Vec<&str> = json.split('"').collect();
+    let keys = pieces
+        .iter()
+        .enumerate()
+        .skip(1)
+        .step_by(2)
+        .filter(|(i, _)| {
+            pieces
+                .get(i + 1)
+                .is_some_and(|next| next.trim_start().starts_with(':'))
+        })
+        .map(|(_, k)| k.to_string())
+        .collect();
+    Some(keys)
+}
+
+#[test]
+fn summary_has_contract_keys_and_csv_matches_json() {
+    let (_keep, dir) = out_dir("contract");
+    let input = before_after();
+    write_report(&input, &options(&dir, false)).expect("report written");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    for scenario in ["before", "after", "simulated_after"] {
+        for key in CONTRACT_SCENARIO_KEYS {
+            assert!(
+                json[scenario].get(key).is_some(),
+                "{scenario}.{key} missing"
+            );
+        }
+    }
+    for key in CONTRACT_SIMULATED_KEYS {
+        assert!(
+            json["simulated_after"].get(key).is_some(),
+            "simulated_after.{key}"
+        );
+    }
+    assert!(json["differential"]["spam_share"].is_number());
+    assert_eq!(json["before"]["unit"], "messages");
+    assert_eq!(
+        json["before"]["spam_share_ci95"].as_array().map(Vec::len),
+        Some(2)
+    );
+    match contract_json_keys() {
+        Some(keys) => {
+            let known: Vec<&str> = CONTRACT_SCENARIO_KEYS
+                .iter()
+                .chain(CONTRACT_SIMULATED_KEYS)
+                .chain(&["before", "after", "simulated_after", "differential", "..."])
+                .copied()
+                .collect();
+            for k in keys.iter().filter(|k| !k.contains(' ')) {
+                assert!(known.contains(&k.as_str()), "CONTRACT key {k} not checked");
+            }
+            assert!(keys.len() >= 12, "{keys:?}");
+        }
+        None => println!("skipped: CONTRACT.md not found"),
+    }
+
+    let csv = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header, SUMMARY_CSV_COLUMNS);
+    for key in CONTRACT_SCENARIO_KEYS.iter().chain(CONTRACT_SIMULATED_KEYS) {
+        let present = if *key == "spam_share_ci95" {
+            header.contains(&"spam_share_ci95_low") && header.contains(&"spam_share_ci95_high")
+        } else {
+            header.contains(key)
+        };
+        assert!(present, "summary.csv lacks {key}");
+    }
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let scenarios: Vec<&str> = rows.iter().map(|r| r[0]).collect();
+    assert_eq!(
+        &scenarios[..4],
+        ["before", "after", "simulated_after", "differential"]
+    );
+    assert!(scenarios[4..].iter().all(|s| *s == "sensitivity"));
+    // Every CSV cell of the four scenarios is the JSON value.
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    for (row, scenario) in rows
+        .iter()
+        .zip(["before", "after", "simulated_after", "differential"])
+    {
+        let share: f64 = row[col("spam_share")].parse().unwrap();
+        assert_eq!(share, json[scenario]["spam_share"].as_f64().unwrap());
+        let lo: f64 = row[col("spam_share_ci95_low")].parse().unwrap();
+        assert_eq!(lo, json[scenario]["spam_share_ci95"][0].as_f64().unwrap());
+    }
+    assert_eq!(
+        rows[2][col("collateral_hosts")],
+        json["simulated_after"]["collateral_hosts"].to_string()
+    );
+    for f in [
+        "hosts.csv",
+        "hosts-after.csv",
+        "report.md",
+        "report.html",
+        "spam-share.png",
+        "fanout.png",
+        "top-hosts.png",
+        "timeline.png",
+        "timeline-after.png",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+}
+
+#[test]
+fn svg_versions_are_written_on_request() {
+    let (_keep, dir) = out_dir("svg");
+    let input = input(population(3, 10, 100, T0, 1), None);
+    write_report(&input, &options(&dir, true)).expect("report written");
+    for name in ["spam-share", "fanout", "top-hosts", "timeline"] {
+        let svg = std::fs::read_to_string(dir.join(format!("{name}.svg"))).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("</svg>"),
+            "{name}.svg"
+        );
+        let png = std::fs::read(dir.join(format!("{name}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    }
+    // Without --after there is no after and no differential, in JSON and CSV.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert!(json["after"].is_null() && json["differential"].is_null());
+    let csv = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+    assert!(!csv.contains("\nafter,") && !csv.contains("\ndifferential,"));
+    assert!(!dir.join("hosts-after.csv").exists());
+}
+
+/// Every URL-like reference of an HTML text: src=, href=, url(.
+fn references(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for pat in ["src=\"", "href=\"", "url("] {
+        for part in html.split(pat).skip(1) {
+            let end = part.find(['"', ')']).unwrap_or(part.len());
+            out.push(part[..end.min(60)].to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn html_is_self_contained_and_renders() {
+    let (_keep, dir) = out_dir("html");
+    let input = before_after();
+    let summary = write_report(&input, &options(&dir, false)).expect("report written");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    let lower = html.to_ascii_lowercase();
+    assert!(!lower.contains("http://") && !lower.contains("https://") && !lower.contains("file:"));
+    assert!(!lower.contains("@import") && !lower.contains("<link") && !lower.contains("<script"));
+    let refs = references(&html);
+    assert_eq!(refs.len(), 5, "{refs:?}");
+    assert!(
+        refs.iter().all(|r| r.starts_with("data:image/png;base64,")),
+        "{refs:?}"
+    );
+    let img_tags = html.matches("<img ").count();
+    assert_eq!(img_tags, 5);
+    let headline = format!("{:.1}%", summary.before.spam_share.unwrap() * 100.0);
+    assert!(html.contains(&format!("id=\"headline\">{headline}<")));
+
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+    else {
+        println!("skipped: chromium not installed");
+        return;
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!(
+        "file://{}",
+        dir.join("report.html").canonicalize().unwrap().display()
+    );
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--dump-dom", &url])
+        .output()
+        .expect("chromium runs");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains(&headline),
+        "rendered DOM lacks the headline {headline}"
+    );
+    assert!(dom.contains("data:image/png;base64,"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("ERR_FILE_NOT_FOUND") && !stderr.contains("net::ERR"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn empty_input_and_odd_sizes_still_give_a_whole_report() {
+    let (_keep, dir) = out_dir("empty");
+    let empty = || ranking(Vec::new(), 0, 0);
+    let mut opts = options(&dir, true);
+    opts.width = 10;
+    opts.height = 100_000;
+    let summary = write_report(&input(empty(), Some(empty())), &opts).expect("report written");
+    assert_eq!(summary.before.spam_share, None);
+    assert_eq!(
+        summary.differential.as_ref().and_then(|d| d.spam_share),
+        None
+    );
+    for f in [
+        "summary.json",
+        "summary.csv",
+        "hosts.csv",
+        "hosts-after.csv",
+        "report.md",
+        "report.html",
+        "spam-share.png",
+        "fanout.png",
+        "top-hosts.png",
+        "timeline.png",
+        "timeline.svg",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("**n/a** of outbound mail"), "{md}");
+    // The size was clamped to 320 x 8000: PNG IHDR width and height.
+    let png = std::fs::read(dir.join("spam-share.png")).unwrap();
+    assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 320);
+    assert_eq!(u32::from_be_bytes(png[20..24].try_into().unwrap()), 8000);
+}
