@@ -1,0 +1,415 @@
+//! The session table: TCP connections on SMTP ports, both directions in one
+//! entry, turned into [`SessionRecord`]s when they close, go idle, are pushed
+//! out of a full table, or the input ends.
+//!
+//! Bounded: at most `max_sessions` entries; each entry's buffers are bounded
+//! by the stream and SMTP reader bounds.
+
+use crate::smtp::SmtpReader;
+use crate::stats::CaptureStats;
+use crate::stream::{Chunk, Stream};
+use op25b_core::{Outcome, SessionRecord, Source, tcp_flags};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// How long a closed connection (RST, or FIN both ways) stays to absorb
+/// stragglers (the last ACK, retransmitted FINs) before its record goes out.
+pub const CLOSED_LINGER_US: i64 = 5_000_000;
+
+/// The decoded TCP fields the table needs: what a worker receives.
+#[derive(Clone, Copy, Debug)]
+pub struct Segment {
+    pub ts_us: i64,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub ip_len: u32,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
+    pub payload_len: u32,
+}
+
+/// The connection key: the two endpoints in a fixed order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    lo: (IpAddr, u16),
+    hi: (IpAddr, u16),
+}
+
+impl Key {
+    fn new(a: (IpAddr, u16), b: (IpAddr, u16)) -> Key {
+        if a <= b {
+            Key { lo: a, hi: b }
+        } else {
+            Key { lo: b, hi: a }
+        }
+    }
+}
+
+const C2S: usize = 0;
+const S2C: usize = 1;
+
+struct Conn {
+    client: (IpAddr, u16),
+    server: (IpAddr, u16),
+    start: i64,
+    end: i64,
+    packets: [u64; 2],
+    bytes: [u64; 2],
+    flags: [u8; 2],
+    streams: [Stream; 2],
+    smtp: SmtpReader,
+    client_syn: bool,
+    /// Initial sequence number of the client, from its SYN or the server's SYN-ACK.
+    isn: Option<u32>,
+    payload_seen: bool,
+    server_reset_before_data: bool,
+    fin: [bool; 2],
+    closed_at: Option<i64>,
+    told_midstream: bool,
+}
+
+impl Conn {
+    fn new(client: (IpAddr, u16), server: (IpAddr, u16), ts: i64) -> Conn {
+        let mut smtp = SmtpReader::new();
+        if server.1 == 465 {
+            smtp.implicit_tls();
+        }
+        Conn {
+            client,
+            server,
+            start: ts,
+            end: ts,
+            packets: [0; 2],
+            bytes: [0; 2],
+            flags: [0; 2],
+            streams: [Stream::default(), Stream::default()],
+            smtp,
+            client_syn: false,
+            isn: None,
+            payload_seen: false,
+            server_reset_before_data: false,
+            fin: [false; 2],
+            closed_at: None,
+            told_midstream: false,
+        }
+    }
+
+    fn update(&mut self, s: &Segment, payload: &[u8]) {
+        let dir = if (s.src, s.src_port) == self.client {
+            C2S
+        } else {
+            S2C
+        };
+        self.packets[dir] += 1;
+        self.bytes[dir] += u64::from(s.ip_len);
+        self.flags[dir] |= s.flags;
+        self.start = self.start.min(s.ts_us);
+        self.end = self.end.max(s.ts_us);
+        let syn = s.flags & tcp_flags::SYN != 0;
+        let ack = s.flags & tcp_flags::ACK != 0;
+        if syn {
+            self.streams[dir].syn(s.seq);
+            if dir == C2S && !ack {
+                self.client_syn = true;
+                self.isn.get_or_insert(s.seq);
+            }
+            if dir == S2C && ack {
+                self.isn.get_or_insert(s.ack.wrapping_sub(1));
+            }
+        }
+        if s.flags & tcp_flags::RST != 0 {
+            if dir == S2C && !self.payload_seen {
+                self.server_reset_before_data = true;
+            }
+            self.closed_at.get_or_insert(s.ts_us);
+            return;
+        }
+        if s.payload_len > 0 {
+            self.payload_seen = true;
+        }
+        let fin = s.flags & tcp_flags::FIN != 0;
+        let Conn {
+            streams,
+            smtp,
+            told_midstream,
+            ..
+        } = self;
+        if smtp.is_stopped() {
+            // Encrypted from here on: nothing to reassemble.
+        } else {
+            let [c2s, s2c] = streams;
+            let (this, other) = if dir == C2S { (c2s, s2c) } else { (s2c, c2s) };
+            if ack {
+                other.acked(s.ack, &mut |c| {
+                    deliver(smtp, told_midstream, 1 - dir, c, false)
+                });
+            }
+            if s.payload_len > 0 || fin {
+                let seq = if syn { s.seq.wrapping_add(1) } else { s.seq };
+                let midstream = !this.from_start;
+                this.segment(seq, payload, s.payload_len, fin, &mut |c| {
+                    deliver(smtp, told_midstream, dir, c, midstream)
+                });
+            }
+        }
+        if fin {
+            self.fin[dir] = true;
+            if self.fin[C2S] && self.fin[S2C] {
+                self.closed_at.get_or_insert(s.ts_us);
+            }
+        }
+    }
+
+    /// A SYN (without ACK) from the client side that starts a new connection
+    /// on the same ports rather than repeating this one's.
+    fn is_reuse(&self, s: &Segment) -> bool {
+        self.isn != Some(s.seq) && (s.src, s.src_port) == self.client
+            || self.closed_at.is_some() && self.isn != Some(s.seq)
+    }
+
+    fn finish(mut self, stats: &mut CaptureStats) -> SessionRecord {
+        let Conn {
+            streams,
+            smtp,
+            told_midstream,
+            ..
+        } = &mut self;
+        let [c2s, s2c] = streams;
+        c2s.flush(&mut |c| deliver(smtp, told_midstream, C2S, c, false));
+        s2c.flush(&mut |c| deliver(smtp, told_midstream, S2C, c, false));
+        let summary = smtp.finish().clone();
+        let gaps = c2s.gaps || s2c.gaps;
+        stats.segments_dropped += c2s.dropped + s2c.dropped;
+        let mut r = SessionRecord::new(
+            Source::Pcap,
+            self.client.0,
+            self.client.1,
+            self.server.0,
+            self.server.1,
+        );
+        r.start = self.start;
+        r.end = self.end;
+        r.packets_c2s = self.packets[C2S];
+        r.packets_s2c = self.packets[S2C];
+        r.bytes_c2s = self.bytes[C2S];
+        r.bytes_s2c = self.bytes[S2C];
+        r.flags_c2s = self.flags[C2S];
+        r.flags_s2c = self.flags[S2C];
+        r.helo = summary.helo.clone();
+        r.tls = summary.tls;
+        r.auth = summary.auth;
+        r.greeting_code = summary.greeting_code;
+        r.transactions = summary.transactions;
+        r.rcpt_accepted = summary.rcpt_accepted;
+        r.rcpt_rejected = summary.rcpt_rejected;
+        r.messages = summary.messages;
+        r.gaps = gaps;
+        let handshake_seen = self.client_syn || self.isn.is_some();
+        let one_direction = self.packets[C2S] == 0 || self.packets[S2C] == 0;
+        r.outcome =
+            if self.client_syn && self.packets[S2C] == 0 && self.flags[C2S] & tcp_flags::ACK == 0 {
+                Outcome::NoAnswer
+            } else if self.server_reset_before_data {
+                Outcome::Reset
+            } else if summary.tls && summary.tls_hidden {
+                Outcome::Encrypted
+            } else if summary.messages > 0 {
+                Outcome::Delivered
+            } else if summary.greeting_code >= 400 {
+                Outcome::Rejected
+            } else if one_direction || !handshake_seen || gaps {
+                // Too little of the session to tell (a hole may hold the acceptance).
+                Outcome::Partial
+            } else if summary.transactions > 0 && summary.replies == 0 {
+                // Commands without a single reply: the server side is missing.
+                Outcome::Partial
+            } else if summary.transactions > 0 {
+                Outcome::Rejected
+            } else {
+                Outcome::NoMail
+            };
+        // Port 465 that never got an answer carried no TLS.
+        if r.outcome.is_failed() {
+            r.tls = false;
+        }
+        if gaps {
+            stats.sessions_with_gaps += 1;
+        }
+        stats.smtp_long_lines += u64::from(summary.long_lines);
+        stats.smtp_unmatched_replies += u64::from(summary.unmatched_replies);
+        stats.smtp_bad_lines += u64::from(summary.bad_lines);
+        *stats.sessions.entry(r.outcome.as_str()).or_insert(0) += 1;
+        r
+    }
+}
+
+fn deliver(
+    smtp: &mut SmtpReader,
+    told_midstream: &mut bool,
+    dir: usize,
+    chunk: Chunk<'_>,
+    midstream: bool,
+) {
+    match (dir, chunk) {
+        (C2S, Chunk::Data(d)) => smtp.feed_client(d),
+        (C2S, Chunk::Gap(n)) => smtp.gap_client(n),
+        (_, Chunk::Data(d)) => {
+            if midstream && !*told_midstream {
+                smtp.server_started_midstream();
+            }
+            *told_midstream = true;
+            smtp.feed_server(d);
+        }
+        (_, Chunk::Gap(n)) => {
+            if !*told_midstream {
+                smtp.server_started_midstream();
+                *told_midstream = true;
+            }
+            smtp.gap_server(n);
+        }
+    }
+}
+
+/// Connections on SMTP ports, keyed by their endpoints.
+pub struct SessionTable {
+    /// ahash: fast, and keyed per run so crafted traffic cannot pick collisions.
+    conns: HashMap<Key, Conn, ahash::RandomState>,
+    smtp_ports: Vec<u16>,
+    idle_timeout_us: i64,
+    max_sessions: usize,
+    now: i64,
+    next_sweep: i64,
+    pub stats: CaptureStats,
+}
+
+impl SessionTable {
+    pub fn new(smtp_ports: &[u16], idle_timeout_us: i64, max_sessions: usize) -> Self {
+        SessionTable {
+            conns: HashMap::default(),
+            smtp_ports: smtp_ports.to_vec(),
+            idle_timeout_us: idle_timeout_us.max(1),
+            max_sessions: max_sessions.max(1),
+            now: i64::MIN,
+            next_sweep: i64::MIN,
+            stats: CaptureStats::default(),
+        }
+    }
+
+    fn evict(&mut self, key: &Key, reason: &'static str, out: &mut dyn FnMut(SessionRecord)) {
+        if let Some(conn) = self.conns.remove(key) {
+            *self.stats.evictions.entry(reason).or_insert(0) += 1;
+            out(conn.finish(&mut self.stats));
+        }
+    }
+
+    /// Capture time moved on (from this worker's packets or the reader's clock).
+    pub fn advance(&mut self, now: i64, out: &mut dyn FnMut(SessionRecord)) {
+        if now <= self.now {
+            return;
+        }
+        self.now = now;
+        if now < self.next_sweep {
+            return;
+        }
+        // Sweeps are whole-table scans: a few per idle timeout keep them cheap.
+        let interval = (self.idle_timeout_us / 4).clamp(1, CLOSED_LINGER_US);
+        self.next_sweep = now.saturating_add(interval);
+        let idle = self.idle_timeout_us;
+        let expired: Vec<(Key, &'static str)> = self
+            .conns
+            .iter()
+            .filter_map(|(k, c)| match c.closed_at {
+                Some(t) if now.saturating_sub(t) > CLOSED_LINGER_US => Some((*k, "closed")),
+                _ if now.saturating_sub(c.end) > idle => Some((*k, "idle")),
+                _ => None,
+            })
+            .collect();
+        for (k, reason) in expired {
+            self.evict(&k, reason, out);
+        }
+    }
+
+    /// One TCP segment on an SMTP port.
+    pub fn segment(&mut self, s: &Segment, payload: &[u8], out: &mut dyn FnMut(SessionRecord)) {
+        self.advance(s.ts_us, out);
+        let key = Key::new((s.src, s.src_port), (s.dst, s.dst_port));
+        let syn_only = s.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
+        if let Some(conn) = self.conns.get_mut(&key) {
+            // Expiry is decided by the packet's own time, not by when a sweep
+            // ran: records do not depend on batching or thread count.
+            let expired = match conn.closed_at {
+                Some(t) if s.ts_us.saturating_sub(t) > CLOSED_LINGER_US => Some("closed"),
+                _ if s.ts_us.saturating_sub(conn.end) > self.idle_timeout_us => Some("idle"),
+                _ if syn_only && conn.is_reuse(s) => Some("reused"),
+                _ => None,
+            };
+            match expired {
+                None => {
+                    conn.update(s, payload);
+                    return;
+                }
+                Some(reason) => self.evict(&key, reason, out),
+            }
+        }
+        if self.conns.len() >= self.max_sessions {
+            self.evict_oldest(out);
+        }
+        let src = (s.src, s.src_port);
+        let dst = (s.dst, s.dst_port);
+        let synack =
+            s.flags & (tcp_flags::SYN | tcp_flags::ACK) == (tcp_flags::SYN | tcp_flags::ACK);
+        let dst_is_smtp = self.smtp_ports.contains(&s.dst_port);
+        let src_is_smtp = self.smtp_ports.contains(&s.src_port);
+        // The SYN sender is the client; without the start, the side talking
+        // to the SMTP port (both on SMTP ports: the lower port serves).
+        let client_is_src = if syn_only {
+            true
+        } else if synack {
+            false
+        } else if dst_is_smtp != src_is_smtp {
+            dst_is_smtp
+        } else {
+            s.dst_port <= s.src_port
+        };
+        let (client, server) = if client_is_src {
+            (src, dst)
+        } else {
+            (dst, src)
+        };
+        let mut conn = Conn::new(client, server, s.ts_us);
+        conn.update(s, payload);
+        self.conns.insert(key, conn);
+    }
+
+    /// The table is full: the least recently active eighth goes.
+    fn evict_oldest(&mut self, out: &mut dyn FnMut(SessionRecord)) {
+        let mut ends: Vec<i64> = self.conns.values().map(|c| c.end).collect();
+        if ends.is_empty() {
+            return;
+        }
+        let nth = ends.len() / 8;
+        let (_, cutoff, _) = ends.select_nth_unstable(nth);
+        let cutoff = *cutoff;
+        let victims: Vec<Key> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.end <= cutoff)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in victims {
+            self.evict(&k, "table_full", out);
+        }
+    }
+
+    /// The input is over: every connection left becomes a record.
+    pub fn finish(&mut self, out: &mut dyn FnMut(SessionRecord)) {
+        let mut keys: Vec<(i64, Key)> = self.conns.iter().map(|(k, c)| (c.start, *k)).collect();
+        keys.sort_by_key(|(start, _)| *start);
+        for (_, k) in keys {
+            self.evict(&k, "end_of_input", out);
+        }
+    }
+}

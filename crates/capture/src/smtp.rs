@@ -1,0 +1,831 @@
+//! The SMTP dialogue reader: a push parser fed the two reassembled byte
+//! streams of one connection (client bytes, server bytes) in capture order.
+//!
+//! It keeps no more than a bounded line per direction, a bounded queue of
+//! commands waiting for their replies (PIPELINING pairs them in order), and a
+//! bounded hold of client bytes sent after DATA or STARTTLS while the reply
+//! that decides what those bytes are (message body, commands, TLS) is still
+//! to come. It never fails: bytes it cannot make sense of are counted.
+//!
+//! It knows nothing about TCP, so it can be fuzzed alone; the session layer
+//! tells it about holes in a stream with [`SmtpReader::gap_client`] /
+//! [`SmtpReader::gap_server`].
+
+use std::collections::VecDeque;
+
+/// Longest command or reply line kept; the rest of a longer line is skipped
+/// and counted (RFC 5321 allows 512 for commands, 1000 for text lines).
+pub const MAX_LINE: usize = 2048;
+/// Client bytes held while waiting for the reply to DATA or STARTTLS. A
+/// client that sends more without waiting is streaming a message body.
+pub const MAX_HOLD: usize = 64 * 1024;
+/// Commands waiting for replies; more are dropped and counted.
+pub const MAX_PENDING: usize = 1024;
+/// Longest HELO/EHLO argument kept, in bytes.
+pub const MAX_HELO: usize = 255;
+
+/// What one connection's dialogue showed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SmtpSummary {
+    /// The first HELO/EHLO argument.
+    pub helo: String,
+    /// STARTTLS answered 220, or implicit TLS.
+    pub tls: bool,
+    /// What followed TLS was a TLS stream (hidden); false where a capture
+    /// holds the decrypted dialogue after STARTTLS and it was read on.
+    pub tls_hidden: bool,
+    /// AUTH command sent.
+    pub auth: bool,
+    /// The server's first reply code, 0 where not seen.
+    pub greeting_code: u16,
+    /// MAIL commands.
+    pub transactions: u32,
+    pub rcpt_accepted: u32,
+    pub rcpt_rejected: u32,
+    /// 2xx replies to the end of DATA or to BDAT LAST.
+    pub messages: u32,
+    /// Client command lines read (AUTH exchange lines excluded).
+    pub commands: u32,
+    /// Server replies read (multi-line replies count once).
+    pub replies: u32,
+    /// Lines longer than [`MAX_LINE`], cut.
+    pub long_lines: u32,
+    /// Replies with no command waiting for them.
+    pub unmatched_replies: u32,
+    /// Server lines that are not replies (no 3-digit code).
+    pub bad_lines: u32,
+    /// Commands dropped because [`MAX_PENDING`] were waiting.
+    pub pending_overflow: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pending {
+    Helo,
+    Mail,
+    Rcpt,
+    Data,
+    DataEnd,
+    Bdat { last: bool },
+    StartTls,
+    Auth,
+    Other,
+}
+
+/// Where the current body line stands, to find the lone "." that ends DATA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyLine {
+    Start,
+    Dot,
+    DotCr,
+    Other,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientMode {
+    Command,
+    Body(BodyLine),
+    Chunk(u64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hold {
+    Data,
+    StartTls,
+    /// STARTTLS accepted: the next client bytes tell TLS from decrypted text.
+    AfterTls,
+}
+
+/// A bounded line assembler for one direction.
+#[derive(Debug, Default)]
+struct LineBuf {
+    buf: Vec<u8>,
+    /// The current line went past [`MAX_LINE`].
+    cut: bool,
+    /// A gap cut the current line: drop it when its end arrives.
+    damaged: bool,
+}
+
+impl LineBuf {
+    fn push(&mut self, bytes: &[u8]) {
+        let room = MAX_LINE.saturating_sub(self.buf.len());
+        if bytes.len() > room {
+            self.cut = true;
+        }
+        self.buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.cut = false;
+        self.damaged = false;
+    }
+}
+
+/// The reader for one connection. See the module documentation.
+#[derive(Debug)]
+pub struct SmtpReader {
+    summary: SmtpSummary,
+    client_line: LineBuf,
+    server_line: LineBuf,
+    mode: ClientMode,
+    hold: Option<Hold>,
+    held: Vec<u8>,
+    pending: VecDeque<Pending>,
+    expect_greeting: bool,
+    auth_in_progress: bool,
+    /// STARTTLS accepted, or nothing to read: ignore everything from here.
+    stopped: bool,
+}
+
+impl Default for SmtpReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SmtpReader {
+    /// A reader for a dialogue seen from its start: the first reply is the greeting.
+    pub fn new() -> Self {
+        SmtpReader {
+            summary: SmtpSummary::default(),
+            client_line: LineBuf::default(),
+            server_line: LineBuf::default(),
+            mode: ClientMode::Command,
+            hold: None,
+            held: Vec::new(),
+            pending: VecDeque::new(),
+            expect_greeting: true,
+            auth_in_progress: false,
+            stopped: false,
+        }
+    }
+
+    /// The server's stream was picked up mid-way: its first reply answers a
+    /// command, it is not the greeting.
+    pub fn server_started_midstream(&mut self) {
+        if self.summary.replies == 0 {
+            self.expect_greeting = false;
+        }
+    }
+
+    /// Implicit TLS (port 465): nothing will be readable.
+    pub fn implicit_tls(&mut self) {
+        self.summary.tls = true;
+        self.summary.tls_hidden = true;
+        self.stopped = true;
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    pub fn summary(&self) -> &SmtpSummary {
+        &self.summary
+    }
+
+    /// Ends the dialogue: client bytes still held after a DATA nobody
+    /// answered (a one-direction capture) are read as the message body.
+    pub fn finish(&mut self) -> &SmtpSummary {
+        // Each round consumes the held bytes; a body may end and be followed by
+        // another DATA, which holds again. Bounded by the bytes held.
+        while self.hold == Some(Hold::Data) && !self.stopped {
+            self.release_hold(true);
+        }
+        &self.summary
+    }
+
+    /// Bytes from the client, in stream order.
+    pub fn feed_client(&mut self, mut data: &[u8]) {
+        while !data.is_empty() && !self.stopped {
+            if self.hold == Some(Hold::AfterTls) {
+                // A TLS record starts with content type 20..=23 and version 3.x.
+                if data.first().is_some_and(|b| (20..=23).contains(b)) {
+                    self.stopped = true;
+                    return;
+                }
+                // A capture decrypted after the fact: the dialogue goes on in clear.
+                self.summary.tls_hidden = false;
+                self.hold = None;
+                continue;
+            }
+            if let Some(hold) = self.hold {
+                if self.held.len() + data.len() <= MAX_HOLD {
+                    self.held.extend_from_slice(data);
+                    return;
+                }
+                match hold {
+                    // Not waiting for 354: the client is streaming its body.
+                    Hold::Data => {
+                        self.release_hold(true);
+                        continue;
+                    }
+                    // A TLS handshake already under way: unreadable.
+                    Hold::StartTls | Hold::AfterTls => return,
+                }
+            }
+            match self.mode {
+                ClientMode::Command => match memchr::memchr(b'\n', data) {
+                    None => {
+                        self.client_line.push(data);
+                        return;
+                    }
+                    Some(i) => {
+                        self.client_line.push(&data[..i]);
+                        data = &data[i + 1..];
+                        let mut line = std::mem::take(&mut self.client_line);
+                        if line.cut {
+                            self.summary.long_lines += 1;
+                        }
+                        if !line.damaged {
+                            self.client_command(&line.buf);
+                        }
+                        line.clear();
+                        self.client_line = line;
+                    }
+                },
+                ClientMode::Body(state) => {
+                    let used = self.body(state, data);
+                    data = &data[used..];
+                }
+                ClientMode::Chunk(remaining) => {
+                    let take = usize::try_from(remaining)
+                        .unwrap_or(usize::MAX)
+                        .min(data.len());
+                    data = &data[take..];
+                    let left = remaining - take as u64;
+                    self.mode = if left == 0 {
+                        ClientMode::Command
+                    } else {
+                        ClientMode::Chunk(left)
+                    };
+                }
+            }
+        }
+    }
+
+    /// Bytes from the server, in stream order.
+    pub fn feed_server(&mut self, mut data: &[u8]) {
+        while !data.is_empty() && !self.stopped {
+            match memchr::memchr(b'\n', data) {
+                None => {
+                    self.server_line.push(data);
+                    return;
+                }
+                Some(i) => {
+                    self.server_line.push(&data[..i]);
+                    data = &data[i + 1..];
+                    let mut line = std::mem::take(&mut self.server_line);
+                    if line.cut {
+                        self.summary.long_lines += 1;
+                    }
+                    if !line.damaged {
+                        self.server_reply_line(&line.buf);
+                    }
+                    line.clear();
+                    self.server_line = line;
+                }
+            }
+        }
+    }
+
+    /// `len` client bytes were never seen.
+    pub fn gap_client(&mut self, len: u64) {
+        if self.stopped {
+            return;
+        }
+        if self.hold.is_some() {
+            // What was held is now of unknown shape; the reply still decides.
+            self.held.clear();
+            return;
+        }
+        match self.mode {
+            ClientMode::Command => {
+                self.client_line.clear();
+                self.client_line.damaged = true;
+            }
+            ClientMode::Body(_) => self.mode = ClientMode::Body(BodyLine::Other),
+            ClientMode::Chunk(remaining) => {
+                let left = remaining.saturating_sub(len);
+                self.mode = if left == 0 {
+                    ClientMode::Command
+                } else {
+                    ClientMode::Chunk(left)
+                };
+                if left == 0 && len > remaining {
+                    // The gap ran past the chunk into command bytes.
+                    self.client_line.clear();
+                    self.client_line.damaged = true;
+                }
+            }
+        }
+    }
+
+    /// Server bytes were never seen.
+    pub fn gap_server(&mut self, _len: u64) {
+        self.server_line.clear();
+        self.server_line.damaged = true;
+    }
+
+    fn push_pending(&mut self, p: Pending) {
+        if self.pending.len() >= MAX_PENDING {
+            self.summary.pending_overflow += 1;
+        } else {
+            self.pending.push_back(p);
+        }
+    }
+
+    fn client_command(&mut self, line: &[u8]) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if self.auth_in_progress {
+            // A SASL response line, not a command.
+            return;
+        }
+        let line = trim_start(line);
+        if line.is_empty() {
+            return;
+        }
+        self.summary.commands += 1;
+        let (verb, arg) = match line.iter().position(|&b| b == b' ') {
+            Some(i) => (&line[..i], trim_start(&line[i + 1..])),
+            None => (line, &[][..]),
+        };
+        let is = |name: &[u8]| verb.eq_ignore_ascii_case(name);
+        // Verbs are case-insensitive ("staRttLs" is seen in the wild); the
+        // arguments of MAIL and RCPT do not matter for the counts.
+        if is(b"HELO") || is(b"EHLO") {
+            if self.summary.helo.is_empty() {
+                let arg = trim_end(arg);
+                let arg = &arg[..arg.len().min(MAX_HELO)];
+                self.summary.helo = String::from_utf8_lossy(arg).into_owned();
+            }
+            self.push_pending(Pending::Helo);
+        } else if is(b"MAIL") {
+            self.summary.transactions += 1;
+            self.push_pending(Pending::Mail);
+        } else if is(b"RCPT") {
+            self.push_pending(Pending::Rcpt);
+        } else if is(b"DATA") {
+            self.push_pending(Pending::Data);
+            self.hold = Some(Hold::Data);
+        } else if is(b"BDAT") {
+            match parse_bdat(arg) {
+                Some((size, last)) => {
+                    self.push_pending(Pending::Bdat { last });
+                    if size > 0 {
+                        self.mode = ClientMode::Chunk(size);
+                    }
+                }
+                None => self.push_pending(Pending::Other),
+            }
+        } else if is(b"STARTTLS") {
+            self.push_pending(Pending::StartTls);
+            self.hold = Some(Hold::StartTls);
+        } else if is(b"AUTH") {
+            self.summary.auth = true;
+            self.auth_in_progress = true;
+            self.push_pending(Pending::Auth);
+        } else {
+            self.push_pending(Pending::Other);
+        }
+    }
+
+    /// Reads body bytes from `state`; returns how many were used (all, or up
+    /// to and including the line "." that ends the body). Only "\n." needs
+    /// looking at, so the scan jumps from one to the next (memmem), not line
+    /// by line: bodies are most of the bytes of a mail capture.
+    fn body(&mut self, state: BodyLine, data: &[u8]) -> usize {
+        let mut at = 0usize;
+        let mut st = state;
+        // Finish the line in progress byte by byte (at most a few bytes).
+        while st != BodyLine::Other {
+            let Some(&b) = data.get(at) else {
+                self.mode = ClientMode::Body(st);
+                return at;
+            };
+            at += 1;
+            st = match (st, b) {
+                (BodyLine::Dot | BodyLine::DotCr, b'\n') => return self.end_of_body(at),
+                (_, b'\n') => BodyLine::Start,
+                (BodyLine::Start, b'.') => BodyLine::Dot,
+                (BodyLine::Dot, b'\r') => BodyLine::DotCr,
+                _ => BodyLine::Other,
+            };
+        }
+        let mut from = at;
+        loop {
+            let Some(i) = memchr::memmem::find(data.get(from..).unwrap_or(&[]), b"\n.") else {
+                let ends_line = data.len() > at && data.last() == Some(&b'\n');
+                self.mode = ClientMode::Body(if ends_line {
+                    BodyLine::Start
+                } else {
+                    BodyLine::Other
+                });
+                return data.len();
+            };
+            let dot = from + i + 1;
+            match (data.get(dot + 1), data.get(dot + 2)) {
+                (Some(b'\n'), _) => return self.end_of_body(dot + 2),
+                (Some(b'\r'), Some(b'\n')) => return self.end_of_body(dot + 3),
+                (Some(b'\r'), None) => {
+                    self.mode = ClientMode::Body(BodyLine::DotCr);
+                    return data.len();
+                }
+                (None, _) => {
+                    self.mode = ClientMode::Body(BodyLine::Dot);
+                    return data.len();
+                }
+                _ => from = dot + 1,
+            }
+        }
+    }
+
+    fn end_of_body(&mut self, used: usize) -> usize {
+        self.mode = ClientMode::Command;
+        self.push_pending(Pending::DataEnd);
+        used
+    }
+
+    fn release_hold(&mut self, as_body: bool) {
+        let held = std::mem::take(&mut self.held);
+        self.hold = None;
+        if as_body && !matches!(self.mode, ClientMode::Body(_)) {
+            self.mode = ClientMode::Body(BodyLine::Start);
+        }
+        self.feed_client(&held);
+    }
+
+    fn server_reply_line(&mut self, line: &[u8]) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let code = match line.get(..3) {
+            Some(d) if d.iter().all(u8::is_ascii_digit) => {
+                u16::from(d[0] - b'0') * 100 + u16::from(d[1] - b'0') * 10 + u16::from(d[2] - b'0')
+            }
+            _ => {
+                self.summary.bad_lines += 1;
+                return;
+            }
+        };
+        if line.get(3) == Some(&b'-') {
+            return; // continuation of a multi-line reply
+        }
+        self.reply(code);
+    }
+
+    fn reply(&mut self, code: u16) {
+        self.summary.replies += 1;
+        if self.expect_greeting {
+            self.expect_greeting = false;
+            // A greeting is 220 or a refusal; a 250 with commands waiting
+            // answers one of them (the greeting was never sent or captured).
+            let answers_command = code / 100 == 2 && code != 220 && !self.pending.is_empty();
+            if !answers_command {
+                self.summary.greeting_code = code;
+                return;
+            }
+        }
+        let class = code / 100;
+        if matches!(self.mode, ClientMode::Body(_)) && self.pending.front() != Some(&Pending::Data)
+        {
+            // The server answers inside a body only once the body has ended:
+            // its "." was lost in a gap.
+            self.mode = ClientMode::Command;
+            if class == 2 {
+                self.summary.messages += 1;
+            }
+            return;
+        }
+        let Some(front) = self.pending.front().copied() else {
+            self.summary.unmatched_replies += 1;
+            return;
+        };
+        if front == Pending::Auth && code == 334 {
+            return; // the SASL exchange goes on
+        }
+        self.pending.pop_front();
+        match front {
+            Pending::Auth => self.auth_in_progress = false,
+            Pending::Rcpt if class == 2 => self.summary.rcpt_accepted += 1,
+            Pending::Rcpt if class == 4 || class == 5 => self.summary.rcpt_rejected += 1,
+            Pending::Data if self.hold == Some(Hold::Data) => self.release_hold(code == 354),
+            Pending::DataEnd if class == 2 => self.summary.messages += 1,
+            Pending::Bdat { last: true } if class == 2 => self.summary.messages += 1,
+            Pending::StartTls => {
+                if code == 220 {
+                    self.summary.tls = true;
+                    self.summary.tls_hidden = true;
+                    self.pending.clear();
+                    self.auth_in_progress = false;
+                    self.server_line.clear();
+                    let held = std::mem::take(&mut self.held);
+                    self.hold = Some(Hold::AfterTls);
+                    self.feed_client(&held);
+                } else if self.hold == Some(Hold::StartTls) {
+                    self.release_hold(false);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn trim_start(b: &[u8]) -> &[u8] {
+    let n = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
+    &b[n..]
+}
+
+fn trim_end(b: &[u8]) -> &[u8] {
+    let n = b
+        .iter()
+        .rev()
+        .take_while(|c| c.is_ascii_whitespace())
+        .count();
+    &b[..b.len() - n]
+}
+
+/// "BDAT <size> [LAST]": the chunk size (decimal, no sign) and whether it is the last.
+fn parse_bdat(arg: &[u8]) -> Option<(u64, bool)> {
+    let mut words = arg
+        .split(|&b| b == b' ' || b == b'\t')
+        .filter(|w| !w.is_empty());
+    let size = words.next()?;
+    if size.is_empty() || !size.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &d in size {
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    let last = match words.next() {
+        None => false,
+        Some(w) if w.eq_ignore_ascii_case(b"LAST") => true,
+        Some(_) => return None,
+    };
+    Some((n, last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plays a dialogue given as (is_client, bytes) steps.
+    fn play(steps: &[(bool, &[u8])]) -> SmtpSummary {
+        let mut r = SmtpReader::new();
+        for (client, bytes) in steps {
+            if *client {
+                r.feed_client(bytes);
+            } else {
+                r.feed_server(bytes);
+            }
+        }
+        r.finish().clone()
+    }
+
+    const C: bool = true;
+    const S: bool = false;
+
+    #[test]
+    fn plain_session_with_one_message() {
+        let s = play(&[
+            (S, b"220 mx ESMTP\r\n"),
+            (C, b"EHLO client.example\r\n"),
+            (S, b"250-mx\r\n250-PIPELINING\r\n250 8BITMIME\r\n"),
+            (C, b"MAIL FROM:<a@b>\r\n"),
+            (S, b"250 ok\r\n"),
+            (C, b"RCPT TO:<c@d>\r\n"),
+            (S, b"250 ok\r\n"),
+            (C, b"RCPT TO:<e@f>\r\n"),
+            (S, b"550 no such user\r\n"),
+            (C, b"DATA\r\n"),
+            (S, b"354 go\r\n"),
+            (C, b"Subject: x\r\n\r\nbody\r\n."),
+            (C, b"\r\n"),
+            (S, b"250 queued\r\n"),
+            (C, b"QUIT\r\n"),
+            (S, b"221 bye\r\n"),
+        ]);
+        assert_eq!(s.helo, "client.example");
+        assert_eq!(s.greeting_code, 220);
+        assert_eq!(s.transactions, 1);
+        assert_eq!((s.rcpt_accepted, s.rcpt_rejected), (1, 1));
+        assert_eq!(s.messages, 1);
+        assert_eq!(s.unmatched_replies, 0);
+    }
+
+    #[test]
+    fn pipelined_burst_before_greeting_and_body_sent_blind() {
+        // A bot that never waits: everything in one write, body included.
+        let s = play(&[
+            (C, b"HELO [0.0.0.0]\r\nMAIL FROM:<x@y>\r\nRCPT TO:<a@b>\r\nDATA\r\nHi\r\n.\r\nQUIT\r\n"),
+            (S, b"220 hello\r\n250 hi\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n221 bye\r\n"),
+        ]);
+        assert_eq!(s.greeting_code, 220);
+        assert_eq!(s.helo, "[0.0.0.0]");
+        assert_eq!(s.rcpt_accepted, 1);
+        assert_eq!(s.messages, 1);
+        assert_eq!(s.commands, 5);
+    }
+
+    #[test]
+    fn rejected_data_keeps_following_commands() {
+        let s = play(&[
+            (S, b"220 hi\r\n"),
+            (C, b"HELO h\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"),
+            (
+                S,
+                b"250 a\r\n250 b\r\n554 no rcpt\r\n554 no valid recipients\r\n",
+            ),
+            (C, b"MAIL FROM:<a@b>\r\n"),
+            (S, b"250 ok\r\n"),
+        ]);
+        assert_eq!(s.transactions, 2);
+        assert_eq!(s.rcpt_rejected, 1);
+        assert_eq!(s.messages, 0);
+    }
+
+    #[test]
+    fn end_of_data_split_and_bare_lf() {
+        let s = play(&[
+            (S, b"220 hi\n"),
+            (C, b"HELO h\nMAIL FROM:<a@b>\nRCPT TO:<c@d>\nDATA\n"),
+            (S, b"250 a\n250 b\n250 c\n354 d\n"),
+            (C, b"line\n.stuffed\n"),
+            (C, b"\n"),
+            (C, b"."),
+            (C, b"\n"),
+            (S, b"250 queued\n"),
+        ]);
+        assert_eq!(s.messages, 1);
+        assert_eq!(s.rcpt_accepted, 1);
+    }
+
+    #[test]
+    fn bdat_chunks_with_last() {
+        let s = play(&[
+            (S, b"220 hi\r\n"),
+            (C, b"EHLO h\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"),
+            (S, b"250 a\r\n250 b\r\n250 c\r\n"),
+            (C, b"BDAT 5\r\nQUIT\r"),
+            (C, b"\nBDAT 0 LAST\r\n"),
+            (S, b"250 5 octets\r\n250 message ok\r\n"),
+        ]);
+        assert_eq!(s.messages, 1);
+        assert_eq!(s.commands, 5);
+    }
+
+    #[test]
+    fn starttls_stops_reading() {
+        let s = play(&[
+            (S, b"220 hi\r\n"),
+            (
+                C,
+                b"EHLO h\r\nSTARTTLS\r\n\x16\x03\x01\x02\x00MAIL FROM:<x>\r\n",
+            ),
+            (S, b"250 a\r\n220 go ahead\r\n"),
+            (C, b"MAIL FROM:<x>\r\n"),
+        ]);
+        assert!(s.tls && s.tls_hidden);
+        assert_eq!(s.transactions, 0);
+    }
+
+    #[test]
+    fn decrypted_dialogue_after_starttls_is_read() {
+        let s = play(&[
+            (S, b"220 hi\r\n"),
+            (C, b"EHLO h\r\nSTARTTLS\r\n"),
+            (S, b"250 a\r\n220 go ahead\r\n"),
+            (C, b"EHLO h\r\nMAIL FROM:<x>\r\n"),
+            (S, b"250 a\r\n250 ok\r\n"),
+        ]);
+        assert!(s.tls && !s.tls_hidden);
+        assert_eq!(s.transactions, 1);
+        assert_eq!(s.unmatched_replies, 0);
+    }
+
+    #[test]
+    fn first_reply_250_answers_a_command_when_no_greeting_came() {
+        let s = play(&[
+            (C, b"EHLO h\n"),
+            (S, b"250 a\n"),
+            (C, b"rset\nstaRttLs\n"),
+            (S, b"250 b\n220 go\n"),
+        ]);
+        assert_eq!(s.greeting_code, 0);
+        assert!(s.tls);
+    }
+
+    #[test]
+    fn refused_starttls_reads_on() {
+        let s = play(&[
+            (S, b"220 hi\r\n"),
+            (C, b"EHLO h\r\nSTARTTLS\r\n"),
+            (S, b"250 a\r\n454 not now\r\n"),
+            (C, b"MAIL FROM:<x>\r\n"),
+        ]);
+        assert!(!s.tls);
+        assert_eq!(s.transactions, 1);
+    }
+
+    #[test]
+    fn auth_exchange_lines_are_not_commands() {
+        let s = play(&[
+            (S, b"220 hi\r\n"),
+            (C, b"EHLO h\r\n"),
+            (S, b"250 a\r\n"),
+            (C, b"AUTH LOGIN\r\n"),
+            (S, b"334 VXNlcm5hbWU6\r\n"),
+            (C, b"TUFJTCBGUk9NOg==\r\n"),
+            (S, b"334 UGFzc3dvcmQ6\r\n"),
+            (C, b"cGFzcw==\r\n"),
+            (S, b"235 ok\r\n"),
+            (C, b"MAIL FROM:<a@b>\r\n"),
+            (S, b"250 ok\r\n"),
+        ]);
+        assert!(s.auth);
+        assert_eq!(s.commands, 3);
+        assert_eq!(s.transactions, 1);
+        assert_eq!(s.unmatched_replies, 0);
+    }
+
+    #[test]
+    fn one_direction_only_reads_commands_and_bodies() {
+        let s = play(&[(
+            C,
+            b"EHLO h\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nx\r\n.\r\nMAIL FROM:<a@b>\r\nRCPT TO:<e@f>\r\nDATA\r\ny\r\n.\r\nQUIT\r\n",
+        )]);
+        assert_eq!(s.transactions, 2);
+        assert_eq!(s.commands, 8);
+        assert_eq!(s.greeting_code, 0);
+    }
+
+    #[test]
+    fn over_long_line_is_cut_and_counted() {
+        let mut long = b"EHLO ".to_vec();
+        long.extend(std::iter::repeat_n(b'a', 5000));
+        long.extend_from_slice(b"\r\nMAIL FROM:<a@b>\r\n");
+        let s = play(&[(S, b"220 hi\r\n"), (C, &long)]);
+        assert_eq!(s.long_lines, 1);
+        assert_eq!(s.helo.len(), MAX_HELO);
+        assert_eq!(s.transactions, 1);
+    }
+
+    #[test]
+    fn gap_in_body_is_closed_by_the_servers_reply() {
+        let mut r = SmtpReader::new();
+        r.feed_server(b"220 hi\r\n");
+        r.feed_client(b"HELO h\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n");
+        r.feed_server(b"250 a\r\n250 b\r\n250 c\r\n354 d\r\n");
+        r.feed_client(b"some body");
+        r.gap_client(100);
+        r.feed_server(b"250 queued\r\n");
+        r.feed_client(b"QUIT\r\n");
+        r.feed_server(b"221 bye\r\n");
+        let s = r.finish();
+        assert_eq!(s.messages, 1);
+        assert_eq!(s.unmatched_replies, 0);
+    }
+
+    #[test]
+    fn any_split_of_the_client_stream_reads_the_same() {
+        let server: &[&[u8]] = &[
+            b"220 hi\r\n",
+            b"250 a\r\n250 b\r\n250 c\r\n354 d\r\n",
+            b"250 queued\r\n250 e\r\n250 f\r\n354 g\r\n250 queued\r\n221 bye\r\n",
+        ];
+        let client: &[u8] = b"EHLO h\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n\
+            ..dot\r\n.\r\r\n.x\n\r\n.\r\nMAIL FROM:<a@b>\nRCPT TO:<e@f>\nDATA\nbody\n.\nQUIT\n";
+        // The client's bytes up to each server reply, as a real capture orders them.
+        let cuts = [0, 65, client.len()];
+        let reference = {
+            let mut r = SmtpReader::new();
+            for (i, reply) in server.iter().enumerate() {
+                r.feed_client(&client[if i == 0 { 0 } else { cuts[i - 1] }..cuts[i]]);
+                r.feed_server(reply);
+            }
+            r.finish().clone()
+        };
+        assert_eq!(reference.messages, 2, "{reference:?}");
+        assert_eq!(reference.transactions, 2);
+        assert_eq!(reference.unmatched_replies, 0);
+        for split in 0..client.len() {
+            let mut r = SmtpReader::new();
+            for (i, reply) in server.iter().enumerate() {
+                let (lo, hi) = (if i == 0 { 0 } else { cuts[i - 1] }, cuts[i]);
+                let mid = split.clamp(lo, hi);
+                r.feed_client(&client[lo..mid]);
+                r.feed_client(&client[mid..hi]);
+                r.feed_server(reply);
+            }
+            assert_eq!(r.finish(), &reference, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn bdat_size_parsing() {
+        assert_eq!(parse_bdat(b"12 LAST"), Some((12, true)));
+        assert_eq!(parse_bdat(b"0 last"), Some((0, true)));
+        assert_eq!(parse_bdat(b"7"), Some((7, false)));
+        assert_eq!(parse_bdat(b"-5"), None);
+        assert_eq!(parse_bdat(b"99999999999999999999999"), None);
+        assert_eq!(parse_bdat(b""), None);
+    }
+}
