@@ -1,0 +1,631 @@
+//! Streaming per-host aggregation of session records.
+//!
+//! State is kept per client host (counters, the set of port-25 servers, the
+//! HELO names seen, per-minute counts) and per internal server (the internal
+//! hosts that sent to it, capped), so memory grows with hosts and their
+//! distinct servers and active minutes, never with sessions.
+//!
+//! Parallelism: hosts are sharded by a hash of the address. `push_batch`
+//! classifies the batch in parallel once (shard, network tests), then every
+//! shard walks the batch in parallel and folds only its own hosts: no locks,
+//! no merge of partial maps, and a host's client and server state land in the
+//! same shard, which `finish` relies on.
+
+use crate::score;
+use crate::{HostFeatures, RankConfig, Ranking, carried_mail_with};
+use op25b_core::{Network, Outcome, SessionRecord, tcp_flags};
+use rayon::prelude::*;
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
+use std::net::IpAddr;
+
+// Fixed-key aHash: zero-sized, so the three maps of each of millions of hosts
+// do not each carry 32 bytes of keys. Keys are addresses and minutes seen on
+// the wire; see the README on collision flooding.
+type Hasher = BuildHasherDefault<ahash::AHasher>;
+type Map<K, V> = HashMap<K, V, Hasher>;
+type Set<K> = HashSet<K, Hasher>;
+
+/// Distinct HELO names kept per host; sessions with further names are counted
+/// in `helo_overflow` (they still prove "many names").
+const HELO_NAMES_CAP: usize = 64;
+/// Distinct submitting clients kept per internal server: relay inference only
+/// needs to know "at least `relay_min_submitters`".
+const SUBMITTERS_CAP: usize = 64;
+const MINUTE_US: i64 = 60_000_000;
+
+/// Per-minute counts of one host.
+#[derive(Clone, Copy, Debug, Default)]
+struct MinuteCounts {
+    direct25: u32,
+    failed25: u32,
+    outbound: u32,
+}
+
+/// Everything kept about one client host.
+#[derive(Debug)]
+struct HostState {
+    sessions: u64,
+    failed: u64,
+    rejected: u64,
+    answered: u64,
+    messages: u64,
+    rcpt_accepted: u64,
+    rcpt_rejected: u64,
+    mail_sessions: u64,
+    outbound_sessions: u64,
+    outbound_mail_sessions: u64,
+    outbound_messages: u64,
+    blockable_sessions: u64,
+    blockable_mail_sessions: u64,
+    blockable_messages: u64,
+    submitted_sessions: u64,
+    submitted_messages: u64,
+    direct25_sessions: u64,
+    syn_only_sessions: u64,
+    tls_sessions: u64,
+    auth_sessions: u64,
+    submission_port_sessions: u64,
+    has_dialogue: bool,
+    first_seen: i64,
+    last_seen: i64,
+    servers25: Set<IpAddr>,
+    /// Distinct HELO names and their sessions; a short list (most hosts use
+    /// one or two names), scanned linearly.
+    helo_names: Vec<(Box<str>, u64)>,
+    helo_overflow: u64,
+    minutes: Map<i64, MinuteCounts>,
+}
+
+impl Default for HostState {
+    fn default() -> Self {
+        HostState {
+            sessions: 0,
+            failed: 0,
+            rejected: 0,
+            answered: 0,
+            messages: 0,
+            rcpt_accepted: 0,
+            rcpt_rejected: 0,
+            mail_sessions: 0,
+            outbound_sessions: 0,
+            outbound_mail_sessions: 0,
+            outbound_messages: 0,
+            blockable_sessions: 0,
+            blockable_mail_sessions: 0,
+            blockable_messages: 0,
+            submitted_sessions: 0,
+            submitted_messages: 0,
+            direct25_sessions: 0,
+            syn_only_sessions: 0,
+            tls_sessions: 0,
+            auth_sessions: 0,
+            submission_port_sessions: 0,
+            has_dialogue: false,
+            // Extremes, so that the first record sets both.
+            first_seen: i64::MAX,
+            last_seen: i64::MIN,
+            servers25: Set::default(),
+            helo_names: Vec::new(),
+            helo_overflow: 0,
+            minutes: Map::default(),
+        }
+    }
+}
+
+impl HostState {
+    fn add(&mut self, r: &SessionRecord, class: RecordClass, flow_mail_bytes: u64) {
+        let mail = carried_mail_with(r, flow_mail_bytes);
+        let messages = u64::from(r.messages);
+        self.sessions += 1;
+        if r.outcome.is_failed() {
+            self.failed += 1;
+        } else {
+            self.answered += 1;
+        }
+        if r.outcome == Outcome::Rejected {
+            self.rejected += 1;
+        }
+        self.messages += messages;
+        self.rcpt_accepted += u64::from(r.rcpt_accepted);
+        self.rcpt_rejected += u64::from(r.rcpt_rejected);
+        self.mail_sessions += u64::from(mail);
+        if class.outbound {
+            self.outbound_sessions += 1;
+            self.outbound_mail_sessions += u64::from(mail);
+            self.outbound_messages += messages;
+        }
+        if class.blockable {
+            self.blockable_sessions += 1;
+            self.blockable_mail_sessions += u64::from(mail);
+            self.blockable_messages += messages;
+        }
+        if class.to_mail_server {
+            self.submitted_sessions += 1;
+            self.submitted_messages += messages;
+        }
+        if r.server_port == 587 || r.server_port == 465 {
+            self.submission_port_sessions += 1;
+        }
+        if is_syn_only(r) {
+            self.syn_only_sessions += 1;
+        }
+        self.tls_sessions += u64::from(r.tls);
+        self.auth_sessions += u64::from(r.auth);
+        self.has_dialogue |= r.source.has_payload();
+        self.first_seen = self.first_seen.min(r.start);
+        self.last_seen = self.last_seen.max(r.end.max(r.start));
+        if r.server_port == 25 {
+            self.servers25.insert(r.server);
+        }
+        if class.direct25 || class.outbound {
+            let minute = self
+                .minutes
+                .entry(r.start.div_euclid(MINUTE_US))
+                .or_default();
+            if class.direct25 {
+                minute.direct25 = minute.direct25.saturating_add(1);
+                if r.outcome.is_failed() {
+                    minute.failed25 = minute.failed25.saturating_add(1);
+                }
+                self.direct25_sessions += 1;
+            }
+            if class.outbound {
+                minute.outbound = minute.outbound.saturating_add(1);
+            }
+        }
+        let helo = r.helo.trim();
+        if !helo.is_empty() {
+            if let Some((_, n)) = self.helo_names.iter_mut().find(|(h, _)| **h == *helo) {
+                *n += 1;
+            } else if self.helo_names.len() < HELO_NAMES_CAP {
+                self.helo_names.push((helo.into(), 1));
+            } else {
+                self.helo_overflow += 1;
+            }
+        }
+    }
+
+    fn merge(&mut self, other: HostState) {
+        self.sessions += other.sessions;
+        self.failed += other.failed;
+        self.rejected += other.rejected;
+        self.answered += other.answered;
+        self.messages += other.messages;
+        self.rcpt_accepted += other.rcpt_accepted;
+        self.rcpt_rejected += other.rcpt_rejected;
+        self.mail_sessions += other.mail_sessions;
+        self.outbound_sessions += other.outbound_sessions;
+        self.outbound_mail_sessions += other.outbound_mail_sessions;
+        self.outbound_messages += other.outbound_messages;
+        self.blockable_sessions += other.blockable_sessions;
+        self.blockable_mail_sessions += other.blockable_mail_sessions;
+        self.blockable_messages += other.blockable_messages;
+        self.submitted_sessions += other.submitted_sessions;
+        self.submitted_messages += other.submitted_messages;
+        self.direct25_sessions += other.direct25_sessions;
+        self.syn_only_sessions += other.syn_only_sessions;
+        self.tls_sessions += other.tls_sessions;
+        self.auth_sessions += other.auth_sessions;
+        self.submission_port_sessions += other.submission_port_sessions;
+        self.has_dialogue |= other.has_dialogue;
+        self.first_seen = self.first_seen.min(other.first_seen);
+        self.last_seen = self.last_seen.max(other.last_seen);
+        self.servers25.extend(other.servers25);
+        self.helo_overflow += other.helo_overflow;
+        for (name, n) in other.helo_names {
+            if let Some((_, mine)) = self.helo_names.iter_mut().find(|(h, _)| *h == name) {
+                *mine += n;
+            } else if self.helo_names.len() < HELO_NAMES_CAP {
+                self.helo_names.push((name, n));
+            } else {
+                self.helo_overflow += n;
+            }
+        }
+        for (minute, c) in other.minutes {
+            let mine = self.minutes.entry(minute).or_default();
+            mine.direct25 = mine.direct25.saturating_add(c.direct25);
+            mine.failed25 = mine.failed25.saturating_add(c.failed25);
+            mine.outbound = mine.outbound.saturating_add(c.outbound);
+        }
+    }
+}
+
+/// A flow (or capture) where the client only ever sent SYNs: no ACK from it,
+/// or nothing came back.
+fn is_syn_only(r: &SessionRecord) -> bool {
+    r.flags_c2s & tcp_flags::SYN != 0 && (r.flags_c2s & tcp_flags::ACK == 0 || r.packets_s2c == 0)
+}
+
+/// The network tests of one record, computed once per record.
+#[derive(Clone, Copy, Debug, Default)]
+struct RecordClass {
+    client_shard: u16,
+    server_shard: u16,
+    client_internal: bool,
+    /// Client and server both internal and different: the server receives a
+    /// submission (counts towards relay inference).
+    internal_to_internal: bool,
+    outbound: bool,
+    blockable: bool,
+    to_mail_server: bool,
+    direct25: bool,
+}
+
+/// Distinct internal senders of one internal server (capped).
+#[derive(Debug, Default)]
+struct ServerState {
+    submitters: Set<IpAddr>,
+}
+
+impl ServerState {
+    fn add(&mut self, client: IpAddr) {
+        if self.submitters.len() < SUBMITTERS_CAP {
+            self.submitters.insert(client);
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    hosts: Map<IpAddr, HostState>,
+    servers: Map<IpAddr, ServerState>,
+}
+
+impl Shard {
+    fn add(&mut self, r: &SessionRecord, c: RecordClass, shard: u16, flow_mail_bytes: u64) {
+        if c.client_shard == shard {
+            self.hosts
+                .entry(r.client)
+                .or_default()
+                .add(r, c, flow_mail_bytes);
+        }
+        if c.internal_to_internal && c.server_shard == shard {
+            self.servers.entry(r.server).or_default().add(r.client);
+        }
+    }
+}
+
+/// Streaming per-host aggregation; memory grows with hosts (and their distinct
+/// servers / active minutes), not with sessions. Parallel inside (rayon) for batches.
+#[derive(Debug)]
+pub struct HostAggregator {
+    network: Network,
+    shards: Vec<Shard>,
+    records: u64,
+    internal_client_records: u64,
+    start_us: i64,
+    end_us: i64,
+    flow_mail_bytes: u64,
+}
+
+impl HostAggregator {
+    pub fn new(network: &Network) -> Self {
+        // A few shards per thread so that one heavy host does not idle the others.
+        let shards = (rayon::current_num_threads() * 4).clamp(1, 256);
+        HostAggregator {
+            network: network.clone(),
+            shards: (0..shards).map(|_| Shard::default()).collect(),
+            records: 0,
+            internal_client_records: 0,
+            start_us: i64::MAX,
+            end_us: i64::MIN,
+            flow_mail_bytes: crate::FLOW_MAIL_BYTES,
+        }
+    }
+
+    /// Uses `[rank] flow_mail_bytes` for the "carried mail" test of flow records.
+    pub fn with_flow_mail_bytes(mut self, bytes: u64) -> Self {
+        self.flow_mail_bytes = bytes;
+        self
+    }
+
+    /// Records aggregated so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Client hosts seen so far.
+    pub fn hosts(&self) -> usize {
+        self.shards.iter().map(|s| s.hosts.len()).sum()
+    }
+
+    fn shard_of(&self, ip: &IpAddr) -> u16 {
+        shard_index(ip, self.shards.len())
+    }
+
+    fn classify(&self, r: &SessionRecord) -> RecordClass {
+        let n = &self.network;
+        let client_internal = n.internal.contains(&r.client);
+        let server_internal = n.internal.contains(&r.server);
+        let to_mail_server = n.mail_servers.contains(&r.server);
+        RecordClass {
+            client_shard: self.shard_of(&r.client),
+            server_shard: self.shard_of(&r.server),
+            client_internal,
+            internal_to_internal: client_internal && server_internal && r.client != r.server,
+            outbound: client_internal && !server_internal,
+            blockable: n.op25b_blocks(&r.client, &r.server, r.server_port),
+            to_mail_server,
+            direct25: r.server_port == 25 && !to_mail_server,
+        }
+    }
+
+    fn note_span(&mut self, r: &SessionRecord, class: RecordClass) {
+        self.records += 1;
+        self.internal_client_records += u64::from(class.client_internal);
+        self.start_us = self.start_us.min(r.start);
+        self.end_us = self.end_us.max(r.end.max(r.start));
+    }
+
+    pub fn push(&mut self, r: &SessionRecord) {
+        let class = self.classify(r);
+        self.note_span(r, class);
+        let bytes = self.flow_mail_bytes;
+        let shard = class.client_shard;
+        if let Some(s) = self.shards.get_mut(usize::from(shard)) {
+            s.add(r, class, shard, bytes);
+        }
+        let shard = class.server_shard;
+        if class.internal_to_internal
+            && shard != class.client_shard
+            && let Some(s) = self.shards.get_mut(usize::from(shard))
+        {
+            s.add(r, class, shard, bytes);
+        }
+    }
+
+    /// Aggregates a batch using every rayon thread. Batches of a few thousand
+    /// records or more amortise the parallel overhead; smaller ones go serial.
+    pub fn push_batch(&mut self, batch: &[SessionRecord]) {
+        if batch.len() < 2048 || self.shards.len() == 1 {
+            for r in batch {
+                self.push(r);
+            }
+            return;
+        }
+        let classes: Vec<RecordClass> = batch.par_iter().map(|r| self.classify(r)).collect();
+        for (r, c) in batch.iter().zip(&classes) {
+            self.note_span(r, *c);
+        }
+        let bytes = self.flow_mail_bytes;
+        self.shards
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(i, shard)| {
+                let i = i as u16;
+                for (r, c) in batch.iter().zip(&classes) {
+                    if c.client_shard == i || c.server_shard == i {
+                        shard.add(r, *c, i, bytes);
+                    }
+                }
+            });
+    }
+
+    /// Adds another aggregator's state (e.g. one per input file read in parallel).
+    pub fn merge(&mut self, other: HostAggregator) {
+        self.records += other.records;
+        self.internal_client_records += other.internal_client_records;
+        self.start_us = self.start_us.min(other.start_us);
+        self.end_us = self.end_us.max(other.end_us);
+        for shard in other.shards {
+            for (host, state) in shard.hosts {
+                let i = usize::from(self.shard_of(&host));
+                if let Some(mine) = self.shards.get_mut(i) {
+                    match mine.hosts.get_mut(&host) {
+                        Some(existing) => existing.merge(state),
+                        None => {
+                            mine.hosts.insert(host, state);
+                        }
+                    }
+                }
+            }
+            for (server, state) in shard.servers {
+                let i = usize::from(self.shard_of(&server));
+                if let Some(mine) = self.shards.get_mut(i) {
+                    let entry = mine.servers.entry(server).or_default();
+                    for c in state.submitters {
+                        entry.add(c);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Turns the state into features, scores every host and sorts them, best
+    /// suspect first. Hosts ranked: internal clients; or, when no client of the
+    /// input is internal (a capture from outside the described network), all.
+    pub fn finish(self, cfg: &RankConfig) -> Ranking {
+        let all_clients = self.internal_client_records == 0;
+        let network = &self.network;
+        let features: Vec<HostFeatures> = self
+            .shards
+            .into_par_iter()
+            .flat_map_iter(|shard| {
+                let Shard { hosts, servers } = shard;
+                hosts
+                    .into_iter()
+                    .filter(move |(host, _)| all_clients || network.internal.contains(host))
+                    .map(move |(host, state)| {
+                        let submitters = servers.get(&host).map_or(0, |s| s.submitters.len());
+                        features_of(host, state, submitters as u64, network, cfg)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let hosts = score::rank_hosts(features, cfg);
+        let empty = self.records == 0;
+        Ranking {
+            hosts,
+            start_us: if empty { 0 } else { self.start_us },
+            end_us: if empty { 0 } else { self.end_us },
+            defaults_used: cfg.network_is_default,
+            all_clients_ranked: all_clients && !empty,
+            records: self.records,
+        }
+    }
+}
+
+/// A stable shard index for an address (FNV-1a over its bytes): the same host
+/// always lands in the same shard, whichever aggregator saw it.
+fn shard_index(ip: &IpAddr, shards: usize) -> u16 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    match ip {
+        IpAddr::V4(a) => feed(&a.octets()),
+        IpAddr::V6(a) => feed(&a.octets()),
+    }
+    (h % shards.max(1) as u64) as u16
+}
+
+/// The /24 (IPv4) or /64 (IPv6) an address belongs to.
+fn prefix_of(ip: &IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(u32::from(*a) >> 8),
+        IpAddr::V6(a) => (u128::from(*a) >> 64) | (1u128 << 127),
+    }
+}
+
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+fn features_of(
+    host: IpAddr,
+    s: HostState,
+    submitters: u64,
+    network: &Network,
+    cfg: &RankConfig,
+) -> HostFeatures {
+    let prefixes: Set<u128> = s.servers25.iter().map(prefix_of).collect();
+
+    // Per-minute and per-hour windows of direct port-25 sessions.
+    let mut minutes: Vec<(i64, MinuteCounts)> = s.minutes.into_iter().collect();
+    minutes.sort_unstable_by_key(|(m, _)| *m);
+    let mut peak_minute = 0u64;
+    let mut active_minutes = 0u64;
+    let mut hours: Vec<(i64, u64, u64)> = Vec::new();
+    for (m, c) in &minutes {
+        if c.direct25 > 0 {
+            active_minutes += 1;
+            peak_minute = peak_minute.max(u64::from(c.direct25));
+            let hour = m.div_euclid(60);
+            match hours.last_mut() {
+                Some(last) if last.0 == hour => {
+                    last.1 += u64::from(c.direct25);
+                    last.2 += u64::from(c.failed25);
+                }
+                _ => hours.push((hour, u64::from(c.direct25), u64::from(c.failed25))),
+            }
+        }
+    }
+    let peak_hour = hours.iter().map(|h| h.1).max().unwrap_or(0);
+    let peak_hour_failed = hours.iter().map(|h| h.2).max().unwrap_or(0);
+    let active_hours = hours.len() as u64;
+    let burstiness = if active_hours == 0 || s.direct25_sessions == 0 {
+        0.0
+    } else {
+        peak_hour as f64 / (s.direct25_sessions as f64 / active_hours as f64)
+    };
+    // Mean over the whole span the host was seen (at least one minute), so a
+    // ten-minute burst in a day shows as a low mean and a high peak.
+    let span_minutes = if s.sessions == 0 {
+        1
+    } else {
+        ((s.last_seen.saturating_sub(s.first_seen)) / MINUTE_US).max(0) + 1
+    };
+    let outbound_minutes: Vec<(i64, u32)> = minutes
+        .iter()
+        .filter(|(_, c)| c.outbound > 0)
+        .map(|(m, c)| (m.saturating_mul(MINUTE_US), c.outbound))
+        .collect();
+
+    // HELO names, weighted by the sessions that used them.
+    let mut helo_sessions = s.helo_overflow;
+    let (mut ip_literal, mut random, mut not_fqdn, mut claims) = (0u64, 0u64, 0u64, 0u64);
+    let mut bogus_literal = 0u64;
+    let mut claimed = String::new();
+    let mut top: Option<(&str, u64)> = None;
+    for (name, n) in &s.helo_names {
+        let n = *n;
+        helo_sessions += n;
+        let class = crate::helo::classify_for(name, &host);
+        ip_literal += if class.ip_literal { n } else { 0 };
+        bogus_literal += if class.bogus_literal { n } else { 0 };
+        random += if class.random { n } else { 0 };
+        not_fqdn += if class.not_fqdn { n } else { 0 };
+        if let Some(p) = crate::helo::claimed_provider(name, &cfg.big_provider_domains) {
+            claims += n;
+            if claimed.is_empty() {
+                claimed = p.to_string();
+            }
+        }
+        if top.is_none_or(|(t, tn)| n > tn || (n == tn && &**name < t)) {
+            top = Some((name, n));
+        }
+    }
+    let helo_distinct = s.helo_names.len() as u64 + if s.helo_overflow > 0 { 1 } else { 0 };
+
+    HostFeatures {
+        host,
+        sessions: s.sessions,
+        fanout: s.servers25.len() as u64,
+        fanout_prefixes: prefixes.len() as u64,
+        failed_share: share(s.failed, s.sessions),
+        rejected_share: share(s.rejected, s.answered),
+        messages: s.messages,
+        rcpt_accepted: s.rcpt_accepted,
+        rcpt_rejected: s.rcpt_rejected,
+        dynamic: network.dynamic_pools.contains(&host),
+        internal: network.internal.contains(&host),
+        configured_relay: network.mail_servers.contains(&host),
+        first_seen: if s.sessions == 0 { 0 } else { s.first_seen },
+        last_seen: if s.sessions == 0 { 0 } else { s.last_seen },
+        outbound_sessions: s.outbound_sessions,
+        outbound_mail_sessions: s.outbound_mail_sessions,
+        outbound_messages: s.outbound_messages,
+        blockable_sessions: s.blockable_sessions,
+        blockable_mail_sessions: s.blockable_mail_sessions,
+        blockable_messages: s.blockable_messages,
+        submitted_sessions: s.submitted_sessions,
+        submitted_messages: s.submitted_messages,
+        has_dialogue: s.has_dialogue,
+        outbound_minutes,
+        direct25_sessions: s.direct25_sessions,
+        failed_sessions: s.failed,
+        rejected_sessions: s.rejected,
+        answered_sessions: s.answered,
+        mail_sessions: s.mail_sessions,
+        syn_only_sessions: s.syn_only_sessions,
+        tls_sessions: s.tls_sessions,
+        auth_sessions: s.auth_sessions,
+        submission_port_sessions: s.submission_port_sessions,
+        helo_sessions,
+        helo_distinct,
+        helo_top: top.map(|(t, _)| t.to_string()).unwrap_or_default(),
+        helo_ip_literal: ip_literal,
+        helo_bogus_literal: bogus_literal,
+        helo_random: random,
+        helo_not_fqdn: not_fqdn,
+        helo_claims_provider: claims,
+        helo_claimed: claimed,
+        mean_per_minute: s.direct25_sessions as f64 / span_minutes as f64,
+        peak_minute_sessions: peak_minute,
+        peak_hour_sessions: peak_hour,
+        peak_hour_failed,
+        active_minutes,
+        active_hours,
+        burstiness,
+        submitters,
+        relay_inferred: false,
+    }
+}

@@ -1,0 +1,617 @@
+//! Hand-built session records that model each kind of sender, and what the
+//! ranking must say about them.
+
+use op25b_core::{IspConfig, Network, Outcome, SessionRecord, Source, tcp_flags};
+use op25b_rank::{HostAggregator, HostRank, RankConfig, Ranking, Verdict};
+use std::net::{IpAddr, Ipv4Addr};
+
+const ISP: &str = r#"
+[network]
+internal      = ["198.18.0.0/15", "2001:db8::/32"]
+dynamic_pools = ["198.18.0.0/17"]
+mail_servers  = ["198.19.255.10", "198.19.255.25"]
+"#;
+
+const T0: i64 = 1_109_635_200_000_000; // 2005-03-01T00:00:00Z
+const MIN: i64 = 60_000_000;
+
+fn network() -> Network {
+    IspConfig::parse_str(ISP).unwrap().network
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// A small deterministic generator (xorshift64*), so the records vary without
+/// depending on a crate.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+}
+
+/// An outside server: one of `pool` addresses spread over many /24s.
+fn outside(i: u64) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(
+        203,
+        (i / 200 % 200) as u8 + 1,
+        (i % 200) as u8,
+        (i * 7 % 250) as u8 + 1,
+    ))
+}
+
+fn session(
+    client: IpAddr,
+    server: IpAddr,
+    port: u16,
+    start: i64,
+    outcome: Outcome,
+) -> SessionRecord {
+    let mut r = SessionRecord::new(Source::Pcap, client, 40000, server, port);
+    r.start = start;
+    r.end = start + 2_000_000;
+    r.outcome = outcome;
+    r.flags_c2s = tcp_flags::SYN | tcp_flags::ACK | tcp_flags::PSH | tcp_flags::FIN;
+    r.flags_s2c = r.flags_c2s;
+    r.packets_c2s = 10;
+    r.packets_s2c = 8;
+    r.bytes_c2s = 900;
+    r.bytes_s2c = 700;
+    r.greeting_code = 220;
+    match outcome {
+        Outcome::NoAnswer => {
+            r.flags_c2s = tcp_flags::SYN;
+            r.flags_s2c = 0;
+            r.packets_c2s = 3;
+            r.packets_s2c = 0;
+            r.bytes_c2s = 180;
+            r.bytes_s2c = 0;
+            r.greeting_code = 0;
+        }
+        Outcome::Reset => {
+            r.flags_s2c = tcp_flags::RST | tcp_flags::ACK;
+            r.packets_s2c = 1;
+            r.bytes_s2c = 40;
+            r.greeting_code = 0;
+        }
+        Outcome::Rejected => {
+            r.greeting_code = if start % 2 == 0 { 554 } else { 220 };
+            if r.greeting_code == 220 {
+                r.transactions = 1;
+                r.rcpt_rejected = 3;
+            }
+        }
+        Outcome::Delivered => {
+            r.transactions = 1;
+            r.rcpt_accepted = 1;
+            r.messages = 1;
+            r.bytes_c2s = 4000;
+        }
+        _ => {}
+    }
+    r
+}
+
+/// The heavy bot: hundreds of direct port-25 attempts within twenty minutes,
+/// half unanswered or reset, most of the rest refused, HELO an IP literal.
+fn heavy_bot(host: IpAddr, seed: u64) -> Vec<SessionRecord> {
+    let mut rng = Rng(seed | 1);
+    (0..400)
+        .map(|i| {
+            let outcome = if rng.chance(0.5) {
+                if rng.chance(0.5) {
+                    Outcome::NoAnswer
+                } else {
+                    Outcome::Reset
+                }
+            } else if rng.chance(0.7) {
+                Outcome::Rejected
+            } else {
+                Outcome::Delivered
+            };
+            let mut r = session(
+                host,
+                outside(rng.below(5000)),
+                25,
+                T0 + 3 * 3600 * 1_000_000 + i * 3_000_000,
+                outcome,
+            );
+            if !outcome.is_failed() {
+                r.helo = format!("[{host}]");
+            }
+            r
+        })
+        .collect()
+}
+
+/// The low-and-slow bot: one attempt every fifteen minutes all day, to a new
+/// server each time, HELO a random word, mostly refused.
+fn slow_bot(host: IpAddr, seed: u64) -> Vec<SessionRecord> {
+    let mut rng = Rng(seed | 1);
+    (0..96)
+        .map(|i| {
+            let outcome = if rng.chance(0.25) {
+                Outcome::NoAnswer
+            } else if rng.chance(0.6) {
+                Outcome::Rejected
+            } else {
+                Outcome::Delivered
+            };
+            let mut r = session(
+                host,
+                outside(rng.below(100_000)),
+                25,
+                T0 + i * 15 * MIN,
+                outcome,
+            );
+            if !outcome.is_failed() {
+                let letters = b"bcdfghjklmnpqrstvwxz";
+                r.helo = (0..7)
+                    .map(|_| char::from(letters[rng.below(letters.len() as u64) as usize]))
+                    .collect();
+            }
+            r
+        })
+        .collect()
+}
+
+/// A business's newsletter server: static, one proper HELO, STARTTLS, wide
+/// fan-out, nearly everything accepted, a burst when the newsletter goes out.
+fn newsletter(host: IpAddr, seed: u64) -> Vec<SessionRecord> {
+    let mut rng = Rng(seed | 1);
+    (0..1500)
+        .map(|i| {
+            let outcome = if rng.chance(0.97) {
+                Outcome::Delivered
+            } else if rng.chance(0.5) {
+                Outcome::Rejected
+            } else {
+                Outcome::NoAnswer
+            };
+            let start = T0 + 9 * 3600 * 1_000_000 + i * 1_000_000;
+            let mut r = session(host, outside(rng.below(600)), 25, start, outcome);
+            if !outcome.is_failed() {
+                r.helo = "mail.shop.example.co.jp".into();
+                r.tls = rng.chance(0.5);
+            }
+            r
+        })
+        .collect()
+}
+
+/// An ordinary subscriber: a few messages a day through the ISP's submission
+/// server, authenticated.
+fn subscriber(host: IpAddr, seed: u64) -> Vec<SessionRecord> {
+    let mut rng = Rng(seed | 1);
+    (0..6)
+        .map(|i| {
+            let mut r = session(
+                host,
+                ip("198.19.255.25"),
+                587,
+                T0 + i * 3 * 3600 * 1_000_000 + rng.below(3600) as i64 * 1_000_000,
+                Outcome::Delivered,
+            );
+            r.helo = "ANNA-PC".into();
+            r.auth = true;
+            r
+        })
+        .collect()
+}
+
+/// A relay: what the subscribers submit, it sends on to outside MXs.
+fn relay_outbound(host: IpAddr, seed: u64, n: i64) -> Vec<SessionRecord> {
+    let mut rng = Rng(seed | 1);
+    (0..n)
+        .map(|i| {
+            let outcome = if rng.chance(0.9) {
+                Outcome::Delivered
+            } else {
+                Outcome::Rejected
+            };
+            let mut r = session(
+                host,
+                outside(rng.below(3000)),
+                25,
+                T0 + i * 20_000_000,
+                outcome,
+            );
+            r.helo = "relay.isp.example.ne.jp".into();
+            r
+        })
+        .collect()
+}
+
+fn rank(records: &[SessionRecord], cfg: &RankConfig) -> Ranking {
+    let mut agg = HostAggregator::new(&network());
+    agg.push_batch(records);
+    agg.finish(cfg)
+}
+
+fn find<'a>(r: &'a Ranking, host: &str) -> &'a HostRank {
+    let host = ip(host);
+    r.hosts
+        .iter()
+        .find(|h| h.features.host == host)
+        .unwrap_or_else(|| panic!("{host} not ranked"))
+}
+
+fn population(seed: u64) -> Vec<SessionRecord> {
+    let mut all = Vec::new();
+    all.extend(heavy_bot(ip("198.18.3.7"), seed));
+    all.extend(slow_bot(ip("198.18.9.200"), seed + 1));
+    all.extend(newsletter(ip("198.19.10.5"), seed + 2));
+    all.extend(relay_outbound(ip("198.19.255.10"), seed + 3, 800));
+    for i in 0..40u8 {
+        all.extend(subscriber(
+            IpAddr::V4(Ipv4Addr::new(198, 18, 20, i)),
+            seed + 10 + u64::from(i),
+        ));
+    }
+    // A second, unconfigured relay that many subscribers submit to.
+    let inferred = ip("198.19.0.25");
+    for i in 0..30u8 {
+        let mut r = session(
+            IpAddr::V4(Ipv4Addr::new(198, 18, 40, i)),
+            inferred,
+            587,
+            T0 + i64::from(i) * MIN,
+            Outcome::Delivered,
+        );
+        r.auth = true;
+        r.helo = "home-pc".into();
+        all.push(r);
+    }
+    all.extend(relay_outbound(inferred, seed + 4, 300));
+    // An inbound sender (outside client): never ranked against an internal network.
+    all.extend(
+        relay_outbound(ip("192.0.2.1"), seed + 5, 50)
+            .into_iter()
+            .map(|mut r| {
+                r.server = ip("198.19.255.10");
+                r
+            }),
+    );
+    all
+}
+
+#[test]
+fn each_kind_of_sender_gets_its_verdict() {
+    for seed in [1u64, 7, 99] {
+        let r = rank(&population(seed), &RankConfig::default());
+        let heavy = find(&r, "198.18.3.7");
+        assert_eq!(heavy.verdict, Verdict::Zombie, "seed {seed}: {heavy:?}");
+        assert!(
+            heavy.reasons.iter().any(|s| s.starts_with("fanout=")),
+            "{:?}",
+            heavy.reasons
+        );
+        assert!(
+            heavy.reasons.iter().any(|s| s == "helo_ip_literal"),
+            "{:?}",
+            heavy.reasons
+        );
+        assert!(
+            heavy.reasons.iter().any(|s| s == "dynamic_direct"),
+            "{:?}",
+            heavy.reasons
+        );
+        assert!(
+            heavy.reasons.iter().any(|s| s.starts_with("failed=")),
+            "{:?}",
+            heavy.reasons
+        );
+
+        let slow = find(&r, "198.18.9.200");
+        assert_eq!(slow.verdict, Verdict::Zombie, "seed {seed}: {slow:?}");
+        assert!(
+            slow.reasons.iter().any(|s| s == "helo_random"),
+            "{:?}",
+            slow.reasons
+        );
+        assert!(slow.features.peak_minute_sessions <= 1);
+
+        let news = find(&r, "198.19.10.5");
+        assert_eq!(news.verdict, Verdict::Clean, "seed {seed}: {news:?}");
+        assert!(
+            news.reasons.iter().any(|s| s.starts_with("legit_mta")),
+            "{:?}",
+            news.reasons
+        );
+
+        let relay = find(&r, "198.19.255.10");
+        assert_eq!(relay.verdict, Verdict::Relay);
+        assert_eq!(
+            relay.reasons.first().map(String::as_str),
+            Some("configured_relay")
+        );
+
+        let inferred = find(&r, "198.19.0.25");
+        assert_eq!(inferred.verdict, Verdict::Relay, "{inferred:?}");
+        assert!(inferred.features.relay_inferred);
+        assert!(
+            inferred.reasons.iter().any(|s| s == "submitters=30"),
+            "{:?}",
+            inferred.reasons
+        );
+
+        for i in 0..40u8 {
+            let h = find(&r, &format!("198.18.20.{i}"));
+            assert_eq!(h.verdict, Verdict::Clean, "{h:?}");
+            assert_eq!(h.features.submitted_sessions, 6);
+            assert_eq!(h.features.outbound_sessions, 0);
+        }
+        assert!(r.hosts.iter().all(|h| h.features.host != ip("192.0.2.1")));
+        assert_eq!(r.count(Verdict::Zombie), 2);
+        assert_eq!(r.hosts[0].rank, 1);
+        assert!(r.hosts[0].verdict == Verdict::Zombie && r.hosts[1].verdict == Verdict::Zombie);
+        // The contract's table holds only hosts with outbound SMTP.
+        let rows = r.contract_hosts();
+        assert_eq!(
+            rows.len(),
+            5,
+            "{:?}",
+            rows.iter().map(|h| h.features.host).collect::<Vec<_>>()
+        );
+        assert!(
+            rows.iter()
+                .enumerate()
+                .all(|(i, h)| h.rank as usize == i + 1)
+        );
+    }
+}
+
+#[test]
+fn counts_are_the_sums_of_the_records() {
+    let records = population(3);
+    let r = rank(&records, &RankConfig::default());
+    let heavy = find(&r, "198.18.3.7");
+    let mine: Vec<&SessionRecord> = records
+        .iter()
+        .filter(|s| s.client == ip("198.18.3.7"))
+        .collect();
+    let f = &heavy.features;
+    assert_eq!(f.sessions, mine.len() as u64);
+    let failed = mine
+        .iter()
+        .filter(|s| matches!(s.outcome, Outcome::NoAnswer | Outcome::Reset))
+        .count() as f64;
+    assert!((f.failed_share - failed / mine.len() as f64).abs() < 1e-12);
+    let servers: std::collections::BTreeSet<IpAddr> = mine.iter().map(|s| s.server).collect();
+    assert_eq!(f.fanout, servers.len() as u64);
+    let prefixes: std::collections::BTreeSet<[u8; 3]> = servers
+        .iter()
+        .map(|s| match s {
+            IpAddr::V4(a) => [a.octets()[0], a.octets()[1], a.octets()[2]],
+            IpAddr::V6(_) => unreachable!(),
+        })
+        .collect();
+    assert_eq!(f.fanout_prefixes, prefixes.len() as u64);
+    assert_eq!(
+        f.messages,
+        mine.iter().map(|s| u64::from(s.messages)).sum::<u64>()
+    );
+    assert_eq!(f.blockable_sessions, mine.len() as u64);
+    assert_eq!(f.outbound_sessions, mine.len() as u64);
+    assert_eq!(f.first_seen, mine.iter().map(|s| s.start).min().unwrap());
+    assert_eq!(f.last_seen, mine.iter().map(|s| s.end).max().unwrap());
+    // 400 sessions, one every 3 s: 20 per minute, all in one or two hours.
+    assert_eq!(f.peak_minute_sessions, 20);
+    assert_eq!(
+        f.outbound_minutes
+            .iter()
+            .map(|m| u64::from(m.1))
+            .sum::<u64>(),
+        400
+    );
+    assert!(f.outbound_minutes.windows(2).all(|w| w[0].0 < w[1].0));
+    assert_eq!(f.outbound_minutes[0].0 % MIN, 0);
+    assert_eq!(r.start_us, records.iter().map(|s| s.start).min().unwrap());
+    assert_eq!(r.end_us, records.iter().map(|s| s.end).max().unwrap());
+    assert_eq!(r.records, records.len() as u64);
+}
+
+#[test]
+fn a_ten_minute_burst_stands_out_in_a_day() {
+    // A host that sends a handful of mails all day, then 300 attempts in ten minutes.
+    let host = ip("198.18.5.5");
+    let mut records: Vec<SessionRecord> = (0..24)
+        .map(|h| {
+            session(
+                host,
+                outside(h),
+                25,
+                T0 + h as i64 * 3600 * 1_000_000,
+                Outcome::Delivered,
+            )
+        })
+        .collect();
+    for i in 0..300 {
+        records.push(session(
+            host,
+            outside(1000 + i),
+            25,
+            T0 + 12 * 3600 * 1_000_000 + i as i64 * 2_000_000,
+            Outcome::NoAnswer,
+        ));
+    }
+    let r = rank(&records, &RankConfig::default());
+    let h = find(&r, "198.18.5.5");
+    assert!(h.features.peak_minute_sessions >= 30);
+    assert!(h.features.mean_per_minute < 1.0);
+    assert!(h.features.burstiness > 4.0, "{}", h.features.burstiness);
+    assert!(
+        h.reasons.iter().any(|s| s.starts_with("burst=")),
+        "{:?}",
+        h.reasons
+    );
+    assert!(
+        h.reasons.iter().any(|s| s.starts_with("peak_min=")),
+        "{:?}",
+        h.reasons
+    );
+    assert_eq!(h.verdict, Verdict::Zombie, "{h:?}");
+}
+
+#[test]
+fn flow_only_bot_and_flow_only_business_sender() {
+    let bot = ip("198.18.7.7");
+    let biz = ip("198.19.7.7");
+    let mut records = Vec::new();
+    let mut rng = Rng(42);
+    for i in 0..300i64 {
+        let mut r = SessionRecord::new(Source::Netflow5, bot, 1024, outside(rng.below(10_000)), 25);
+        r.start = T0 + i * 5_000_000;
+        r.end = r.start + 6_000_000;
+        if rng.chance(0.6) {
+            r.flags_c2s = tcp_flags::SYN;
+            r.packets_c2s = 2;
+            r.bytes_c2s = 120;
+            r.outcome = Outcome::NoAnswer;
+        } else {
+            r.flags_c2s = tcp_flags::SYN | tcp_flags::ACK | tcp_flags::FIN;
+            r.flags_s2c = r.flags_c2s;
+            r.packets_c2s = 6;
+            r.packets_s2c = 5;
+            r.bytes_c2s = 400;
+            r.bytes_s2c = 500;
+        }
+        records.push(r);
+    }
+    for i in 0..600i64 {
+        let mut r = SessionRecord::new(Source::Netflow5, biz, 1024, outside(rng.below(400)), 25);
+        r.start = T0 + i * 30_000_000;
+        r.end = r.start + 3_000_000;
+        r.flags_c2s = tcp_flags::SYN | tcp_flags::ACK | tcp_flags::PSH | tcp_flags::FIN;
+        r.flags_s2c = r.flags_c2s;
+        r.packets_c2s = 20;
+        r.packets_s2c = 12;
+        r.bytes_c2s = 9000;
+        r.bytes_s2c = 1200;
+        records.push(r);
+    }
+    let r = rank(&records, &RankConfig::default());
+    let b = find(&r, "198.18.7.7");
+    assert_eq!(b.verdict, Verdict::Zombie, "{b:?}");
+    assert!(!b.features.has_dialogue);
+    assert!(b.features.syn_only_sessions > 100);
+    let z = find(&r, "198.19.7.7");
+    assert_eq!(z.verdict, Verdict::Clean, "{z:?}");
+    assert_eq!(z.features.mail_sessions, 600);
+    assert_eq!(z.features.outbound_mail_sessions, 600);
+}
+
+#[test]
+fn a_subscriber_with_one_failed_direct_attempt_is_not_suspect() {
+    let host = ip("198.18.8.8");
+    let records = vec![session(host, outside(5), 25, T0, Outcome::NoAnswer)];
+    let r = rank(&records, &RankConfig::default());
+    assert_eq!(find(&r, "198.18.8.8").verdict, Verdict::Clean);
+}
+
+#[test]
+fn big_provider_claims_and_helo_rotation() {
+    let host = ip("198.18.6.6");
+    let records: Vec<SessionRecord> = (0..30)
+        .map(|i| {
+            let mut r = session(host, outside(i), 25, T0 + i as i64 * MIN, Outcome::Rejected);
+            r.helo = if i % 2 == 0 {
+                "mx.gmail.com".into()
+            } else {
+                format!("host{i}.example.net")
+            };
+            r
+        })
+        .collect();
+    let r = rank(&records, &RankConfig::default());
+    let h = find(&r, "198.18.6.6");
+    assert!(
+        h.reasons.iter().any(|s| s == "helo_claims=gmail.com"),
+        "{:?}",
+        h.reasons
+    );
+    assert!(
+        h.reasons.iter().any(|s| s.starts_with("helo_names=")),
+        "{:?}",
+        h.reasons
+    );
+    assert_ne!(h.verdict, Verdict::Clean);
+}
+
+#[test]
+fn without_internal_clients_every_client_is_ranked() {
+    // A capture from outside the described network: rank everybody rather than nobody.
+    let records = heavy_bot(ip("192.0.2.77"), 5);
+    let r = rank(&records, &RankConfig::default());
+    assert!(r.all_clients_ranked);
+    assert_eq!(r.hosts.len(), 1);
+    assert_eq!(r.contract_hosts().len(), 1);
+}
+
+#[test]
+fn memory_grows_with_hosts_not_sessions() {
+    let host = ip("198.18.1.1");
+    let server = outside(1);
+    let mut agg = HostAggregator::new(&network());
+    let batch: Vec<SessionRecord> = (0..5000)
+        .map(|i| {
+            session(
+                host,
+                server,
+                25,
+                T0 + (i % 60) * 1_000_000,
+                Outcome::Delivered,
+            )
+        })
+        .collect();
+    for _ in 0..20 {
+        agg.push_batch(&batch);
+    }
+    assert_eq!(agg.hosts(), 1);
+    assert_eq!(agg.records(), 100_000);
+    let r = agg.finish(&RankConfig::default());
+    assert_eq!(r.hosts[0].features.sessions, 100_000);
+    assert_eq!(r.hosts[0].features.outbound_minutes.len(), 1);
+}
+
+#[test]
+fn flows_without_outcomes_fall_back_on_syn_only() {
+    // A flow exporter that leaves every outcome `unknown`: the bot's flows are
+    // SYN-only, so the SYN-only share stands in for the failed share.
+    let bot = ip("198.18.7.8");
+    let mut rng = Rng(9);
+    let records: Vec<SessionRecord> = (0..200i64)
+        .map(|i| {
+            let mut r =
+                SessionRecord::new(Source::Ipfix, bot, 1024, outside(rng.below(10_000)), 25);
+            r.start = T0 + i * 10_000_000;
+            r.end = r.start + 3_000_000;
+            r.outcome = Outcome::Unknown;
+            r.flags_c2s = tcp_flags::SYN;
+            r.packets_c2s = 3;
+            r.bytes_c2s = 180;
+            r
+        })
+        .collect();
+    let r = rank(&records, &RankConfig::default());
+    let h = find(&r, "198.18.7.8");
+    assert_eq!(h.features.failed_share, 0.0);
+    assert_eq!(h.features.syn_only_sessions, 200);
+    assert!(
+        h.reasons.iter().any(|s| s == "syn_only=1.00"),
+        "{:?}",
+        h.reasons
+    );
+    assert_eq!(h.verdict, Verdict::Zombie, "{h:?}");
+}
