@@ -52,7 +52,7 @@ fn collector_loses_nothing_it_received() {
             .unwrap()
             .port();
         let out = tempfile::tempdir().unwrap();
-        let mut child = common::op25b()
+        let child = common::op25b()
             .args(["collect", "--listen", &format!("127.0.0.1:{port}"), "-o"])
             .arg(out.path())
             .stderr(std::process::Stdio::piped())

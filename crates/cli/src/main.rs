@@ -291,9 +291,7 @@ fn rank_inputs(
         eprintln!("== {label}");
         eprint!("{summary}");
     }
-    let mut ranking = agg.finish(rank_cfg);
-    ranking.defaults_used = config.is_default;
-    Ok(ranking)
+    Ok(agg.finish(rank_cfg))
 }
 
 fn rank(
@@ -307,10 +305,12 @@ fn rank(
     let config = load_config(config, args.quiet)?;
     let rank_cfg = op25b_rank::RankConfig::from_isp(&config).map_err(anyhow::Error::msg)?;
     let ranking = rank_inputs(inputs, &config, &rank_cfg, args, "rank")?;
-    let hosts = if top > 0 && top < ranking.hosts.len() {
-        &ranking.hosts[..top]
+    // CONTRACT: the host table holds hosts with outbound SMTP.
+    let all = ranking.contract_hosts();
+    let hosts = if top > 0 && top < all.len() {
+        &all[..top]
     } else {
-        &ranking.hosts[..]
+        &all[..]
     };
     let format = format.unwrap_or(match output {
         None if std::io::stdout().is_terminal() => "table",
@@ -325,7 +325,7 @@ fn rank(
     match format {
         "table" => {
             let n = if top == 0 { 20 } else { top };
-            out.write_all(op25b_rank::format_table(&ranking.hosts, n).as_bytes())?
+            out.write_all(op25b_rank::format_table(&all, n).as_bytes())?
         }
         "json" => op25b_rank::write_json_lines(&mut out, hosts)?,
         _ => op25b_rank::write_hosts_csv(&mut out, hosts)?,
