@@ -61,7 +61,9 @@ struct HostState {
     blockable_messages: u64,
     submitted_sessions: u64,
     submitted_messages: u64,
+    submitted_mail_sessions: u64,
     direct25_sessions: u64,
+    direct25: crate::Direct25Counts,
     syn_only_sessions: u64,
     tls_sessions: u64,
     auth_sessions: u64,
@@ -96,7 +98,9 @@ impl Default for HostState {
             blockable_messages: 0,
             submitted_sessions: 0,
             submitted_messages: 0,
+            submitted_mail_sessions: 0,
             direct25_sessions: 0,
+            direct25: crate::Direct25Counts::default(),
             syn_only_sessions: 0,
             tls_sessions: 0,
             auth_sessions: 0,
@@ -143,6 +147,7 @@ impl HostState {
         if class.to_mail_server {
             self.submitted_sessions += 1;
             self.submitted_messages += messages;
+            self.submitted_mail_sessions += u64::from(mail);
         }
         if r.server_port == 587 || r.server_port == 465 {
             self.submission_port_sessions += 1;
@@ -169,6 +174,17 @@ impl HostState {
                     minute.failed25 = minute.failed25.saturating_add(1);
                 }
                 self.direct25_sessions += 1;
+                let d = &mut self.direct25;
+                if r.outcome.is_failed() {
+                    d.failed += 1;
+                } else {
+                    d.answered += 1;
+                }
+                d.rejected += u64::from(r.outcome == Outcome::Rejected);
+                d.syn_only += u64::from(is_syn_only(r));
+                d.mail += u64::from(mail);
+                d.rcpt_accepted += u64::from(r.rcpt_accepted);
+                d.rcpt_rejected += u64::from(r.rcpt_rejected);
             }
             if class.outbound {
                 minute.outbound = minute.outbound.saturating_add(1);
@@ -203,7 +219,9 @@ impl HostState {
         self.blockable_messages += other.blockable_messages;
         self.submitted_sessions += other.submitted_sessions;
         self.submitted_messages += other.submitted_messages;
+        self.submitted_mail_sessions += other.submitted_mail_sessions;
         self.direct25_sessions += other.direct25_sessions;
+        self.direct25.merge(&other.direct25);
         self.syn_only_sessions += other.syn_only_sessions;
         self.tls_sessions += other.tls_sessions;
         self.auth_sessions += other.auth_sessions;
@@ -598,9 +616,11 @@ fn features_of(
         blockable_messages: s.blockable_messages,
         submitted_sessions: s.submitted_sessions,
         submitted_messages: s.submitted_messages,
+        submitted_mail_sessions: s.submitted_mail_sessions,
         has_dialogue: s.has_dialogue,
         outbound_minutes,
         direct25_sessions: s.direct25_sessions,
+        direct25: s.direct25,
         failed_sessions: s.failed,
         rejected_sessions: s.rejected,
         answered_sessions: s.answered,

@@ -88,8 +88,9 @@ pub struct RankConfig {
     pub relay_min_submitters: u64,
     pub relay_min_fanout: u64,
 
-    /// On flow records, client-to-server bytes (scaled by sampling) above
-    /// which a session with data both ways "carried mail".
+    /// On flow records, client payload bytes beyond the server's (scaled by
+    /// sampling) above which a session with data both ways "carried mail"
+    /// (a message body was transmitted; see `FLOW_MAIL_BYTES`).
     pub flow_mail_bytes: u64,
 
     /// A host seen only in flows cannot show HELO or SMTP-reply evidence
@@ -148,7 +149,7 @@ impl Default for RankConfig {
             w_legit_mta: 4.0,
             relay_min_submitters: 5,
             relay_min_fanout: 5,
-            flow_mail_bytes: 2000,
+            flow_mail_bytes: crate::FLOW_MAIL_BYTES,
             flow_score_factor: 1.2,
             network_is_default: false,
         }

@@ -109,50 +109,87 @@ pub fn contributions(f: &HostFeatures, cfg: &RankConfig) -> Vec<Contribution> {
         cfg.w_fanout * log_ramp(f.fanout as f64, cfg.fanout_low, cfg.fanout_high),
         &|| format!("fanout={}", f.fanout),
     );
+    // Each share signal is taken over all sessions and over the direct
+    // port-25 sessions alone (`Direct25Counts`), the one giving more points
+    // counting: submissions through the ISP's servers (a bot with stolen
+    // credentials) must not dilute refused and failed port-25 attempts.
+    // (share, sessions it is over) of the better-scoring of the two.
+    let stronger = |all: (f64, u64), direct: (f64, u64), low: f64, high: f64| -> (f64, f64) {
+        let points = |(s, n): (f64, u64)| ramp(s, low, high) * evidence(n);
+        let (pa, pd) = (points(all), points(direct));
+        if pd > pa { (direct.0, pd) } else { (all.0, pa) }
+    };
+    let d = &f.direct25;
+    let n25 = f.direct25_sessions;
     // On flows the outcome may stay `unknown` where the client only ever sent
     // SYNs: the SYN-only share stands in for the failed share then.
-    let syn_only = share(f.syn_only_sessions, f.sessions);
-    if syn_only > f.failed_share {
-        add(
-            cfg.w_failed * ramp(syn_only, cfg.failed_low, cfg.failed_high) * evidence(f.sessions),
-            &|| format!("syn_only={syn_only:.2}"),
-        );
+    let (syn_only, syn_points) = stronger(
+        (share(f.syn_only_sessions, f.sessions), f.sessions),
+        (share(d.syn_only, n25), n25),
+        cfg.failed_low,
+        cfg.failed_high,
+    );
+    let (failed, failed_points) = stronger(
+        (f.failed_share, f.sessions),
+        (share(d.failed, n25), n25),
+        cfg.failed_low,
+        cfg.failed_high,
+    );
+    if syn_only > failed {
+        add(cfg.w_failed * syn_points, &|| {
+            format!("syn_only={syn_only:.2}")
+        });
     } else {
-        add(
-            cfg.w_failed
-                * ramp(f.failed_share, cfg.failed_low, cfg.failed_high)
-                * evidence(f.sessions),
-            &|| format!("failed={:.2}", f.failed_share),
-        );
+        add(cfg.w_failed * failed_points, &|| {
+            format!("failed={failed:.2}")
+        });
     }
     if f.has_dialogue {
-        add(
-            cfg.w_rejected
-                * ramp(f.rejected_share, cfg.rejected_low, cfg.rejected_high)
-                * evidence(f.answered_sessions),
-            &|| format!("rejected={:.2}", f.rejected_share),
+        let (rejected, points) = stronger(
+            (f.rejected_share, f.answered_sessions),
+            (share(d.rejected, d.answered), d.answered),
+            cfg.rejected_low,
+            cfg.rejected_high,
         );
+        add(cfg.w_rejected * points, &|| {
+            format!("rejected={rejected:.2}")
+        });
         let rcpt = f.rcpt_accepted + f.rcpt_rejected;
-        let rcpt_rejected = share(f.rcpt_rejected, rcpt);
-        add(
-            cfg.w_rcpt_rejected
-                * ramp(rcpt_rejected, cfg.rcpt_rejected_low, cfg.rcpt_rejected_high)
-                * evidence(rcpt),
-            &|| format!("rcpt_rejected={rcpt_rejected:.2}"),
+        let rcpt25 = d.rcpt_accepted + d.rcpt_rejected;
+        let (rcpt_rejected, points) = stronger(
+            (share(f.rcpt_rejected, rcpt), rcpt),
+            (share(d.rcpt_rejected, rcpt25), rcpt25),
+            cfg.rcpt_rejected_low,
+            cfg.rcpt_rejected_high,
         );
+        add(cfg.w_rcpt_rejected * points, &|| {
+            format!("rcpt_rejected={rcpt_rejected:.2}")
+        });
     } else {
         // Flows hide the dialogue, so neither refusal can be seen; what can
         // is an answered connection that never carried a message's worth of
         // bytes. A bot's refused greetings and refused RCPTs end exactly so,
         // a legitimate MTA's sessions almost never: this one signal stands in
         // for both, with both weights.
-        let no_mail = 1.0 - share(f.mail_sessions, f.answered_sessions);
-        add(
-            (cfg.w_rejected + cfg.w_rcpt_rejected)
-                * ramp(no_mail, cfg.rejected_low, cfg.rejected_high)
-                * evidence(f.answered_sessions),
-            &|| format!("no_mail={no_mail:.2}"),
+        let no_mail_of = |mail: u64, answered: u64| {
+            if answered == 0 {
+                0.0
+            } else {
+                1.0 - share(mail, answered)
+            }
+        };
+        let (no_mail, points) = stronger(
+            (
+                no_mail_of(f.mail_sessions, f.answered_sessions),
+                f.answered_sessions,
+            ),
+            (no_mail_of(d.mail, d.answered), d.answered),
+            cfg.rejected_low,
+            cfg.rejected_high,
         );
+        add((cfg.w_rejected + cfg.w_rcpt_rejected) * points, &|| {
+            format!("no_mail={no_mail:.2}")
+        });
     }
     if f.dynamic && f.blockable_sessions > 0 {
         add(cfg.w_dynamic_direct, &|| "dynamic_direct".into());

@@ -97,10 +97,12 @@ impl HostCounts {
                 f.blockable_messages.max(f.blockable_mail_sessions),
                 f.submitted_messages,
             ),
+            // Submissions count like the relays' output: sessions that
+            // carried mail (a failed AUTH submitted nothing).
             Unit::Sessions => (
                 f.outbound_mail_sessions,
                 f.blockable_mail_sessions,
-                f.submitted_sessions,
+                f.submitted_mail_sessions,
             ),
         };
         HostCounts {

@@ -289,3 +289,30 @@ fn bootstrap_interval_covers_the_population_share() {
     // interval so wide it says nothing.
     assert!((0.88..=0.995).contains(&rate), "coverage {rate}");
 }
+
+#[test]
+fn sessions_unit_relay_fraction_counts_submissions_that_carried_mail() {
+    // Flows only. A zombie made 10 submission sessions, 6 of them failed AUTH
+    // (no body); a customer made 6, every one with a body. The relay sent 10
+    // mail sessions: f = 4 / (4 + 6) = 0.4, not 10 / 16.
+    let zombie = host(1, Verdict::Zombie, 9.0, |f| {
+        counts(f, 0, 0, 10);
+        f.submitted_mail_sessions = 4;
+        f.has_dialogue = false;
+    });
+    let customer = host(2, Verdict::Clean, 0.0, |f| {
+        counts(f, 0, 0, 6);
+        f.has_dialogue = false;
+    });
+    let relay = host(3, Verdict::Relay, 0.0, |f| {
+        counts(f, 10, 0, 0);
+        f.host = "198.19.255.10".parse().unwrap();
+        f.configured_relay = true;
+        f.has_dialogue = false;
+    });
+    let r = ranking(vec![zombie, customer, relay], T0, T0 + HOUR_US);
+    let s = estimate(&input(r, None), 0, 1);
+    assert_eq!(s.unit, Unit::Sessions);
+    assert!(close(s.before.relay_spam_fraction, 0.4));
+    assert!(close(s.before.spam_share.unwrap(), 4.0 / 10.0));
+}

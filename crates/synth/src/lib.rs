@@ -205,6 +205,9 @@ fn phase_json(p: &PhaseStats) -> Value {
         "spam_messages": p.spam_messages,
         "spam_share_messages": share(p.spam_messages, p.outbound_messages),
         "spam_share_sessions": share(p.outbound_spam_mail_sessions, p.outbound_mail_sessions),
+        "outbound_data_sessions": p.outbound_data_sessions,
+        "spam_data_sessions": p.outbound_spam_data_sessions,
+        "spam_share_data_sessions": share(p.outbound_spam_data_sessions, p.outbound_data_sessions),
         "outbound_messages_visible": p.outbound_messages_visible,
         "spam_messages_visible": p.spam_messages_visible,
         "relay_submitted_messages": p.relay_submitted_messages,
@@ -298,6 +301,9 @@ fn truth_json(
     let sim_mail_sessions = before.outbound_mail_sessions - before.sim_blocked_mail_sessions;
     let sim_spam_sessions =
         before.outbound_spam_mail_sessions - before.sim_blocked_spam_mail_sessions;
+    let sim_data_sessions = before.outbound_data_sessions - before.sim_blocked_data_sessions;
+    let sim_spam_data_sessions =
+        before.outbound_spam_data_sessions - before.sim_blocked_spam_data_sessions;
     let zombies = pop.hosts.iter().filter(|h| h.role.is_zombie()).count();
     json!({
         "generator": {
@@ -325,6 +331,9 @@ fn truth_json(
             "spam_share_messages": share(sim_spam, sim_messages),
             "outbound_mail_sessions": sim_mail_sessions,
             "spam_share_sessions": share(sim_spam_sessions, sim_mail_sessions),
+            "outbound_data_sessions": sim_data_sessions,
+            "spam_data_sessions": sim_spam_data_sessions,
+            "spam_share_data_sessions": share(sim_spam_data_sessions, sim_data_sessions),
             "blocked_sessions": before.sim_blocked_sessions,
             "collateral_hosts": collateral.len(),
             "collateral_sessions": before.sim_collateral_sessions,

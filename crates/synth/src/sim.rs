@@ -45,6 +45,10 @@ pub struct PhaseStats {
     pub outbound_sessions: u64,
     pub outbound_mail_sessions: u64,
     pub outbound_spam_mail_sessions: u64,
+    /// Outbound sessions in which a message body was transmitted (accepted
+    /// or not), and those of them that were spam.
+    pub outbound_data_sessions: u64,
+    pub outbound_spam_data_sessions: u64,
     pub outbound_messages: u64,
     pub spam_messages: u64,
     pub outbound_messages_visible: u64,
@@ -64,6 +68,8 @@ pub struct PhaseStats {
     pub sim_blocked_spam: u64,
     pub sim_blocked_mail_sessions: u64,
     pub sim_blocked_spam_mail_sessions: u64,
+    pub sim_blocked_data_sessions: u64,
+    pub sim_blocked_spam_data_sessions: u64,
     pub sim_collateral_sessions: u64,
     pub flows: Option<FlowSummary>,
 }
@@ -1442,6 +1448,12 @@ impl<'a> PhaseRun<'a> {
                     st.outbound_spam_mail_sessions += 1;
                 }
             }
+            if f.data_bodies > 0 {
+                st.outbound_data_sessions += 1;
+                if spam {
+                    st.outbound_spam_data_sessions += 1;
+                }
+            }
         } else {
             st.relay_submitted_messages += f.messages;
             st.relay_submitted_spam += spam_msgs;
@@ -1458,6 +1470,12 @@ impl<'a> PhaseRun<'a> {
                 st.sim_blocked_mail_sessions += 1;
                 if spam {
                     st.sim_blocked_spam_mail_sessions += 1;
+                }
+            }
+            if f.data_bodies > 0 {
+                st.sim_blocked_data_sessions += 1;
+                if spam {
+                    st.sim_blocked_spam_data_sessions += 1;
                 }
             }
             if !h.role.is_zombie() {

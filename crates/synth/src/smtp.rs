@@ -154,6 +154,9 @@ pub struct Facts {
     pub visible_messages: u64,
     pub visible_rcpt_accepted: u64,
     pub visible_rcpt_rejected: u64,
+    /// Message bodies the client transmitted (after `354`, in clear or inside
+    /// TLS), whatever the server then answered: what a flow record can see.
+    pub data_bodies: u64,
     /// Counts of `COMMANDS` seen in clear.
     pub visible_commands: [u64; 9],
     /// Reply codes of every reply line seen in clear.
@@ -617,6 +620,7 @@ pub fn script(d: &Dialogue, rng: &mut Rng) -> (Vec<Step>, Facts) {
             think_us: think,
             data: body,
         });
+        b.facts.data_bodies += 1;
         let reply = match t.data {
             DataReply::Queued => {
                 b.facts.messages += 1;

@@ -58,6 +58,15 @@ fn totals_add_up() {
         assert!(u(&p["messages"]) <= u(&p["all_messages"]));
         assert!(u(&p["transactions"]) <= u(&p["all_transactions"]));
         assert!(u(&p["outbound_mail_sessions"]) <= u(&p["outbound_sessions"]));
+        // A session that had a message accepted transmitted its body; a body
+        // can also be transmitted and then refused.
+        assert!(u(&p["outbound_mail_sessions"]) <= u(&p["outbound_data_sessions"]));
+        assert!(u(&p["outbound_data_sessions"]) <= u(&p["outbound_sessions"]));
+        assert!(u(&p["outbound_spam_mail_sessions"]) <= u(&p["spam_data_sessions"]));
+        assert!(u(&p["spam_data_sessions"]) <= u(&p["outbound_data_sessions"]));
+        let data_share =
+            u(&p["spam_data_sessions"]) as f64 / u(&p["outbound_data_sessions"]) as f64;
+        assert!((data_share - f(&p["spam_share_data_sessions"])).abs() < 1e-12);
         assert_eq!(u(&p["visible_commands"]["MAIL"]), u(&p["transactions"]));
         assert_eq!(
             u(&p["visible_commands"]["RCPT"]),
@@ -111,6 +120,9 @@ fn the_block_is_simulated_from_the_host_rows() {
     let before = &t["phases"]["before"];
     assert!(u(&sim["outbound_messages"]) < u(&before["outbound_messages"]));
     assert!(f(&sim["spam_share_messages"]) < f(&before["spam_share_messages"]));
+    assert!(u(&sim["outbound_data_sessions"]) < u(&before["outbound_data_sessions"]));
+    assert!(u(&sim["spam_data_sessions"]) <= u(&sim["outbound_data_sessions"]));
+    assert!(u(&sim["outbound_mail_sessions"]) <= u(&sim["outbound_data_sessions"]));
     // The zombies' port-25 attempts all die in the second phase.
     let after = &t["phases"]["after"];
     assert!(u(&after["op25b_dropped_sessions"]) > 0);

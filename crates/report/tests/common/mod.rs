@@ -70,6 +70,7 @@ pub fn counts(f: &mut HostFeatures, outbound: u64, blockable: u64, submitted: u6
     f.blockable_messages = blockable;
     f.submitted_sessions = submitted;
     f.submitted_messages = submitted;
+    f.submitted_mail_sessions = submitted;
     f.sessions = outbound + submitted;
     f.direct25_sessions = outbound;
 }
