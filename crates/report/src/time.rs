@@ -1,46 +1,22 @@
 //! UTC timestamps as text, without a date-time dependency: the report only
-//! needs "YYYY-MM-DD HH:MM:SS" and clock labels on the timeline axis.
+//! needs "YYYY-MM-DD HH:MM:SS" and clock labels on the timeline axis, cut
+//! from op25b-core's RFC 3339 text (years 0000-9999: four digits, fixed offsets).
 
-/// (year, month, day) of a day count since 1970-01-01 (Hinnant's
-/// `civil_from_days`, exact over the whole i64 day range we can meet).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn split(us: i64) -> ((i64, u32, u32), i64, i64, i64) {
-    let secs = us.div_euclid(1_000_000);
-    let days = secs.div_euclid(86_400);
-    let rest = secs.rem_euclid(86_400);
-    (
-        civil_from_days(days),
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60,
-    )
-}
+use op25b_core::time::format_rfc3339_us;
 
 /// "2026-11-28 20:15:03 UTC".
 pub fn format_utc(us: i64) -> String {
-    let ((y, mo, d), h, mi, s) = split(us);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC")
+    let t = format_rfc3339_us(us);
+    format!("{} {} UTC", &t[..10], &t[11..19])
 }
 
 /// "20:15", or "11-28 20:15" when the axis spans several days.
 pub fn format_utc_minute(us: i64, with_date: bool) -> String {
-    let ((_, mo, d), h, mi, _) = split(us);
+    let t = format_rfc3339_us(us);
     if with_date {
-        format!("{mo:02}-{d:02} {h:02}:{mi:02}")
+        format!("{} {}", &t[5..10], &t[11..16])
     } else {
-        format!("{h:02}:{mi:02}")
+        t[11..16].to_string()
     }
 }
 
