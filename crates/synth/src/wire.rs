@@ -128,17 +128,17 @@ fn ip_header(buf: &mut Vec<u8>, ip: &IpPair<'_>, proto: u8, l4_len: usize) -> u6
     }
 }
 
-/// Build the headers of an Ethernet frame holding one TCP segment into
-/// `buf` (cleared first); the frame is `buf` followed by `seg.payload`,
-/// which is checksummed but not copied. `from_host` says which MAC is the
-/// source. Returns the IP-layer length (what flow exports count as bytes).
-pub fn tcp_frame(
+/// Starts a frame in `buf`: Ethernet (with the link's tags, MACs by
+/// direction) and the IP header for `l4_len` bytes of `proto`; returns the
+/// pseudo-header sum for the layer-4 checksum.
+fn link_and_ip_headers(
     buf: &mut Vec<u8>,
     link: &Link,
     from_host: bool,
     ip: &IpPair<'_>,
-    seg: &TcpSeg<'_>,
-) -> u32 {
+    proto: u8,
+    l4_len: usize,
+) -> u64 {
     buf.clear();
     let (dst_mac, src_mac) = if from_host {
         (&link.peer_mac, &link.host_mac)
@@ -152,9 +152,23 @@ pub fn tcp_frame(
         link.tags,
         if ip.v6 { ETH_IPV6 } else { ETH_IPV4 },
     );
+    ip_header(buf, ip, proto, l4_len)
+}
+
+/// Build the headers of an Ethernet frame holding one TCP segment into
+/// `buf` (cleared first); the frame is `buf` followed by `seg.payload`,
+/// which is checksummed but not copied. `from_host` says which MAC is the
+/// source. Returns the IP-layer length (what flow exports count as bytes).
+pub fn tcp_frame(
+    buf: &mut Vec<u8>,
+    link: &Link,
+    from_host: bool,
+    ip: &IpPair<'_>,
+    seg: &TcpSeg<'_>,
+) -> u32 {
     let hdr_len = 20 + seg.options.len();
     let l4_len = hdr_len + seg.payload.len();
-    let pseudo = ip_header(buf, ip, PROTO_TCP, l4_len);
+    let pseudo = link_and_ip_headers(buf, link, from_host, ip, PROTO_TCP, l4_len);
     let tcp_start = buf.len();
     buf.extend_from_slice(&seg.sport.to_be_bytes());
     buf.extend_from_slice(&seg.dport.to_be_bytes());
@@ -183,21 +197,8 @@ pub fn udp_frame(
     dport: u16,
     payload: &[u8],
 ) -> u32 {
-    buf.clear();
-    let (dst_mac, src_mac) = if from_host {
-        (&link.peer_mac, &link.host_mac)
-    } else {
-        (&link.host_mac, &link.peer_mac)
-    };
-    ethernet(
-        buf,
-        dst_mac,
-        src_mac,
-        link.tags,
-        if ip.v6 { ETH_IPV6 } else { ETH_IPV4 },
-    );
     let l4_len = 8 + payload.len();
-    let pseudo = ip_header(buf, ip, PROTO_UDP, l4_len);
+    let pseudo = link_and_ip_headers(buf, link, from_host, ip, PROTO_UDP, l4_len);
     let udp_start = buf.len();
     buf.extend_from_slice(&sport.to_be_bytes());
     buf.extend_from_slice(&dport.to_be_bytes());
