@@ -172,7 +172,7 @@ fn read_prefix(path: &Path, len: usize) -> Result<Vec<u8>> {
     Ok(head)
 }
 
-fn classify(path: &Path, head: &[u8]) -> Option<InputKind> {
+fn classify(head: &[u8]) -> Option<InputKind> {
     if op25b_capture::detect(head).is_some() {
         return Some(InputKind::Capture);
     }
@@ -180,7 +180,6 @@ fn classify(path: &Path, head: &[u8]) -> Option<InputKind> {
         Some(StoredFormat::Parquet | StoredFormat::Csv) => return Some(InputKind::Stored),
         None => {}
     }
-    let _ = path;
     match op25b_flow::detect(head) {
         Some(FlowFileKind::RawDatagrams) => Some(InputKind::FlowDatagrams),
         Some(FlowFileKind::NfdumpCsv) => Some(InputKind::NfdumpCsv),
@@ -212,7 +211,7 @@ pub fn read_inputs(
             summary.empty_files.push(path);
             continue;
         }
-        match classify(&path, &head) {
+        match classify(&head) {
             Some(kind) => by_kind.entry(kind).or_default().push(path),
             None => bail!(
                 "{}: at byte offset 0: unrecognised format (expected pcap, pcapng, gzip/zstd \
