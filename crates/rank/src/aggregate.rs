@@ -56,6 +56,8 @@ struct HostState {
     outbound_sessions: u64,
     outbound_mail_sessions: u64,
     outbound_messages: u64,
+    outbound_answered_sessions: u64,
+    outbound_transactions: u64,
     blockable_sessions: u64,
     blockable_mail_sessions: u64,
     blockable_messages: u64,
@@ -93,6 +95,8 @@ impl Default for HostState {
             outbound_sessions: 0,
             outbound_mail_sessions: 0,
             outbound_messages: 0,
+            outbound_answered_sessions: 0,
+            outbound_transactions: 0,
             blockable_sessions: 0,
             blockable_mail_sessions: 0,
             blockable_messages: 0,
@@ -138,6 +142,8 @@ impl HostState {
             self.outbound_sessions += 1;
             self.outbound_mail_sessions += u64::from(mail);
             self.outbound_messages += messages;
+            self.outbound_answered_sessions += u64::from(!r.outcome.is_failed());
+            self.outbound_transactions += u64::from(r.transactions);
         }
         if class.blockable {
             self.blockable_sessions += 1;
@@ -214,6 +220,8 @@ impl HostState {
         self.outbound_sessions += other.outbound_sessions;
         self.outbound_mail_sessions += other.outbound_mail_sessions;
         self.outbound_messages += other.outbound_messages;
+        self.outbound_answered_sessions += other.outbound_answered_sessions;
+        self.outbound_transactions += other.outbound_transactions;
         self.blockable_sessions += other.blockable_sessions;
         self.blockable_mail_sessions += other.blockable_mail_sessions;
         self.blockable_messages += other.blockable_messages;
@@ -611,6 +619,8 @@ fn features_of(
         outbound_sessions: s.outbound_sessions,
         outbound_mail_sessions: s.outbound_mail_sessions,
         outbound_messages: s.outbound_messages,
+        outbound_answered_sessions: s.outbound_answered_sessions,
+        outbound_transactions: s.outbound_transactions,
         blockable_sessions: s.blockable_sessions,
         blockable_mail_sessions: s.blockable_mail_sessions,
         blockable_messages: s.blockable_messages,

@@ -16,8 +16,10 @@ pub struct RankConfig {
     pub zombie_score: f64,
     /// Score from which a host is a suspect.
     pub suspect_score: f64,
-    /// Direct port-25 attempts (to servers other than the ISP's mail servers)
-    /// a host needs before it can be called a zombie; below, at most suspect.
+    /// Mail attempts (direct port-25 sessions to servers other than the ISP's
+    /// mail servers, plus sessions to the ISP's mail servers: see
+    /// [`crate::score::mail_attempts`]) a host needs before it can be called a
+    /// zombie; below, at most suspect.
     pub zombie_min_attempts: u64,
     /// Sessions from which share-based signals (failed, rejected) count in full;
     /// below they count in proportion, so one unlucky session is not evidence.

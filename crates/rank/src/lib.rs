@@ -135,6 +135,12 @@ pub struct HostFeatures {
     pub outbound_mail_sessions: u64,
     /// Messages accepted by external servers.
     pub outbound_messages: u64,
+    /// Outbound sessions the server answered (not no_answer, not reset): the
+    /// delivery attempts that could carry mail, in the sessions unit.
+    pub outbound_answered_sessions: u64,
+    /// Mail transactions (MAIL FROM) seen in outbound sessions: the delivery
+    /// attempts behind `outbound_messages`, where the dialogue was visible.
+    pub outbound_transactions: u64,
     /// Sessions `Network::op25b_blocks(client, server, port)` would stop.
     pub blockable_sessions: u64,
     pub blockable_mail_sessions: u64,
@@ -216,6 +222,8 @@ impl Default for HostFeatures {
             outbound_sessions: 0,
             outbound_mail_sessions: 0,
             outbound_messages: 0,
+            outbound_answered_sessions: 0,
+            outbound_transactions: 0,
             blockable_sessions: 0,
             blockable_mail_sessions: 0,
             blockable_messages: 0,

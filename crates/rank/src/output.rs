@@ -50,6 +50,8 @@ pub const CSV_COLUMNS: &[&str] = &[
     "active_minutes",
     "burstiness",
     "submitters",
+    "outbound_answered_sessions",
+    "outbound_transactions",
 ];
 
 /// Formats µs since the epoch as RFC 3339 UTC with microseconds,
@@ -115,6 +117,8 @@ pub fn write_hosts_csv<W: Write>(w: W, hosts: &[HostRank]) -> io::Result<()> {
             f.active_minutes.to_string(),
             format!("{:.2}", f.burstiness),
             f.submitters.to_string(),
+            f.outbound_answered_sessions.to_string(),
+            f.outbound_transactions.to_string(),
         ];
         debug_assert_eq!(row.len(), CSV_COLUMNS.len());
         writeln!(w, "{}", row.join(","))?;

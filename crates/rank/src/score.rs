@@ -30,8 +30,8 @@
 //! Verdicts, first that applies: `relay` (configured in `mail_servers`, or
 //! inferred: internal, at least `relay_min_submitters` internal hosts send to
 //! it, and it sends port 25 to at least `relay_min_fanout` servers);
-//! `zombie` (score ≥ `zombie_score` and at least `zombie_min_attempts` direct
-//! port-25 attempts); `suspect` (score ≥ `suspect_score`); `clean`.
+//! `zombie` (score ≥ `zombie_score` and at least `zombie_min_attempts` mail
+//! attempts, [`mail_attempts`]); `suspect` (score ≥ `suspect_score`); `clean`.
 
 use crate::{HostFeatures, HostRank, RankConfig, Verdict};
 use rayon::prelude::*;
@@ -247,6 +247,16 @@ pub fn contributions(f: &HostFeatures, cfg: &RankConfig) -> Vec<Contribution> {
     out
 }
 
+/// The sessions in which a host tried to send mail, the evidence the zombie
+/// verdict needs `zombie_min_attempts` of: direct port-25 attempts plus
+/// sessions to the ISP's own mail servers. Submissions count because after
+/// OP25B a bot with stolen credentials shows itself in both: a few blocked
+/// direct attempts and a dozen authenticated submissions under as many HELO
+/// names are twenty sessions of evidence, not five.
+pub fn mail_attempts(f: &HostFeatures) -> u64 {
+    f.direct25_sessions.saturating_add(f.submitted_sessions)
+}
+
 /// Whether traffic shows a host to be a relay (see the module doc).
 pub fn relay_inferred(f: &HostFeatures, cfg: &RankConfig) -> bool {
     f.internal && f.submitters >= cfg.relay_min_submitters && f.fanout >= cfg.relay_min_fanout
@@ -271,11 +281,11 @@ pub fn judge(f: &HostFeatures, cfg: &RankConfig) -> (Verdict, f64, Vec<String>) 
         reasons.push("relay_inferred".into());
         reasons.push(format!("submitters={}", f.submitters));
         Verdict::Relay
-    } else if score >= cfg.zombie_score && f.direct25_sessions >= cfg.zombie_min_attempts {
+    } else if score >= cfg.zombie_score && mail_attempts(f) >= cfg.zombie_min_attempts {
         Verdict::Zombie
     } else if score >= cfg.suspect_score {
         if score >= cfg.zombie_score {
-            reasons.push(format!("few_attempts={}", f.direct25_sessions));
+            reasons.push(format!("few_attempts={}", mail_attempts(f)));
         }
         Verdict::Suspect
     } else {

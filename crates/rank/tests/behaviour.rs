@@ -615,3 +615,78 @@ fn flows_without_outcomes_fall_back_on_syn_only() {
     );
     assert_eq!(h.verdict, Verdict::Zombie, "{h:?}");
 }
+
+/// After OP25B: a bot with stolen credentials makes seven direct port-25
+/// attempts (all dropped by the block) to seven servers under random HELO
+/// names, and submits through the ISP's server; `with_submissions` of them.
+fn blocked_bot_submitting(host: IpAddr, with_submissions: i64) -> Vec<SessionRecord> {
+    let mut rng = Rng(7);
+    let mut records: Vec<SessionRecord> = (0..7)
+        .map(|i| {
+            session(
+                host,
+                outside(i * 31),
+                25,
+                T0 + i as i64 * 4 * MIN,
+                Outcome::NoAnswer,
+            )
+        })
+        .collect();
+    let letters = b"bcdfghjklmnpqrstvwxz";
+    for i in 0..with_submissions {
+        let mut r = session(
+            host,
+            ip("198.19.255.25"),
+            587,
+            T0 + i * 3 * MIN + MIN,
+            Outcome::Delivered,
+        );
+        r.auth = true;
+        r.helo = (0..8)
+            .map(|_| char::from(letters[rng.below(letters.len() as u64) as usize]))
+            .collect();
+        records.push(r);
+    }
+    records
+}
+
+#[test]
+fn submissions_count_as_evidence_for_the_zombie_verdict() {
+    let cfg = RankConfig::default();
+    let host = ip("198.18.7.7");
+    // Seven direct attempts alone: a high score on too little evidence.
+    let alone = rank(&blocked_bot_submitting(host, 0), &cfg);
+    let h = find(&alone, "198.18.7.7");
+    assert_eq!(h.verdict, Verdict::Suspect, "{h:?}");
+    // The same attempts with thirteen submissions under thirteen HELO names:
+    // twenty sessions of evidence, a zombie, and its reasons say why.
+    let both = rank(&blocked_bot_submitting(host, 13), &cfg);
+    let h = find(&both, "198.18.7.7");
+    assert!(h.score >= cfg.zombie_score, "{h:?}");
+    assert_eq!(h.verdict, Verdict::Zombie, "{h:?}");
+    assert_eq!(op25b_rank::score::mail_attempts(&h.features), 20);
+    assert!(
+        h.reasons.iter().any(|r| r.starts_with("helo_names=")),
+        "{:?}",
+        h.reasons
+    );
+    // A customer who only submits (one HELO name) stays clean however much
+    // it submits.
+    let mut customer: Vec<SessionRecord> = (0..40)
+        .map(|i| {
+            let mut r = session(
+                ip("198.18.8.8"),
+                ip("198.19.255.25"),
+                587,
+                T0 + i * MIN,
+                Outcome::Delivered,
+            );
+            r.auth = true;
+            r.helo = "home-pc".into();
+            r
+        })
+        .collect();
+    customer.extend(blocked_bot_submitting(host, 13));
+    let r = rank(&customer, &cfg);
+    assert_eq!(find(&r, "198.18.8.8").verdict, Verdict::Clean);
+}
