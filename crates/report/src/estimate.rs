@@ -68,9 +68,10 @@ impl Class {
 pub struct HostCounts {
     pub class: Class,
     pub score: f64,
-    /// Direct port-25 attempts: rank calls nobody a zombie below
-    /// `zombie_min_attempts` of them, and neither does the sensitivity table.
-    pub direct25_sessions: u64,
+    /// Mail attempts ([`op25b_rank::score::mail_attempts`]): rank calls
+    /// nobody a zombie below `zombie_min_attempts` of them, and neither does
+    /// the sensitivity table.
+    pub mail_attempts: u64,
     pub outbound_sessions: u64,
     pub outbound_messages: u64,
     /// Outbound mail in the report's unit.
@@ -81,11 +82,21 @@ pub struct HostCounts {
     pub blockable_messages: u64,
     /// Mail handed to the ISP's own mail servers, in the report's unit.
     pub submitted: f64,
+    /// Outbound delivery attempts and how many of them the receiving servers
+    /// accepted, where that could be seen: mail transactions and messages
+    /// (messages unit), answered sessions and sessions that carried mail
+    /// (sessions unit). What the relays' refusals say about their spam.
+    pub attempts: f64,
+    pub accepted: f64,
 }
 
 impl HostCounts {
     pub fn of(h: &HostRank, unit: Unit) -> HostCounts {
         let f = &h.features;
+        let (attempts, accepted) = match unit {
+            Unit::Messages => (f.outbound_transactions, f.outbound_messages),
+            Unit::Sessions => (f.outbound_answered_sessions, f.outbound_mail_sessions),
+        };
         let (volume, blockable, submitted) = match unit {
             // A session that carried mail carried at least one message, and
             // where its dialogue was hidden (STARTTLS, port 465) none of them
@@ -108,7 +119,7 @@ impl HostCounts {
         HostCounts {
             class: Class::of(h.verdict),
             score: h.score,
-            direct25_sessions: f.direct25_sessions,
+            mail_attempts: op25b_rank::score::mail_attempts(f),
             outbound_sessions: f.outbound_sessions,
             outbound_messages: f.outbound_messages,
             volume: volume as f64,
@@ -119,6 +130,10 @@ impl HostCounts {
             blockable_sessions: f.blockable_sessions,
             blockable_messages: f.blockable_messages.min(f.outbound_messages),
             submitted: submitted as f64,
+            // A parser that counted a message without its transaction must not
+            // make the acceptance rate exceed 1.
+            attempts: attempts.max(accepted) as f64,
+            accepted: accepted as f64,
         }
     }
 }
@@ -171,6 +186,12 @@ pub struct Totals {
     pub zombie_blocked: f64,
     pub suspect_blocked: f64,
     pub relay_blocked: f64,
+    /// Delivery attempts and acceptances of the relays and of the hosts
+    /// judged clean (see [`HostCounts::attempts`]).
+    pub relay_attempts: f64,
+    pub relay_accepted: f64,
+    pub clean_attempts: f64,
+    pub clean_accepted: f64,
     /// Hosts judged legitimate (clean or relay) with blockable sessions.
     pub collateral_hosts: u64,
     pub collateral_sessions: u64,
@@ -205,11 +226,15 @@ impl Totals {
             Class::Clean => {
                 self.clean += 1;
                 self.clean_volume += h.volume;
+                self.clean_attempts += h.attempts;
+                self.clean_accepted += h.accepted;
             }
             Class::Relay => {
                 self.relays += 1;
                 self.relay_volume += h.volume;
                 self.relay_blocked += h.blockable_volume;
+                self.relay_attempts += h.attempts;
+                self.relay_accepted += h.accepted;
             }
         }
         // Relays hand mail to each other; only what customers submit tells
@@ -241,14 +266,50 @@ impl Totals {
         t
     }
 
-    /// The spam fraction of what the relays send: the spam fraction of what
-    /// customers submitted to them (0 when nothing was seen submitted).
-    pub fn relay_spam_fraction(&self, suspect_weight: f64) -> f64 {
+    /// The spam fraction of what customers submitted to the relays (0 when
+    /// nothing was seen submitted).
+    pub fn submitted_spam_fraction(&self, suspect_weight: f64) -> f64 {
         if self.submitted > 0.0 {
             ((self.zombie_submitted + suspect_weight * self.suspect_submitted) / self.submitted)
                 .clamp(0.0, 1.0)
         } else {
             0.0
+        }
+    }
+
+    /// Share of the relays' delivery attempts that receivers accepted, and
+    /// the same for the hosts judged clean; `None` where no attempt was seen.
+    pub fn acceptance(&self) -> (Option<f64>, Option<f64>) {
+        let rate = |acc: f64, att: f64| (att > 0.0).then(|| (acc / att).clamp(0.0, 1.0));
+        (
+            rate(self.relay_accepted, self.relay_attempts),
+            rate(self.clean_accepted, self.clean_attempts),
+        )
+    }
+
+    /// The spam fraction of what the relays deliver.
+    ///
+    /// The relays try to deliver what they were given, a fraction `f` of it
+    /// spam (`submitted_spam_fraction`), but receivers refuse spam more often
+    /// than legitimate mail, so `f` overstates the spam in what was accepted.
+    /// With `A` the relays' acceptance rate and `a` that of the hosts judged
+    /// clean (legitimate mail is assumed accepted at the same rate wherever
+    /// it comes from), the legitimate part of the relays' accepted output is
+    /// `(1 - f) a / A`, and the rest is spam:
+    /// `1 - (1 - f) a / A`, kept inside what the attempts allow,
+    /// `[max(0, 1 - (1 - f) / A), min(1, f / A)]` (spam accepted at a rate
+    /// between 0 and 1, legitimate mail at most always). Where either rate
+    /// is unknown (flows without an answered session, no clean sender) or
+    /// nothing was accepted, `f` itself.
+    pub fn relay_spam_fraction(&self, suspect_weight: f64) -> f64 {
+        let f = self.submitted_spam_fraction(suspect_weight);
+        match self.acceptance() {
+            (Some(relay), Some(clean)) if relay > 0.0 => {
+                let lower = (1.0 - (1.0 - f) / relay).max(0.0);
+                let upper = (f / relay).min(1.0);
+                (1.0 - (1.0 - f) * clean / relay).clamp(lower, upper.max(lower))
+            }
+            _ => f,
         }
     }
 
@@ -506,6 +567,13 @@ pub struct Scenario {
     pub spam_volume: f64,
     pub relay_volume: f64,
     pub relay_spam_fraction: f64,
+    /// What `relay_spam_fraction` is computed from: the spam fraction of what
+    /// customers submitted (f), and the share of delivery attempts accepted
+    /// for the relays (A) and the hosts judged clean (a); null where none
+    /// was seen.
+    pub submitted_spam_fraction: f64,
+    pub relay_acceptance: Option<f64>,
+    pub clean_acceptance: Option<f64>,
     /// The share with suspects counted as legitimate / as zombies.
     pub spam_share_suspects_as_clean: Option<f64>,
     pub spam_share_suspects_as_spam: Option<f64>,
@@ -529,6 +597,9 @@ impl Scenario {
             spam_volume: t.spam_volume(SUSPECT_WEIGHT),
             relay_volume: t.relay_volume,
             relay_spam_fraction: t.relay_spam_fraction(SUSPECT_WEIGHT),
+            submitted_spam_fraction: t.submitted_spam_fraction(SUSPECT_WEIGHT),
+            relay_acceptance: t.acceptance().0,
+            clean_acceptance: t.acceptance().1,
             spam_share_suspects_as_clean: t.spam_share(0.0),
             spam_share_suspects_as_spam: t.spam_share(1.0),
             duration_s,
@@ -575,6 +646,9 @@ impl Simulated {
                 spam_volume: t.simulated_spam_volume(SUSPECT_WEIGHT),
                 relay_volume: t.relay_volume - t.relay_blocked,
                 relay_spam_fraction: t.relay_spam_fraction(SUSPECT_WEIGHT),
+                submitted_spam_fraction: t.submitted_spam_fraction(SUSPECT_WEIGHT),
+                relay_acceptance: t.acceptance().0,
+                clean_acceptance: t.acceptance().1,
                 spam_share_suspects_as_clean: t.simulated_spam_share(0.0),
                 spam_share_suspects_as_spam: t.simulated_spam_share(1.0),
                 duration_s,
@@ -630,7 +704,7 @@ pub struct SensitivityRow {
 
 /// A host's class when verdicts are re-drawn at other thresholds, by rank's
 /// rules: relays stay relays (that judgement does not come from the score),
-/// a zombie needs `zombie_min_attempts` direct port-25 attempts.
+/// a zombie needs `zombie_min_attempts` mail attempts.
 pub fn reclassify(
     h: &HostCounts,
     zombie_score: f64,
@@ -639,7 +713,7 @@ pub fn reclassify(
 ) -> Class {
     match h.class {
         Class::Relay => Class::Relay,
-        _ if h.score >= zombie_score && h.direct25_sessions >= zombie_min_attempts => Class::Zombie,
+        _ if h.score >= zombie_score && h.mail_attempts >= zombie_min_attempts => Class::Zombie,
         _ if h.score >= suspect_score => Class::Suspect,
         _ => Class::Clean,
     }
@@ -705,10 +779,15 @@ pub const ESTIMATORS: &[EstimatorDoc] = &[
     EstimatorDoc {
         name: "attribution",
         scenario: "before, after",
-        formula: "spam = V(zombies) + w*V(suspects) + f*V(relays), f = (S(zombies) + w*S(suspects)) / S(all non-relay hosts); \
-                  spam_share = spam / V(all hosts); V = outbound volume, S = volume submitted to the ISP's mail servers, w = 0.5",
+        formula: "spam = V(zombies) + w*V(suspects) + phi*V(relays), f = (S(zombies) + w*S(suspects)) / S(all non-relay hosts), \
+                  phi = 1 - (1 - f) * a / A kept within [max(0, 1 - (1 - f) / A), min(1, f / A)] (phi = f where A or a is unknown); \
+                  spam_share = spam / V(all hosts); V = outbound volume, S = volume submitted to the ISP's mail servers, \
+                  A, a = share of outbound delivery attempts accepted, relays and clean hosts (messages per mail transaction; \
+                  sessions that carried mail per answered session in the sessions unit), w = 0.5",
         assumptions: "everything a zombie sends out is spam and nothing a clean host sends is; a suspect is spam with weight w \
-                      (band: w = 0 and w = 1); the relays' output has the spam fraction of what customers submitted to them",
+                      (band: w = 0 and w = 1); the relays are handed mail with the spam fraction of what customers submitted \
+                      to them, and receivers accept its legitimate part at the rate they accept clean hosts' mail: the relays' \
+                      refusals beyond that rate are spam",
     },
     EstimatorDoc {
         name: "simulated",

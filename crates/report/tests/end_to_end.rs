@@ -4,6 +4,8 @@
 //! Seeds and scale: `OP25B_E2E_SEEDS` (default 10) and `OP25B_E2E_SCALE`
 //! (default 0.5) so that the run stays short on a 2-core machine.
 
+mod common;
+
 use op25b_capture::{CaptureOptions, ingest};
 use op25b_core::IspConfig;
 use op25b_rank::{HostAggregator, RankConfig, Ranking};
@@ -60,16 +62,12 @@ fn run_seed(seed: u64, scale: f64) -> SeedResult {
         &std::fs::read_to_string(dir.path().join("truth.json")).expect("truth.json"),
     )
     .expect("truth.json parses");
-    // OP25B_E2E_DUMP=DIR keeps the rankings and truth for a post-mortem.
-    if let Some(dump) = std::env::var_os("OP25B_E2E_DUMP") {
-        let dump = Path::new(&dump).join(format!("seed{seed}"));
-        std::fs::create_dir_all(&dump).expect("dump dir");
-        for (name, r) in [("before", &before), ("after", &after)] {
-            let file = std::fs::File::create(dump.join(format!("{name}.jsonl"))).expect("dump");
-            op25b_rank::write_json_lines(std::io::BufWriter::new(file), &r.hosts).expect("dump");
-        }
-        std::fs::copy(dir.path().join("truth.json"), dump.join("truth.json")).expect("dump");
-    }
+    common::dump_for_post_mortem(
+        &format!("seed{seed}"),
+        &before,
+        &after,
+        &dir.path().join("truth.json"),
+    );
     let collateral_addresses = before
         .hosts
         .iter()
@@ -156,22 +154,21 @@ fn estimates_match_the_simulators_truth() {
             (s.before.zombies, s.before.suspects)
         );
         assert_eq!(one.spam_share, s.before.spam_share);
-        // "after" within 0.04 always; within the 0.02 only on some
-        // seeds (counted and printed, not asserted): after the block most
-        // spam leaves through the ISP's relay, whose spam share is inferred
-        // from what was submitted to it, while receivers accept relayed spam
-        // less often than legitimate mail (synth: 85% against 99.5% of
-        // messages), so the estimate runs high. With the ranking of
-        // 2026-11-28 (more stolen-credential zombies called zombie, no
-        // longer suspect at weight 0.5) the misses were +0.022 to +0.031 on
-        // 4 of 10 seeds (crates/report/README.md).
+        // "after": the 0.02 on at least 90% of seeds (counted,
+        // asserted below) and 0.03 on every seed. After the block most spam
+        // leaves through the ISP's relay, whose spam fraction is inferred
+        // from who submitted to it and corrected for the relay's refused
+        // deliveries (crates/report/README.md); what is left is noise in the
+        // legitimate acceptance rate and stolen-credential bots that rank
+        // leaves suspect (weight 0.5). Measured 2026-11-28: 18 of 20 seeds
+        // within 0.02 at scale 0.5, 20 of 20 at scale 1 and at scale 2.
         let after_est = after.spam_share.unwrap_or(f64::NAN);
         if (after_est - after_truth).abs() <= 0.02 {
             after_close += 1;
         }
         let checks = [
             ("before", s.before.spam_share, before_truth, 0.02),
-            ("after", after.spam_share, after_truth, 0.04),
+            ("after", after.spam_share, after_truth, 0.03),
             ("simulated", sim.scenario.spam_share, sim_truth, 0.02),
             ("differential", diff.spam_share, diff_truth, 0.05),
         ];
@@ -241,6 +238,10 @@ fn estimates_match_the_simulators_truth() {
     println!("truth inside the 95% CI (before, after, simulated): {covered:?} of {seeds}");
     println!("after within 0.02 of the truth: {after_close} of {seeds}");
     assert!(failures.is_empty(), "{failures:#?}");
+    assert!(
+        f64::from(after_close) >= 0.9 * seeds as f64,
+        "after within 0.02 on only {after_close} of {seeds} seeds"
+    );
     for c in covered {
         assert!(
             f64::from(c) >= 0.9 * seeds as f64,

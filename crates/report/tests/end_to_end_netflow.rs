@@ -10,6 +10,8 @@
 //! Seeds and scale: `OP25B_E2E_SEEDS` (default 10) and `OP25B_E2E_SCALE`
 //! (default 0.5), as in `end_to_end.rs`.
 
+mod common;
+
 use op25b_capture::{CaptureOptions, Datagram, ingest};
 use op25b_core::{DEFAULT_SMTP_PORTS, IspConfig};
 use op25b_flow::{DecoderOptions, FlowDecoder, PairerOptions, SessionPairer};
@@ -107,6 +109,12 @@ fn run_seed(seed: u64, scale: f64) -> SeedResult {
         &std::fs::read_to_string(dir.path().join("truth.json")).expect("truth.json"),
     )
     .expect("truth.json parses");
+    common::dump_for_post_mortem(
+        &format!("netflow-seed{seed}"),
+        &before,
+        &after,
+        &dir.path().join("truth.json"),
+    );
     let collateral_addresses = before
         .hosts
         .iter()

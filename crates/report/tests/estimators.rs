@@ -264,7 +264,7 @@ fn bootstrap_interval_covers_the_population_share() {
                         op25b_report::Class::Clean
                     },
                     score: 0.0,
-                    direct25_sessions: 0,
+                    mail_attempts: 0,
                     outbound_sessions: volume as u64,
                     outbound_messages: volume as u64,
                     volume,
@@ -272,6 +272,8 @@ fn bootstrap_interval_covers_the_population_share() {
                     blockable_sessions: 0,
                     blockable_messages: 0,
                     submitted: 0.0,
+                    attempts: volume,
+                    accepted: volume,
                 }
             })
             .collect();
@@ -315,4 +317,64 @@ fn sessions_unit_relay_fraction_counts_submissions_that_carried_mail() {
     assert_eq!(s.unit, Unit::Sessions);
     assert!(close(s.before.relay_spam_fraction, 0.4));
     assert!(close(s.before.spam_share.unwrap(), 4.0 / 10.0));
+}
+
+/// The worked example with delivery attempts: the relay R1 made 50 mail
+/// transactions for its 40 accepted messages (A = 0.8); the clean senders C2
+/// and C3 made 24 and 16 for their 20 and 15 (a = 35 / 40 = 0.875).
+fn worked_example_with_refusals(relay_transactions: u64) -> op25b_rank::Ranking {
+    let mut r = worked_example();
+    for h in &mut r.hosts {
+        let f = &mut h.features;
+        f.outbound_transactions = match h.rank {
+            5 => 24,
+            6 => 16,
+            7 => relay_transactions,
+            _ => f.outbound_messages,
+        };
+    }
+    r
+}
+
+#[test]
+fn relay_refusals_beyond_the_legitimate_rate_are_spam() {
+    let s = estimate(&input(worked_example_with_refusals(50), None), 0, 1);
+    // f = 0.25 submitted; legitimate share of the relay's accepted output
+    // (1 - f) a / A = 0.75 * 0.875 / 0.8 = 0.8203125, so 0.1796875 is spam
+    // (inside [1 - 0.75 / 0.8, 0.25 / 0.8] = [0.0625, 0.3125]).
+    assert!(close(s.before.relay_spam_fraction, 0.1796875));
+    // spam = 60 + 30 + 0.5 * 10 + 0.1796875 * 40 = 102.1875 of 175.
+    assert!(close(s.before.spam_volume, 102.1875));
+    assert!(close(s.before.spam_share.unwrap(), 102.1875 / 175.0));
+    // The simulated block keeps the relay's output and its fraction:
+    // remaining spam 0.1796875 * 40 = 7.1875 of 15 + 40 = 55.
+    assert!(close(
+        s.simulated_after.scenario.spam_share.unwrap(),
+        7.1875 / 55.0
+    ));
+}
+
+#[test]
+fn relay_spam_fraction_stays_inside_what_the_attempts_allow() {
+    // A relay refused nothing (A = 1) while clean senders were refused 1 in 8:
+    // 1 - 0.75 * 0.875 = 0.34375 would need more spam accepted than was
+    // submitted; the fraction is capped at f / A = 0.25.
+    let s = estimate(&input(worked_example_with_refusals(40), None), 0, 1);
+    assert!(close(s.before.relay_spam_fraction, 0.25));
+    // A relay refused 3 in 4 (A = 40 / 160 = 0.25): the estimate
+    // 1 - 0.75 * 0.875 / 0.25 = -1.625 is raised to 0.
+    let s = estimate(&input(worked_example_with_refusals(160), None), 0, 1);
+    assert!(close(s.before.relay_spam_fraction, 0.0));
+    // Nothing of the relay's dialogue seen (a relay that always uses TLS): 40
+    // sessions carried mail, no transaction or message was visible. The
+    // submitted fraction itself.
+    let mut r = worked_example_with_refusals(0);
+    for h in &mut r.hosts {
+        if h.rank == 7 {
+            h.features.outbound_messages = 0;
+        }
+    }
+    let s = estimate(&input(r, None), 0, 1);
+    assert!(close(s.before.outbound_volume, 175.0));
+    assert!(close(s.before.relay_spam_fraction, 0.25));
 }

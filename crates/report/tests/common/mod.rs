@@ -173,3 +173,23 @@ pub fn population(seed: u64, zombies: u32, clean: u32, start: i64, hours: i64) -
     }
     ranking(hosts, start, start + hours * HOUR_US)
 }
+
+/// `OP25B_E2E_DUMP=DIR` keeps a seed's rankings (JSON lines, every host) and
+/// truth.json under `DIR/<label>/` for a post-mortem; nothing without it.
+pub fn dump_for_post_mortem(
+    label: &str,
+    before: &Ranking,
+    after: &Ranking,
+    truth: &std::path::Path,
+) {
+    let Some(dump) = std::env::var_os("OP25B_E2E_DUMP") else {
+        return;
+    };
+    let dump = std::path::Path::new(&dump).join(label);
+    std::fs::create_dir_all(&dump).expect("dump dir");
+    for (name, r) in [("before", before), ("after", after)] {
+        let file = std::fs::File::create(dump.join(format!("{name}.jsonl"))).expect("dump");
+        op25b_rank::write_json_lines(std::io::BufWriter::new(file), &r.hosts).expect("dump");
+    }
+    std::fs::copy(truth, dump.join("truth.json")).expect("dump");
+}
