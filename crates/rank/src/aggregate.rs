@@ -58,6 +58,8 @@ struct HostState {
     outbound_messages: u64,
     outbound_answered_sessions: u64,
     outbound_transactions: u64,
+    outbound_hidden_mail_sessions: u64,
+    blockable_hidden_mail_sessions: u64,
     blockable_sessions: u64,
     blockable_mail_sessions: u64,
     blockable_messages: u64,
@@ -97,6 +99,8 @@ impl Default for HostState {
             outbound_messages: 0,
             outbound_answered_sessions: 0,
             outbound_transactions: 0,
+            outbound_hidden_mail_sessions: 0,
+            blockable_hidden_mail_sessions: 0,
             blockable_sessions: 0,
             blockable_mail_sessions: 0,
             blockable_messages: 0,
@@ -125,6 +129,9 @@ impl HostState {
     fn add(&mut self, r: &SessionRecord, class: RecordClass, flow_mail_bytes: u64) {
         let mail = carried_mail_with(r, flow_mail_bytes);
         let messages = u64::from(r.messages);
+        // Carried mail, but no message was seen: the dialogue was hidden
+        // (TLS, port 465, a flow record) or cut.
+        let hidden_mail = mail && messages == 0;
         self.sessions += 1;
         if r.outcome.is_failed() {
             self.failed += 1;
@@ -144,11 +151,13 @@ impl HostState {
             self.outbound_messages += messages;
             self.outbound_answered_sessions += u64::from(!r.outcome.is_failed());
             self.outbound_transactions += u64::from(r.transactions);
+            self.outbound_hidden_mail_sessions += u64::from(hidden_mail);
         }
         if class.blockable {
             self.blockable_sessions += 1;
             self.blockable_mail_sessions += u64::from(mail);
             self.blockable_messages += messages;
+            self.blockable_hidden_mail_sessions += u64::from(hidden_mail);
         }
         if class.to_mail_server {
             self.submitted_sessions += 1;
@@ -222,6 +231,8 @@ impl HostState {
         self.outbound_messages += other.outbound_messages;
         self.outbound_answered_sessions += other.outbound_answered_sessions;
         self.outbound_transactions += other.outbound_transactions;
+        self.outbound_hidden_mail_sessions += other.outbound_hidden_mail_sessions;
+        self.blockable_hidden_mail_sessions += other.blockable_hidden_mail_sessions;
         self.blockable_sessions += other.blockable_sessions;
         self.blockable_mail_sessions += other.blockable_mail_sessions;
         self.blockable_messages += other.blockable_messages;
@@ -621,6 +632,8 @@ fn features_of(
         outbound_messages: s.outbound_messages,
         outbound_answered_sessions: s.outbound_answered_sessions,
         outbound_transactions: s.outbound_transactions,
+        outbound_hidden_mail_sessions: s.outbound_hidden_mail_sessions,
+        blockable_hidden_mail_sessions: s.blockable_hidden_mail_sessions,
         blockable_sessions: s.blockable_sessions,
         blockable_mail_sessions: s.blockable_mail_sessions,
         blockable_messages: s.blockable_messages,

@@ -141,6 +141,12 @@ pub struct HostFeatures {
     /// Mail transactions (MAIL FROM) seen in outbound sessions: the delivery
     /// attempts behind `outbound_messages`, where the dialogue was visible.
     pub outbound_transactions: u64,
+    /// Outbound sessions that carried mail in which no message was seen (the
+    /// dialogue hidden by TLS or port 465, or cut): how many messages they
+    /// held is not known.
+    pub outbound_hidden_mail_sessions: u64,
+    /// The same among the blockable sessions.
+    pub blockable_hidden_mail_sessions: u64,
     /// Sessions `Network::op25b_blocks(client, server, port)` would stop.
     pub blockable_sessions: u64,
     pub blockable_mail_sessions: u64,
@@ -224,6 +230,8 @@ impl Default for HostFeatures {
             outbound_messages: 0,
             outbound_answered_sessions: 0,
             outbound_transactions: 0,
+            outbound_hidden_mail_sessions: 0,
+            blockable_hidden_mail_sessions: 0,
             blockable_sessions: 0,
             blockable_mail_sessions: 0,
             blockable_messages: 0,

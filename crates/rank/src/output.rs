@@ -52,6 +52,8 @@ pub const CSV_COLUMNS: &[&str] = &[
     "submitters",
     "outbound_answered_sessions",
     "outbound_transactions",
+    "outbound_hidden_mail_sessions",
+    "blockable_hidden_mail_sessions",
 ];
 
 /// Formats µs since the epoch as RFC 3339 UTC with microseconds,
@@ -119,6 +121,8 @@ pub fn write_hosts_csv<W: Write>(w: W, hosts: &[HostRank]) -> io::Result<()> {
             f.submitters.to_string(),
             f.outbound_answered_sessions.to_string(),
             f.outbound_transactions.to_string(),
+            f.outbound_hidden_mail_sessions.to_string(),
+            f.blockable_hidden_mail_sessions.to_string(),
         ];
         debug_assert_eq!(row.len(), CSV_COLUMNS.len());
         writeln!(w, "{}", row.join(","))?;

@@ -98,22 +98,30 @@ impl HostCounts {
             Unit::Sessions => (f.outbound_answered_sessions, f.outbound_mail_sessions),
         };
         let (volume, blockable, submitted) = match unit {
-            // A session that carried mail carried at least one message, and
-            // where its dialogue was hidden (STARTTLS, port 465) none of them
-            // was counted: max(messages seen, mail sessions) is the tightest
-            // lower bound the per-host counts allow. It is exact when a host
-            // either shows every dialogue or sends one message per session.
-            Unit::Messages => (
-                f.outbound_messages.max(f.outbound_mail_sessions),
-                f.blockable_messages.max(f.blockable_mail_sessions),
-                f.submitted_messages,
-            ),
+            // Sessions whose dialogue was hidden (STARTTLS, port 465) carried
+            // mail but showed no message: each is taken to hold as many
+            // messages as the host's sessions that showed theirs (at least
+            // one; one where none showed).
+            Unit::Messages => {
+                let per_session = messages_per_mail_session(
+                    f.outbound_messages,
+                    f.outbound_mail_sessions,
+                    f.outbound_hidden_mail_sessions,
+                );
+                (
+                    f.outbound_messages as f64
+                        + per_session * f.outbound_hidden_mail_sessions as f64,
+                    f.blockable_messages as f64
+                        + per_session * f.blockable_hidden_mail_sessions as f64,
+                    f.submitted_messages as f64,
+                )
+            }
             // Submissions count like the relays' output: sessions that
             // carried mail (a failed AUTH submitted nothing).
             Unit::Sessions => (
-                f.outbound_mail_sessions,
-                f.blockable_mail_sessions,
-                f.submitted_mail_sessions,
+                f.outbound_mail_sessions as f64,
+                f.blockable_mail_sessions as f64,
+                f.submitted_mail_sessions as f64,
             ),
         };
         HostCounts {
@@ -122,19 +130,32 @@ impl HostCounts {
             mail_attempts: op25b_rank::score::mail_attempts(f),
             outbound_sessions: f.outbound_sessions,
             outbound_messages: f.outbound_messages,
-            volume: volume as f64,
+            volume,
             // Blocking cannot remove more than was sent; a ranker that counts
             // blockable sessions to internal servers too must not make the
             // remainder negative.
-            blockable_volume: blockable.min(volume) as f64,
+            blockable_volume: blockable.min(volume),
             blockable_sessions: f.blockable_sessions,
             blockable_messages: f.blockable_messages.min(f.outbound_messages),
-            submitted: submitted as f64,
+            submitted,
             // A parser that counted a message without its transaction must not
             // make the acceptance rate exceed 1.
             attempts: attempts.max(accepted) as f64,
             accepted: accepted as f64,
         }
+    }
+}
+
+/// Messages per outbound session that carried mail, from the sessions whose
+/// messages were seen (`mail_sessions - hidden` of them, `messages` in all);
+/// 1 where none was seen. Never below 1: a session that carried mail carried
+/// at least one message.
+pub fn messages_per_mail_session(messages: u64, mail_sessions: u64, hidden: u64) -> f64 {
+    let seen = mail_sessions.saturating_sub(hidden);
+    if seen == 0 {
+        1.0
+    } else {
+        (messages as f64 / seen as f64).max(1.0)
     }
 }
 

@@ -17,7 +17,7 @@ pub use estimate::{
     BootstrapResult, Class, ConfigSummary, Differential, DifferentialParts, ESTIMATORS,
     EstimatorDoc, HostCounts, SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Scenario, SensitivityRow,
     Simulated, Strata, Summary, Totals, Unit, bootstrap, choose_unit, differential, duration_scale,
-    estimate, percentile_interval, reclassify, sensitivity,
+    estimate, messages_per_mail_session, percentile_interval, reclassify, sensitivity,
 };
 pub use output::{SUMMARY_CSV_COLUMNS, base64_encode, summary_csv};
 pub use rng::SplitMix64;

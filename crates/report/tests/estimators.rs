@@ -372,9 +372,49 @@ fn relay_spam_fraction_stays_inside_what_the_attempts_allow() {
     for h in &mut r.hosts {
         if h.rank == 7 {
             h.features.outbound_messages = 0;
+            h.features.outbound_hidden_mail_sessions = 40;
         }
     }
     let s = estimate(&input(r, None), 0, 1);
     assert!(close(s.before.outbound_volume, 175.0));
     assert!(close(s.before.relay_spam_fraction, 0.25));
+}
+
+#[test]
+fn hidden_sessions_hold_as_many_messages_as_the_hosts_visible_ones() {
+    // A clean business MTA: 14 outbound sessions carried mail, 10 of them
+    // in clear with 25 messages, 4 under STARTTLS (no message seen): 2.5 per
+    // session, so 25 + 4 * 2.5 = 35 messages. Of them, 6 blockable sessions:
+    // 2 in clear with 5 messages, 4 hidden: 5 + 4 * 2.5 = 15. A second host
+    // showed no dialogue at all in its 3 mail sessions: one message each.
+    let mta = host(1, Verdict::Clean, 0.0, |f| {
+        f.outbound_sessions = 14;
+        f.outbound_mail_sessions = 14;
+        f.outbound_messages = 25;
+        f.outbound_hidden_mail_sessions = 4;
+        f.blockable_sessions = 6;
+        f.blockable_mail_sessions = 6;
+        f.blockable_messages = 5;
+        f.blockable_hidden_mail_sessions = 4;
+    });
+    let tls_only = host(2, Verdict::Zombie, 9.0, |f| {
+        f.outbound_sessions = 3;
+        f.outbound_mail_sessions = 3;
+        f.outbound_hidden_mail_sessions = 3;
+        f.blockable_sessions = 3;
+        f.blockable_mail_sessions = 3;
+        f.blockable_hidden_mail_sessions = 3;
+    });
+    let r = ranking(vec![mta, tls_only], T0, T0 + HOUR_US);
+    let s = estimate(&input(r, None), 0, 1);
+    assert_eq!(s.unit, Unit::Messages);
+    assert!(close(s.before.outbound_volume, 38.0));
+    assert!(close(s.before.spam_share.unwrap(), 3.0 / 38.0));
+    // The block removes 15 of the MTA's 35 (it is collateral) and all 3.
+    assert!(close(s.simulated_after.blocked_volume, 18.0));
+    assert!(close(s.simulated_after.collateral_volume, 15.0));
+    assert_eq!(s.simulated_after.collateral_hosts, 1);
+    // The lower bound would have said max(25, 14) + max(0, 3) = 28.
+    assert_eq!(op25b_report::messages_per_mail_session(25, 14, 4), 2.5);
+    assert_eq!(op25b_report::messages_per_mail_session(0, 3, 3), 1.0);
 }
