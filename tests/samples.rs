@@ -38,6 +38,8 @@ fn check(report: &str, before: &str, after: &str) {
         "summary.csv",
         "hosts.csv",
         "hosts-after.csv",
+        "submitters.csv",
+        "submitters-after.csv",
         "report.md",
     ] {
         let want = std::fs::read_to_string(committed.join(file)).unwrap_or_else(|e| {

@@ -60,6 +60,7 @@ struct HostState {
     outbound_transactions: u64,
     outbound_hidden_mail_sessions: u64,
     blockable_hidden_mail_sessions: u64,
+    submitted_hidden_mail_sessions: u64,
     blockable_sessions: u64,
     blockable_mail_sessions: u64,
     blockable_messages: u64,
@@ -101,6 +102,7 @@ impl Default for HostState {
             outbound_transactions: 0,
             outbound_hidden_mail_sessions: 0,
             blockable_hidden_mail_sessions: 0,
+            submitted_hidden_mail_sessions: 0,
             blockable_sessions: 0,
             blockable_mail_sessions: 0,
             blockable_messages: 0,
@@ -163,6 +165,7 @@ impl HostState {
             self.submitted_sessions += 1;
             self.submitted_messages += messages;
             self.submitted_mail_sessions += u64::from(mail);
+            self.submitted_hidden_mail_sessions += u64::from(hidden_mail);
         }
         if r.server_port == 587 || r.server_port == 465 {
             self.submission_port_sessions += 1;
@@ -233,6 +236,7 @@ impl HostState {
         self.outbound_transactions += other.outbound_transactions;
         self.outbound_hidden_mail_sessions += other.outbound_hidden_mail_sessions;
         self.blockable_hidden_mail_sessions += other.blockable_hidden_mail_sessions;
+        self.submitted_hidden_mail_sessions += other.submitted_hidden_mail_sessions;
         self.blockable_sessions += other.blockable_sessions;
         self.blockable_mail_sessions += other.blockable_mail_sessions;
         self.blockable_messages += other.blockable_messages;
@@ -634,6 +638,7 @@ fn features_of(
         outbound_transactions: s.outbound_transactions,
         outbound_hidden_mail_sessions: s.outbound_hidden_mail_sessions,
         blockable_hidden_mail_sessions: s.blockable_hidden_mail_sessions,
+        submitted_hidden_mail_sessions: s.submitted_hidden_mail_sessions,
         blockable_sessions: s.blockable_sessions,
         blockable_mail_sessions: s.blockable_mail_sessions,
         blockable_messages: s.blockable_messages,

@@ -147,6 +147,9 @@ pub struct HostFeatures {
     pub outbound_hidden_mail_sessions: u64,
     /// The same among the blockable sessions.
     pub blockable_hidden_mail_sessions: u64,
+    /// The same among the sessions to the ISP's mail servers (STARTTLS on
+    /// 587 hides what was submitted).
+    pub submitted_hidden_mail_sessions: u64,
     /// Sessions `Network::op25b_blocks(client, server, port)` would stop.
     pub blockable_sessions: u64,
     pub blockable_mail_sessions: u64,
@@ -232,6 +235,7 @@ impl Default for HostFeatures {
             outbound_transactions: 0,
             outbound_hidden_mail_sessions: 0,
             blockable_hidden_mail_sessions: 0,
+            submitted_hidden_mail_sessions: 0,
             blockable_sessions: 0,
             blockable_mail_sessions: 0,
             blockable_messages: 0,

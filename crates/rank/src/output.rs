@@ -54,6 +54,8 @@ pub const CSV_COLUMNS: &[&str] = &[
     "outbound_transactions",
     "outbound_hidden_mail_sessions",
     "blockable_hidden_mail_sessions",
+    "submitted_mail_sessions",
+    "submitted_hidden_mail_sessions",
 ];
 
 /// Formats µs since the epoch as RFC 3339 UTC with microseconds,
@@ -123,6 +125,8 @@ pub fn write_hosts_csv<W: Write>(w: W, hosts: &[HostRank]) -> io::Result<()> {
             f.outbound_transactions.to_string(),
             f.outbound_hidden_mail_sessions.to_string(),
             f.blockable_hidden_mail_sessions.to_string(),
+            f.submitted_mail_sessions.to_string(),
+            f.submitted_hidden_mail_sessions.to_string(),
         ];
         debug_assert_eq!(row.len(), CSV_COLUMNS.len());
         writeln!(w, "{}", row.join(","))?;

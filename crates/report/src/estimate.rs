@@ -113,7 +113,16 @@ impl HostCounts {
                         + per_session * f.outbound_hidden_mail_sessions as f64,
                     f.blockable_messages as f64
                         + per_session * f.blockable_hidden_mail_sessions as f64,
-                    f.submitted_messages as f64,
+                    {
+                        let per_submission = messages_per_mail_session(
+                            f.submitted_messages,
+                            f.submitted_mail_sessions,
+                            f.submitted_hidden_mail_sessions,
+                        );
+                        (f.submitted_messages as f64
+                            + per_submission * f.submitted_hidden_mail_sessions as f64)
+                            .max(f.submitted_mail_sessions as f64)
+                    },
                 )
             }
             // Submissions count like the relays' output: sessions that
@@ -180,6 +189,15 @@ pub fn choose_unit(rankings: &[&Ranking]) -> Unit {
         Unit::Messages
     } else {
         Unit::Sessions
+    }
+}
+
+/// How much of a host's mail counts as spam in the point estimate.
+pub fn spam_weight(class: Class) -> f64 {
+    match class {
+        Class::Zombie => 1.0,
+        Class::Suspect => SUSPECT_WEIGHT,
+        Class::Clean | Class::Relay => 0.0,
     }
 }
 

@@ -17,9 +17,11 @@ pub use estimate::{
     BootstrapResult, Class, ConfigSummary, Differential, DifferentialParts, ESTIMATORS,
     EstimatorDoc, HostCounts, SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Scenario, SensitivityRow,
     Simulated, Strata, Summary, Totals, Unit, bootstrap, choose_unit, differential, duration_scale,
-    estimate, messages_per_mail_session, percentile_interval, reclassify, sensitivity,
+    estimate, messages_per_mail_session, percentile_interval, reclassify, sensitivity, spam_weight,
 };
-pub use output::{SUMMARY_CSV_COLUMNS, base64_encode, summary_csv};
+pub use output::{
+    SUBMITTERS_CSV_COLUMNS, SUMMARY_CSV_COLUMNS, base64_encode, submitters_csv, summary_csv,
+};
 pub use rng::SplitMix64;
 
 use op25b_core::Network;

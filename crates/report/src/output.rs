@@ -1,12 +1,14 @@
 //! The files of a report directory: summary.json, summary.csv, hosts.csv,
-//! the charts, report.md and report.html.
+//! submitters.csv, the charts, report.md and report.html.
 //!
 //! summary.csv is made from the very JSON objects written to summary.json,
 //! so the two cannot disagree; report.md and report.html only print numbers
 //! that are cells of summary.csv or hosts.csv (shares as rounded percents).
 
 use crate::charts::{self, ShareBar, TimelineRow, TopHost};
-use crate::estimate::{ESTIMATORS, SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Summary};
+use crate::estimate::{
+    ESTIMATORS, HostCounts, SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Summary, Unit, spam_weight,
+};
 use crate::time::format_utc;
 use crate::{ReportInput, ReportOptions};
 use anyhow::{Context, anyhow};
@@ -328,6 +330,56 @@ fn write_hosts(path: &Path, rows: &[HostRank]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// Columns of submitters.csv: what every customer handed to the ISP's mail
+/// servers, the input of the relays' spam fraction f.
+pub const SUBMITTERS_CSV_COLUMNS: &[&str] = &[
+    "host",
+    "verdict",
+    "score",
+    "spam_weight",
+    "submitted_sessions",
+    "submitted_mail_sessions",
+    "submitted_messages",
+    "submitted_hidden_mail_sessions",
+    "submitted_volume",
+];
+
+/// submitters.csv: one row per host (relays aside) that submitted to the
+/// ISP's mail servers, most submitted first; `submitted_spam_fraction` of
+/// summary.csv is Σ spam_weight × submitted_volume / Σ submitted_volume.
+pub fn submitters_csv(ranking: &Ranking, unit: Unit) -> String {
+    let mut rows: Vec<(&HostRank, HostCounts)> = ranking
+        .hosts
+        .iter()
+        .filter(|h| h.verdict != Verdict::Relay && h.features.submitted_sessions > 0)
+        .map(|h| (h, HostCounts::of(h, unit)))
+        .collect();
+    rows.sort_by(|(ha, ca), (hb, cb)| {
+        cb.submitted
+            .total_cmp(&ca.submitted)
+            .then(ha.features.host.cmp(&hb.features.host))
+    });
+    let mut out = SUBMITTERS_CSV_COLUMNS.join(",");
+    out.push('\n');
+    for (h, c) in rows {
+        let f = &h.features;
+        let _ = writeln!(
+            out,
+            "{},{},{:.2},{},{},{},{},{},{}",
+            f.host,
+            h.verdict.as_str(),
+            h.score,
+            spam_weight(c.class),
+            f.submitted_sessions,
+            f.submitted_mail_sessions,
+            f.submitted_messages,
+            f.submitted_hidden_mail_sessions,
+            c.submitted
+        );
+    }
+    out
+}
+
 pub(crate) fn write_all(
     input: &ReportInput,
     opts: &ReportOptions,
@@ -342,8 +394,16 @@ pub(crate) fn write_all(
     write_file(&dir.join("summary.csv"), &summary_csv(summary)?)?;
     let before_rows = input.before.contract_hosts();
     write_hosts(&dir.join("hosts.csv"), &before_rows)?;
+    write_file(
+        &dir.join("submitters.csv"),
+        &submitters_csv(&input.before, summary.unit),
+    )?;
     if let Some(after) = &input.after {
         write_hosts(&dir.join("hosts-after.csv"), &after.contract_hosts())?;
+        write_file(
+            &dir.join("submitters-after.csv"),
+            &submitters_csv(after, summary.unit),
+        )?;
     }
 
     charts::register_embedded_font();
@@ -865,7 +925,8 @@ impl<'a> Document<'a> {
         let _ = writeln!(md, "# {}\n", self.title());
         let _ = writeln!(
             md,
-            "op25b {}: every number below is a cell of `summary.csv` or `hosts.csv` (shares shown as rounded percents).\n",
+            "op25b {}: every number below is a cell of `summary.csv` or `hosts.csv` (shares shown as rounded percents; \
+             what customers submitted to the ISP's mail servers is in `submitters.csv`).\n",
             self.s.version
         );
         for (big, rest) in self.headlines() {
@@ -914,7 +975,8 @@ impl<'a> Document<'a> {
             "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
              <title>{title}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<main>\n<h1>{title}</h1>\n\
-             <p class=\"sub\">op25b {} — every number is a cell of <code>summary.csv</code> or <code>hosts.csv</code>.</p>\n",
+             <p class=\"sub\">op25b {} — every number is a cell of <code>summary.csv</code> or <code>hosts.csv</code> \
+             (submissions: <code>submitters.csv</code>).</p>\n",
             escape_html(self.s.version)
         );
         h.push_str("<section class=\"cards\">\n");

@@ -418,3 +418,40 @@ fn hidden_sessions_hold_as_many_messages_as_the_hosts_visible_ones() {
     assert_eq!(op25b_report::messages_per_mail_session(25, 14, 4), 2.5);
     assert_eq!(op25b_report::messages_per_mail_session(0, 3, 3), 1.0);
 }
+
+#[test]
+fn submissions_hidden_by_starttls_count_like_the_visible_ones() {
+    // A customer submitted in 5 sessions that carried mail: 3 showed 6
+    // messages, 2 were STARTTLS (nothing seen): S = 6 + 2 * 6/3 = 10. A
+    // zombie submitted 2 messages in the clear. f = 2 / 12; with no delivery
+    // attempt seen anywhere, the relays' fraction is f itself.
+    let customer = host(1, Verdict::Clean, 0.0, |f| {
+        f.submitted_sessions = 5;
+        f.submitted_mail_sessions = 5;
+        f.submitted_messages = 6;
+        f.submitted_hidden_mail_sessions = 2;
+    });
+    let zombie = host(2, Verdict::Zombie, 9.0, |f| {
+        counts(f, 10, 10, 2);
+    });
+    let relay = host(3, Verdict::Relay, 0.0, |f| {
+        counts(f, 12, 0, 0);
+        f.configured_relay = true;
+    });
+    let r = ranking(vec![customer, zombie, relay], T0, T0 + HOUR_US);
+    let s = estimate(&input(r.clone(), None), 0, 1);
+    assert!(close(s.before.submitted_spam_fraction, 2.0 / 12.0));
+    assert!(close(s.before.relay_spam_fraction, 2.0 / 12.0));
+    // submitters.csv lists the two, most submitted first, relays aside.
+    let csv = op25b_report::submitters_csv(&r, Unit::Messages);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(
+        lines[1].starts_with("198.18.0.1,clean,0.00,0,5,5,6,2,10"),
+        "{csv}"
+    );
+    assert!(
+        lines[2].starts_with("198.18.0.2,zombie,9.00,1,2,2,2,0,2"),
+        "{csv}"
+    );
+}

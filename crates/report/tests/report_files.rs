@@ -158,9 +158,40 @@ fn summary_has_contract_keys_and_csv_matches_json() {
         rows[2][col("collateral_hosts")],
         json["simulated_after"]["collateral_hosts"].to_string()
     );
+    // submitters.csv holds the relays' f: sum of weight x volume over sum of
+    // volume, recomputed here from its cells.
+    for (file, scenario) in [
+        ("submitters.csv", "before"),
+        ("submitters-after.csv", "after"),
+    ] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        assert_eq!(header, op25b_report::SUBMITTERS_CSV_COLUMNS);
+        let at = |name: &str| header.iter().position(|c| *c == name).unwrap();
+        let (mut spam, mut all, mut rows) = (0.0, 0.0, 0);
+        for line in lines {
+            let cells: Vec<&str> = line.split(',').collect();
+            assert_ne!(cells[at("verdict")], "relay", "{file}: {line}");
+            let w: f64 = cells[at("spam_weight")].parse().unwrap();
+            let v: f64 = cells[at("submitted_volume")].parse().unwrap();
+            spam += w * v;
+            all += v;
+            rows += 1;
+        }
+        assert!(rows > 0 && all > 0.0, "{file} has no submissions");
+        let f = json[scenario]["submitted_spam_fraction"].as_f64().unwrap();
+        assert!(
+            (spam / all - f).abs() < 1e-12,
+            "{file}: {} vs {f}",
+            spam / all
+        );
+    }
     for f in [
         "hosts.csv",
         "hosts-after.csv",
+        "submitters.csv",
+        "submitters-after.csv",
         "report.md",
         "report.html",
         "spam-share.png",
@@ -293,6 +324,8 @@ fn empty_input_and_odd_sizes_still_give_a_whole_report() {
         "summary.csv",
         "hosts.csv",
         "hosts-after.csv",
+        "submitters.csv",
+        "submitters-after.csv",
         "report.md",
         "report.html",
         "spam-share.png",
