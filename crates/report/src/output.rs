@@ -167,6 +167,15 @@ const RELAY_NOTE: &str = "Columns of summary.csv: relay_volume, submitted_spam_f
      relays' refusals beyond the clean hosts' rate count as spam: 1 − (1 − f)·a/A, kept within what the \
      attempts allow (see Method, attribution).";
 
+/// "1 zombie", "2 zombies".
+fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn pct(x: Option<f64>) -> String {
     x.map_or_else(|| "n/a".to_string(), |v| format!("{:.1}%", v * 100.0))
 }
@@ -508,21 +517,21 @@ impl<'a> Document<'a> {
         let mut out = vec![(
             pct(s.before.spam_share),
             format!(
-                "of outbound mail ({unit}) was spam before the block (95% CI {}; {} zombies, {} suspects among {} hosts).",
+                "of outbound mail ({unit}) was spam before the block (95% CI {}; {}, {} among {}).",
                 ci(s.before.spam_share_ci95),
-                s.before.zombies,
-                s.before.suspects,
-                s.before.hosts
+                count(s.before.zombies, "zombie"),
+                count(s.before.suspects, "suspect"),
+                count(s.before.hosts, "host")
             ),
         )];
         if let Some(after) = &s.after {
             out.push((
                 pct(after.spam_share),
                 format!(
-                    "after the block, as measured (95% CI {}; {} zombies, {} suspects).",
+                    "after the block, as measured (95% CI {}; {}, {}).",
                     ci(after.spam_share_ci95),
-                    after.zombies,
-                    after.suspects
+                    count(after.zombies, "zombie"),
+                    count(after.suspects, "suspect")
                 ),
             ));
         }
