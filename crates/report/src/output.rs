@@ -591,10 +591,33 @@ impl<'a> Document<'a> {
         out
     }
 
-    fn scenario_table(&self) -> Table {
+    /// A table with one row per scenario (before, after when given,
+    /// simulated after): the scenario's name, then `cells` of it.
+    fn per_scenario(
+        &self,
+        header: &[&str],
+        cells: impl Fn(&crate::Scenario) -> Vec<String>,
+    ) -> Table {
         let s = self.s;
+        let mut scenarios = vec![("before", &s.before)];
+        if let Some(a) = &s.after {
+            scenarios.push(("after", a));
+        }
+        scenarios.push(("simulated_after", &s.simulated_after.scenario));
+        Table {
+            header: std::iter::once("scenario")
+                .chain(header.iter().copied())
+                .map(String::from)
+                .collect(),
+            rows: scenarios
+                .into_iter()
+                .map(|(name, sc)| std::iter::once(name.to_string()).chain(cells(sc)).collect())
+                .collect(),
+        }
+    }
+
+    fn scenario_table(&self) -> Table {
         let header = [
-            "scenario",
             "spam share",
             "95% CI",
             "suspects as clean / as spam",
@@ -604,13 +627,9 @@ impl<'a> Document<'a> {
             "outbound messages",
             "zombies",
             "suspects",
-        ]
-        .map(String::from)
-        .to_vec();
-        let mut rows = Vec::new();
-        let mut push = |name: &str, sc: &crate::Scenario| {
-            rows.push(vec![
-                name.to_string(),
+        ];
+        self.per_scenario(&header, |sc| {
+            vec![
                 pct(sc.spam_share),
                 ci(sc.spam_share_ci95),
                 format!(
@@ -624,14 +643,8 @@ impl<'a> Document<'a> {
                 sc.outbound_messages.to_string(),
                 sc.zombies.to_string(),
                 sc.suspects.to_string(),
-            ]);
-        };
-        push("before", &s.before);
-        if let Some(a) = &s.after {
-            push("after", a);
-        }
-        push("simulated_after", &s.simulated_after.scenario);
-        Table { header, rows }
+            ]
+        })
     }
 
     fn simulated_table(&self) -> Table {
@@ -689,34 +702,22 @@ impl<'a> Document<'a> {
     /// (a)): what was submitted, and the relays' refusals against the clean
     /// hosts'.
     fn relay_table(&self) -> Table {
-        let s = self.s;
         let header = [
-            "scenario",
             "relay volume",
             "spam submitted (f)",
             "accepted: relays (A)",
             "accepted: clean hosts (a)",
             "relays' spam fraction",
-        ]
-        .map(String::from)
-        .to_vec();
-        let mut rows = Vec::new();
-        let mut push = |name: &str, sc: &crate::Scenario| {
-            rows.push(vec![
-                name.to_string(),
+        ];
+        self.per_scenario(&header, |sc| {
+            vec![
                 num(sc.relay_volume),
                 pct(Some(sc.submitted_spam_fraction)),
                 pct(sc.relay_acceptance),
                 pct(sc.clean_acceptance),
                 pct(Some(sc.relay_spam_fraction)),
-            ]);
-        };
-        push("before", &s.before);
-        if let Some(a) = &s.after {
-            push("after", a);
-        }
-        push("simulated_after", &s.simulated_after.scenario);
-        Table { header, rows }
+            ]
+        })
     }
 
     fn differential_table(&self) -> Option<Table> {
