@@ -670,27 +670,19 @@ impl Simulated {
         // same subtraction as for the volumes).
         let remaining_sessions = t.outbound_sessions.saturating_sub(t.blocked_sessions);
         Simulated {
+            // The counts of hosts, the relays' fraction, the interval and the
+            // duration are those of the before traffic; the volumes are what
+            // the block lets through.
             scenario: Scenario {
                 outbound_sessions: remaining_sessions,
                 outbound_messages: t.outbound_messages.saturating_sub(t.blocked_messages),
-                unit,
                 spam_share: t.simulated_spam_share(SUSPECT_WEIGHT),
-                spam_share_ci95: ci,
-                zombies: t.zombies,
-                suspects: t.suspects,
-                clean: t.clean,
-                relays: t.relays,
-                hosts: t.hosts,
                 outbound_volume: t.simulated_volume(),
                 spam_volume: t.simulated_spam_volume(SUSPECT_WEIGHT),
                 relay_volume: t.relay_volume - t.relay_blocked,
-                relay_spam_fraction: t.relay_spam_fraction(SUSPECT_WEIGHT),
-                submitted_spam_fraction: t.submitted_spam_fraction(SUSPECT_WEIGHT),
-                relay_acceptance: t.acceptance().0,
-                clean_acceptance: t.acceptance().1,
                 spam_share_suspects_as_clean: t.simulated_spam_share(0.0),
                 spam_share_suspects_as_spam: t.simulated_spam_share(1.0),
-                duration_s,
+                ..Scenario::measured(t, unit, ci, duration_s)
             },
             blocked_sessions: t.blocked_sessions,
             collateral_hosts: t.collateral_hosts,
