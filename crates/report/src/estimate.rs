@@ -108,21 +108,30 @@ impl HostCounts {
                     f.outbound_mail_sessions,
                     f.outbound_hidden_mail_sessions,
                 );
+                let per_submission = messages_per_mail_session(
+                    f.submitted_messages,
+                    f.submitted_mail_sessions,
+                    f.submitted_hidden_mail_sessions,
+                );
                 (
-                    f.outbound_messages as f64
-                        + per_session * f.outbound_hidden_mail_sessions as f64,
-                    f.blockable_messages as f64
-                        + per_session * f.blockable_hidden_mail_sessions as f64,
-                    {
-                        let per_submission = messages_per_mail_session(
-                            f.submitted_messages,
-                            f.submitted_mail_sessions,
-                            f.submitted_hidden_mail_sessions,
-                        );
-                        (f.submitted_messages as f64
-                            + per_submission * f.submitted_hidden_mail_sessions as f64)
-                            .max(f.submitted_mail_sessions as f64)
-                    },
+                    messages_with_hidden(
+                        f.outbound_messages,
+                        f.outbound_hidden_mail_sessions,
+                        f.outbound_mail_sessions,
+                        per_session,
+                    ),
+                    messages_with_hidden(
+                        f.blockable_messages,
+                        f.blockable_hidden_mail_sessions,
+                        f.blockable_mail_sessions,
+                        per_session,
+                    ),
+                    messages_with_hidden(
+                        f.submitted_messages,
+                        f.submitted_hidden_mail_sessions,
+                        f.submitted_mail_sessions,
+                        per_submission,
+                    ),
                 )
             }
             // Submissions count like the relays' output: sessions that
@@ -166,6 +175,12 @@ pub fn messages_per_mail_session(messages: u64, mail_sessions: u64, hidden: u64)
     } else {
         (messages as f64 / seen as f64).max(1.0)
     }
+}
+
+/// Messages seen plus `per_session` for each hidden session that carried
+/// mail; never below one message per session that carried mail.
+fn messages_with_hidden(messages: u64, hidden: u64, mail_sessions: u64, per_session: f64) -> f64 {
+    (messages as f64 + per_session * hidden as f64).max(mail_sessions as f64)
 }
 
 /// The unit of the whole report: messages only where every host that sent or

@@ -455,3 +455,20 @@ fn submissions_hidden_by_starttls_count_like_the_visible_ones() {
         "{csv}"
     );
 }
+
+#[test]
+fn a_session_that_carried_mail_counts_at_least_one_message() {
+    // Counts from a ranker that did not split off hidden sessions: 5 mail
+    // sessions, no message seen, none marked hidden. Still 5 messages, not 0.
+    let h = host(1, Verdict::Clean, 0.0, |f| {
+        f.outbound_sessions = 5;
+        f.outbound_mail_sessions = 5;
+        f.blockable_sessions = 5;
+        f.blockable_mail_sessions = 5;
+    });
+    let c = HostCounts::of(&h, Unit::Messages);
+    assert!(
+        close(c.volume, 5.0) && close(c.blockable_volume, 5.0),
+        "{c:?}"
+    );
+}
