@@ -9,16 +9,9 @@ mod common;
 use op25b_capture::{CaptureOptions, ingest};
 use op25b_core::IspConfig;
 use op25b_rank::{HostAggregator, RankConfig, Ranking};
-use op25b_report::{ReportInput, Summary, estimate};
+use op25b_report::{Summary, estimate};
 use serde_json::Value;
 use std::path::Path;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn rank_capture(path: &Path, cfg: &IspConfig, rank_cfg: &RankConfig) -> Ranking {
     let mut agg = HostAggregator::new(&cfg.network);
@@ -45,67 +38,25 @@ struct SeedResult {
 }
 
 fn run_seed(seed: u64, scale: f64) -> SeedResult {
-    let dir = tempfile::tempdir().expect("tempdir");
-    op25b_synth::run(&op25b_synth::SynthOptions {
-        profile: "wakwak-2005".into(),
-        out_dir: dir.path().to_path_buf(),
+    let common::SynthSeed { input, truth } = common::synth_seed(
         seed,
         scale,
-        sampling: 1,
-    })
-    .expect("synth runs");
-    let cfg = IspConfig::load(&dir.path().join("isp.toml")).expect("isp.toml");
-    let rank_cfg = RankConfig::from_isp(&cfg).expect("[rank]");
-    let before = rank_capture(&dir.path().join("before.pcap"), &cfg, &rank_cfg);
-    let after = rank_capture(&dir.path().join("after.pcap"), &cfg, &rank_cfg);
-    let truth: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("truth.json")).expect("truth.json"),
-    )
-    .expect("truth.json parses");
-    common::dump_for_post_mortem(
+        ("before.pcap", "after.pcap"),
         &format!("seed{seed}"),
-        &before,
-        &after,
-        &dir.path().join("truth.json"),
+        rank_capture,
     );
-    let collateral_addresses = before
-        .hosts
-        .iter()
-        .filter(|h| {
-            matches!(
-                h.verdict,
-                op25b_rank::Verdict::Clean | op25b_rank::Verdict::Relay
-            ) && h.features.blockable_sessions > 0
-        })
-        .map(|h| h.features.host.to_string())
-        .collect();
-    let input = ReportInput {
-        network: cfg.network.clone(),
-        rank_cfg,
-        before,
-        after: Some(after),
-        defaults_used: false,
-    };
     SeedResult {
         seed,
+        collateral_addresses: common::collateral_addresses(&input.before),
         summary: estimate(&input, 400, seed),
         truth,
-        collateral_addresses,
     }
-}
-
-fn f(v: &Value) -> f64 {
-    v.as_f64().unwrap_or(f64::NAN)
-}
-
-fn inside(ci: Option<[f64; 2]>, x: f64) -> bool {
-    ci.is_some_and(|[lo, hi]| lo - 1e-9 <= x && x <= hi + 1e-9)
 }
 
 #[test]
 fn estimates_match_the_simulators_truth() {
-    let seeds: u64 = env_or("OP25B_E2E_SEEDS", 10);
-    let scale: f64 = env_or("OP25B_E2E_SCALE", 0.5);
+    let seeds: u64 = common::env_or("OP25B_E2E_SEEDS", 10);
+    let scale: f64 = common::env_or("OP25B_E2E_SCALE", 0.5);
     let mut covered = [0u32; 3];
     let mut after_close = 0u32;
     let mut failures = Vec::new();
@@ -116,15 +67,16 @@ fn estimates_match_the_simulators_truth() {
             truth,
             collateral_addresses,
         } = run_seed(seed, scale);
-        let before_truth = f(&truth["phases"]["before"]["spam_share_messages"]);
-        let after_truth = f(&truth["phases"]["after"]["spam_share_messages"]);
-        let sim_truth = f(&truth["simulated_after"]["spam_share_messages"]);
+        let before_truth = common::num(&truth["phases"]["before"]["spam_share_messages"]);
+        let after_truth = common::num(&truth["phases"]["after"]["spam_share_messages"]);
+        let sim_truth = common::num(&truth["simulated_after"]["spam_share_messages"]);
         // What the differential method measures: the spam that stopped
         // leaving, as a share of the volume before (durations normalised).
         let (b, a) = (&truth["phases"]["before"], &truth["phases"]["after"]);
-        let k = (f(&b["end_us"]) - f(&b["start_us"])) / (f(&a["end_us"]) - f(&a["start_us"]));
-        let diff_truth =
-            (f(&b["spam_messages"]) - k * f(&a["spam_messages"])) / f(&b["outbound_messages"]);
+        let k = (common::num(&b["end_us"]) - common::num(&b["start_us"]))
+            / (common::num(&a["end_us"]) - common::num(&a["start_us"]));
+        let diff_truth = (common::num(&b["spam_messages"]) - k * common::num(&a["spam_messages"]))
+            / common::num(&b["outbound_messages"]);
         let after = s.after.as_ref().expect("after");
         let diff = s.differential.as_ref().expect("differential");
         let sim = &s.simulated_after;
@@ -187,32 +139,8 @@ fn estimates_match_the_simulators_truth() {
         // address must belong to a truth collateral machine, and every truth
         // collateral machine must be found.
         assert_eq!(sim.collateral_hosts as usize, collateral_addresses.len());
-        let mut machine_of = std::collections::HashMap::new();
-        for h in truth["hosts"].as_array().into_iter().flatten() {
-            for key in ["ip", "ip6"] {
-                if let Some(a) = h[key].as_str() {
-                    machine_of.insert(
-                        a.to_string(),
-                        h["ip"].as_str().unwrap_or_default().to_string(),
-                    );
-                }
-            }
-        }
-        let found: std::collections::BTreeSet<String> = collateral_addresses
-            .iter()
-            .map(|a| {
-                machine_of
-                    .get(a)
-                    .cloned()
-                    .unwrap_or_else(|| format!("unknown {a}"))
-            })
-            .collect();
-        let expected: std::collections::BTreeSet<String> = truth["collateral_hosts"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str().map(String::from))
-            .collect();
+        let found = common::machines(&collateral_addresses, &truth);
+        let expected = common::truth_collateral(&truth);
         if found != expected {
             failures.push(format!(
                 "seed {seed} collateral machines: {found:?} vs truth {expected:?}"
@@ -232,7 +160,7 @@ fn estimates_match_the_simulators_truth() {
         .into_iter()
         .enumerate()
         {
-            covered[i] += u32::from(inside(ci, t));
+            covered[i] += u32::from(common::inside(ci, t));
         }
     }
     println!("truth inside the 95% CI (before, after, simulated): {covered:?} of {seeds}");

@@ -15,19 +15,11 @@ mod common;
 use op25b_capture::{CaptureOptions, Datagram, ingest};
 use op25b_core::{DEFAULT_SMTP_PORTS, IspConfig};
 use op25b_flow::{DecoderOptions, FlowDecoder, PairerOptions, SessionPairer};
-use op25b_rank::{HostAggregator, RankConfig, Ranking, Verdict};
-use op25b_report::{ReportInput, Summary, estimate};
+use op25b_rank::{HostAggregator, RankConfig, Ranking};
+use op25b_report::{Summary, estimate};
 use serde_json::Value;
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The CLI's path for flow exports inside a capture (crates/cli/src/sources.rs):
 /// capture ingest hands every export datagram to one FlowDecoder, whose flow
@@ -87,99 +79,34 @@ struct SeedResult {
 }
 
 fn run_seed(seed: u64, scale: f64) -> SeedResult {
-    let dir = tempfile::tempdir().expect("tempdir");
-    op25b_synth::run(&op25b_synth::SynthOptions {
-        profile: "wakwak-2005".into(),
-        out_dir: dir.path().to_path_buf(),
+    let common::SynthSeed { input, truth } = common::synth_seed(
         seed,
         scale,
-        sampling: 1,
-    })
-    .expect("synth runs");
-    let cfg = IspConfig::load(&dir.path().join("isp.toml")).expect("isp.toml");
-    let rank_cfg = RankConfig::from_isp(&cfg).expect("[rank]");
-    let (before, n_before) =
-        rank_netflow(&dir.path().join("before-netflow5.pcap"), &cfg, &rank_cfg);
-    let (after, n_after) = rank_netflow(&dir.path().join("after-netflow5.pcap"), &cfg, &rank_cfg);
-    assert!(
-        n_before > 0 && n_after > 0,
-        "no session records from the NetFlow exports"
-    );
-    let truth: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("truth.json")).expect("truth.json"),
-    )
-    .expect("truth.json parses");
-    common::dump_for_post_mortem(
+        ("before-netflow5.pcap", "after-netflow5.pcap"),
         &format!("netflow-seed{seed}"),
-        &before,
-        &after,
-        &dir.path().join("truth.json"),
+        |path, cfg, rank_cfg| {
+            let (ranking, records) = rank_netflow(path, cfg, rank_cfg);
+            assert!(records > 0, "no session records from {}", path.display());
+            ranking
+        },
     );
-    let collateral_addresses = before
-        .hosts
-        .iter()
-        .filter(|h| {
-            matches!(h.verdict, Verdict::Clean | Verdict::Relay)
-                && h.features.blockable_sessions > 0
-        })
-        .map(|h| h.features.host.to_string())
-        .collect();
-    let ranked_addresses = before
-        .hosts
-        .iter()
-        .map(|h| h.features.host.to_string())
-        .collect();
-    let input = ReportInput {
-        network: cfg.network.clone(),
-        rank_cfg,
-        before,
-        after: Some(after),
-        defaults_used: false,
-    };
     SeedResult {
+        collateral_addresses: common::collateral_addresses(&input.before),
+        ranked_addresses: input
+            .before
+            .hosts
+            .iter()
+            .map(|h| h.features.host.to_string())
+            .collect(),
         summary: estimate(&input, 400, seed),
         truth,
-        collateral_addresses,
-        ranked_addresses,
     }
-}
-
-fn f(v: &Value) -> f64 {
-    v.as_f64().unwrap_or(f64::NAN)
-}
-
-fn inside(ci: Option<[f64; 2]>, x: f64) -> bool {
-    ci.is_some_and(|[lo, hi]| lo - 1e-9 <= x && x <= hi + 1e-9)
-}
-
-/// The machines (truth.json's IPv4 `ip`) behind a set of addresses.
-fn machines(addresses: &[String], truth: &Value) -> BTreeSet<String> {
-    let mut machine_of = HashMap::new();
-    for h in truth["hosts"].as_array().into_iter().flatten() {
-        for key in ["ip", "ip6"] {
-            if let Some(a) = h[key].as_str() {
-                machine_of.insert(
-                    a.to_string(),
-                    h["ip"].as_str().unwrap_or_default().to_string(),
-                );
-            }
-        }
-    }
-    addresses
-        .iter()
-        .map(|a| {
-            machine_of
-                .get(a)
-                .cloned()
-                .unwrap_or_else(|| format!("unknown {a}"))
-        })
-        .collect()
 }
 
 #[test]
 fn netflow_estimates_match_the_simulators_truth() {
-    let seeds: u64 = env_or("OP25B_E2E_SEEDS", 10);
-    let scale: f64 = env_or("OP25B_E2E_SCALE", 0.5);
+    let seeds: u64 = common::env_or("OP25B_E2E_SEEDS", 10);
+    let scale: f64 = common::env_or("OP25B_E2E_SCALE", 0.5);
     // Per scenario (before, after, simulated, differential): largest error,
     // seeds within the bound, truth inside the 95% CI.
     let names = ["before", "after", "simulated", "differential"];
@@ -208,15 +135,16 @@ fn netflow_estimates_match_the_simulators_truth() {
         } = run_seed(seed, scale);
         assert_eq!(s.unit.as_str(), "sessions", "flows hide the dialogue");
         let (b, a) = (&truth["phases"]["before"], &truth["phases"]["after"]);
-        let k = (f(&b["end_us"]) - f(&b["start_us"])) / (f(&a["end_us"]) - f(&a["start_us"]));
+        let k = (common::num(&b["end_us"]) - common::num(&b["start_us"]))
+            / (common::num(&a["end_us"]) - common::num(&a["start_us"]));
         let truths = [
-            f(&b["spam_share_data_sessions"]),
-            f(&a["spam_share_data_sessions"]),
-            f(&truth["simulated_after"]["spam_share_data_sessions"]),
+            common::num(&b["spam_share_data_sessions"]),
+            common::num(&a["spam_share_data_sessions"]),
+            common::num(&truth["simulated_after"]["spam_share_data_sessions"]),
             // The spam the block removed, in data sessions, as a share of
             // the data sessions before (durations normalised).
-            (f(&b["spam_data_sessions"]) - k * f(&a["spam_data_sessions"]))
-                / f(&b["outbound_data_sessions"]),
+            (common::num(&b["spam_data_sessions"]) - k * common::num(&a["spam_data_sessions"]))
+                / common::num(&b["outbound_data_sessions"]),
         ];
         let after = s.after.as_ref().expect("after");
         let diff = s.differential.as_ref().expect("differential");
@@ -254,15 +182,10 @@ fn netflow_estimates_match_the_simulators_truth() {
         .into_iter()
         .enumerate()
         {
-            covered[i] += u32::from(inside(ci, truths[i]));
+            covered[i] += u32::from(common::inside(ci, truths[i]));
         }
-        let found = machines(&collateral_addresses, &truth);
-        let expected: BTreeSet<String> = truth["collateral_hosts"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str().map(String::from))
-            .collect();
+        let found = common::machines(&collateral_addresses, &truth);
+        let expected = common::truth_collateral(&truth);
         collateral_ok += u32::from(found == expected);
         if found != expected {
             line += &format!(" collateral {found:?} vs truth {expected:?}");
@@ -272,7 +195,7 @@ fn netflow_estimates_match_the_simulators_truth() {
         // addresses are low-rate zombies that rank, on flows, called clean.
         // NetFlow v5 cannot carry IPv6: a customer whose blocked sessions
         // all went over IPv6 is not in the flows at all, and is left out.
-        let visible = machines(&ranked_addresses, &truth);
+        let visible = common::machines(&ranked_addresses, &truth);
         let missed: Vec<&String> = expected
             .difference(&found)
             .filter(|m| visible.contains(*m))

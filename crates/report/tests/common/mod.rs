@@ -193,3 +193,118 @@ pub fn dump_for_post_mortem(
     }
     std::fs::copy(truth, dump.join("truth.json")).expect("dump");
 }
+
+/// `OP25B_E2E_*` settings: the variable parsed, or the default.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A number of truth.json (NaN where absent, so that a comparison fails).
+pub fn num(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+/// `x` inside the interval (with a hair of tolerance for rounding).
+pub fn inside(ci: Option<[f64; 2]>, x: f64) -> bool {
+    ci.is_some_and(|[lo, hi]| lo - 1e-9 <= x && x <= hi + 1e-9)
+}
+
+/// One wakwak-2005 seed, both phases ranked, ready for `estimate`.
+pub struct SynthSeed {
+    pub input: ReportInput,
+    pub truth: serde_json::Value,
+}
+
+/// Runs op25b-synth (wakwak-2005) into a temporary directory and ranks its
+/// `before_file` and `after_file` with `rank` (capture or flow path); keeps
+/// the rankings for a post-mortem under `label` when `OP25B_E2E_DUMP` is set.
+pub fn synth_seed(
+    seed: u64,
+    scale: f64,
+    (before_file, after_file): (&str, &str),
+    label: &str,
+    rank: impl Fn(&std::path::Path, &IspConfig, &RankConfig) -> Ranking,
+) -> SynthSeed {
+    let dir = tempfile::tempdir().expect("tempdir");
+    op25b_synth::run(&op25b_synth::SynthOptions {
+        profile: "wakwak-2005".into(),
+        out_dir: dir.path().to_path_buf(),
+        seed,
+        scale,
+        sampling: 1,
+    })
+    .expect("synth runs");
+    let cfg = IspConfig::load(&dir.path().join("isp.toml")).expect("isp.toml");
+    let rank_cfg = RankConfig::from_isp(&cfg).expect("[rank]");
+    let before = rank(&dir.path().join(before_file), &cfg, &rank_cfg);
+    let after = rank(&dir.path().join(after_file), &cfg, &rank_cfg);
+    let truth_path = dir.path().join("truth.json");
+    let truth = serde_json::from_str(&std::fs::read_to_string(&truth_path).expect("truth.json"))
+        .expect("truth.json parses");
+    dump_for_post_mortem(label, &before, &after, &truth_path);
+    SynthSeed {
+        input: ReportInput {
+            network: cfg.network.clone(),
+            rank_cfg,
+            before,
+            after: Some(after),
+            defaults_used: false,
+        },
+        truth,
+    }
+}
+
+/// Addresses judged legitimate (clean or relay) with blockable sessions: the
+/// report's collateral hosts.
+pub fn collateral_addresses(r: &Ranking) -> Vec<String> {
+    r.hosts
+        .iter()
+        .filter(|h| {
+            matches!(h.verdict, Verdict::Clean | Verdict::Relay)
+                && h.features.blockable_sessions > 0
+        })
+        .map(|h| h.features.host.to_string())
+        .collect()
+}
+
+/// The machines (truth.json's IPv4 `ip`) behind a set of addresses: the
+/// report counts addresses, truth.json machines, and a dual-stack customer
+/// is one machine with two addresses.
+pub fn machines(
+    addresses: &[String],
+    truth: &serde_json::Value,
+) -> std::collections::BTreeSet<String> {
+    let mut machine_of = std::collections::HashMap::new();
+    for h in truth["hosts"].as_array().into_iter().flatten() {
+        for key in ["ip", "ip6"] {
+            if let Some(a) = h[key].as_str() {
+                machine_of.insert(
+                    a.to_string(),
+                    h["ip"].as_str().unwrap_or_default().to_string(),
+                );
+            }
+        }
+    }
+    addresses
+        .iter()
+        .map(|a| {
+            machine_of
+                .get(a)
+                .cloned()
+                .unwrap_or_else(|| format!("unknown {a}"))
+        })
+        .collect()
+}
+
+/// truth.json's collateral machines.
+pub fn truth_collateral(truth: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    truth["collateral_hosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect()
+}
