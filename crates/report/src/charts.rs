@@ -67,6 +67,24 @@ fn legend_box(x: i32, y: i32, color: RGBColor, size: u32) -> Rectangle<(i32, i32
 
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
+/// The legend of every chart: the same box, font and spacing, where the
+/// chart leaves room for it.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    s: &Sizes,
+    position: SeriesLabelPosition,
+) -> DrawResult<DB> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(GRID)
+        .label_font(s.font(28.0))
+        .legend_area_size(s.px(44.0))
+        .margin(s.px(14.0))
+        .draw()
+}
+
 /// One bar of the spam-share chart.
 #[derive(Clone, Debug)]
 pub struct ShareBar {
@@ -264,15 +282,7 @@ pub fn fanout<DB: DrawingBackend>(
             .label(format!("{name} (n = {})", group_sizes[g]))
             .legend(move |(x, y)| legend_box(x, y, color, glyph));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(GRID)
-        .label_font(s.font(28.0))
-        .legend_area_size(s.px(44.0))
-        .margin(s.px(14.0))
-        .draw()?;
+    draw_legend(&mut chart, &s, SeriesLabelPosition::UpperRight)?;
     root.present()
 }
 
@@ -378,15 +388,7 @@ pub fn top_hosts<DB: DrawingBackend>(
                 .legend(move |(x, y)| legend_box(x, y, color, glyph));
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(GRID)
-        .label_font(s.font(28.0))
-        .legend_area_size(s.px(44.0))
-        .margin(s.px(14.0))
-        .draw()?;
+    draw_legend(&mut chart, &s, SeriesLabelPosition::LowerRight)?;
     root.present()
 }
 
@@ -520,14 +522,6 @@ pub fn timeline<DB: DrawingBackend>(
             .label(name)
             .legend(move |(x, y)| legend_box(x, y, color, glyph));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(GRID)
-        .label_font(s.font(28.0))
-        .legend_area_size(s.px(44.0))
-        .margin(s.px(14.0))
-        .draw()?;
+    draw_legend(&mut chart, &s, SeriesLabelPosition::UpperRight)?;
     root.present()
 }
