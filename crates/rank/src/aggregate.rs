@@ -648,6 +648,11 @@ fn features_of(
         has_dialogue: s.has_dialogue,
         outbound_minutes,
         direct25_sessions: s.direct25_sessions,
+        direct25_fanout: s
+            .servers25
+            .iter()
+            .filter(|server| !network.mail_servers.contains(server))
+            .count() as u64,
         direct25: s.direct25,
         failed_sessions: s.failed,
         rejected_sessions: s.rejected,

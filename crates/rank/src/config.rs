@@ -74,6 +74,18 @@ pub struct RankConfig {
     /// Distinct HELO names from which "many names" counts.
     pub helo_many: u64,
     pub w_helo_many: f64,
+    /// Fewer names than `helo_many`, but a new one in at least this share of
+    /// the HELO-bearing sessions (and at least two): one configured client
+    /// announces one name.
+    pub helo_vary_share: f64,
+    pub w_helo_varies: f64,
+
+    /// Two mail paths from one dynamic address: sessions to the ISP's own
+    /// mail servers (a mail client configured for them) and direct port 25
+    /// to at least `mixed_paths_fanout` outside servers (something else
+    /// sending). One outside server or two is a customer's second provider.
+    pub mixed_paths_fanout: u64,
+    pub w_mixed_paths: f64,
     /// Domains a subscriber's machine has no business announcing in HELO.
     pub big_provider_domains: Vec<String>,
 
@@ -142,6 +154,10 @@ impl Default for RankConfig {
             w_helo_claims_provider: 2.0,
             helo_many: 4,
             w_helo_many: 1.5,
+            helo_vary_share: 0.5,
+            w_helo_varies: 1.0,
+            mixed_paths_fanout: 3,
+            w_mixed_paths: 1.5,
             big_provider_domains: DEFAULT_BIG_PROVIDERS
                 .iter()
                 .map(|s| s.to_string())
@@ -230,12 +246,6 @@ impl RankConfig {
                 self.flow_score_factor
             ));
         }
-        if !(self.flow_score_factor.is_finite() && self.flow_score_factor > 0.0) {
-            return Err(format!(
-                "[rank]: flow_score_factor ({}) must be a number above 0",
-                self.flow_score_factor
-            ));
-        }
         if self.fanout_low <= 0.0 || self.rate_low <= 0.0 {
             return Err("[rank]: fanout_low and rate_low must be above 0 (log scale)".into());
         }
@@ -262,6 +272,9 @@ impl RankConfig {
             self.w_helo_not_fqdn,
             self.w_helo_claims_provider,
             self.w_helo_many,
+            self.w_helo_varies,
+            self.w_mixed_paths,
+            self.helo_vary_share,
             self.w_legit_mta,
             self.helo_share,
             self.legit_acceptance,

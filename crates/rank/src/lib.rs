@@ -167,6 +167,9 @@ pub struct HostFeatures {
     // ---- added: what the score reads ----
     /// Port-25 sessions to servers other than the ISP's mail servers.
     pub direct25_sessions: u64,
+    /// Distinct servers of those sessions (`fanout` without the ISP's mail
+    /// servers).
+    pub direct25_fanout: u64,
     /// Outcome counts over those direct port-25 sessions alone.
     pub direct25: Direct25Counts,
     pub failed_sessions: u64,
@@ -245,6 +248,7 @@ impl Default for HostFeatures {
             has_dialogue: false,
             outbound_minutes: Vec::new(),
             direct25_sessions: 0,
+            direct25_fanout: 0,
             direct25: Direct25Counts::default(),
             failed_sessions: 0,
             rejected_sessions: 0,

@@ -56,6 +56,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "blockable_hidden_mail_sessions",
     "submitted_mail_sessions",
     "submitted_hidden_mail_sessions",
+    "direct25_fanout",
 ];
 
 /// Formats µs since the epoch as RFC 3339 UTC with microseconds,
@@ -127,6 +128,7 @@ pub fn write_hosts_csv<W: Write>(w: W, hosts: &[HostRank]) -> io::Result<()> {
             f.blockable_hidden_mail_sessions.to_string(),
             f.submitted_mail_sessions.to_string(),
             f.submitted_hidden_mail_sessions.to_string(),
+            f.direct25_fanout.to_string(),
         ];
         debug_assert_eq!(row.len(), CSV_COLUMNS.len());
         writeln!(w, "{}", row.join(","))?;

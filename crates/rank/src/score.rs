@@ -17,6 +17,7 @@
 //! | RCPT refused / RCPT answered | `rcpt_rejected=S` | `w_rcpt_rejected` × ramp × evidence |
 //! | flows only (no dialogue): answered sessions that carried no mail | `no_mail=S` | (`w_rejected` + `w_rcpt_rejected`) × ramp(`rejected_low`, `rejected_high`) × evidence |
 //! | dynamic pool, port 25 to outside servers | `dynamic_direct` | `w_dynamic_direct` |
+//! | dynamic pool, sessions to the ISP's mail servers and direct port 25 to ≥ `mixed_paths_fanout` outside servers | `mixed_paths=N` (`direct25_fanout`) | `w_mixed_paths` |
 //! | peak direct port-25 sessions per minute | `peak_min=N` | `w_rate` × log-ramp(N, `rate_low`, `rate_high`) |
 //! | peak hour ≥ `burst_ratio` × mean active hour | `burst=Rx` | `w_burst` |
 //! | HELO `[0.0.0.0]`, loopback, a public address not its own (share ≥ `helo_share`) | `helo_bogus_literal` | `w_helo_bogus_literal` |
@@ -25,6 +26,7 @@
 //! | HELO not a FQDN (and not an IP literal) | `helo_not_fqdn` | `w_helo_not_fqdn` × helo evidence |
 //! | HELO claims a big provider | `helo_claims=DOMAIN` | `w_helo_claims_provider` × helo evidence |
 //! | many distinct HELO names | `helo_names=N` | `w_helo_many` |
+//! | fewer, but at least 2 and ≥ `helo_vary_share` of the HELO sessions | `helo_varies=D/N` | `w_helo_varies` × helo evidence |
 //! | well-behaved MTA | `legit_mta` | − `w_legit_mta` |
 //!
 //! Verdicts, first that applies: `relay` (configured in `mail_servers`, or
@@ -194,6 +196,15 @@ pub fn contributions(f: &HostFeatures, cfg: &RankConfig) -> Vec<Contribution> {
     if f.dynamic && f.blockable_sessions > 0 {
         add(cfg.w_dynamic_direct, &|| "dynamic_direct".into());
     }
+    // The customer's mail client uses the ISP's servers, yet port 25 goes
+    // straight to several outside servers too: a second sender on the
+    // machine. Before the block it is the bot with stolen credentials that
+    // also mails directly; after it, the same bot's blocked attempts.
+    if f.dynamic && f.submitted_sessions > 0 && f.direct25_fanout >= cfg.mixed_paths_fanout {
+        add(cfg.w_mixed_paths, &|| {
+            format!("mixed_paths={}", f.direct25_fanout)
+        });
+    }
     add(
         cfg.w_rate * log_ramp(f.peak_minute_sessions as f64, cfg.rate_low, cfg.rate_high),
         &|| format!("peak_min={}", f.peak_minute_sessions),
@@ -230,6 +241,14 @@ pub fn contributions(f: &HostFeatures, cfg: &RankConfig) -> Vec<Contribution> {
         if f.helo_distinct >= cfg.helo_many {
             add(cfg.w_helo_many, &|| {
                 format!("helo_names={}", f.helo_distinct)
+            });
+        } else if f.helo_distinct >= 2
+            && share(f.helo_distinct, f.helo_sessions) >= cfg.helo_vary_share
+        {
+            // A bot that takes a new name for every few sessions shows it in
+            // three or four sessions, long before it reaches `helo_many`.
+            add(cfg.w_helo_varies * helo_evidence, &|| {
+                format!("helo_varies={}/{}", f.helo_distinct, f.helo_sessions)
             });
         }
     }

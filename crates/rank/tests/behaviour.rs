@@ -690,3 +690,119 @@ fn submissions_count_as_evidence_for_the_zombie_verdict() {
     let r = rank(&customer, &cfg);
     assert_eq!(find(&r, "198.18.8.8").verdict, Verdict::Clean);
 }
+
+/// A customer whose mail client hands mail to the ISP's relay on port 25
+/// (five sessions) and who also delivers directly to `outside_servers`
+/// servers on port 25, all accepted, under one proper HELO name.
+fn customer_with_two_paths(host: IpAddr, outside_servers: u64) -> Vec<SessionRecord> {
+    let mut records: Vec<SessionRecord> = (0..5)
+        .map(|i| {
+            session(
+                host,
+                ip("198.19.255.10"),
+                25,
+                T0 + i * MIN,
+                Outcome::Delivered,
+            )
+        })
+        .collect();
+    records.extend((0..outside_servers).map(|i| {
+        session(
+            host,
+            outside(i * 17),
+            25,
+            T0 + (10 + i as i64) * MIN,
+            Outcome::Delivered,
+        )
+    }));
+    for r in &mut records {
+        r.helo = "home-pc.example.jp".into();
+    }
+    records
+}
+
+fn has_reason(h: &HostRank, prefix: &str) -> bool {
+    h.reasons.iter().any(|r| r.starts_with(prefix))
+}
+
+#[test]
+fn two_mail_paths_from_one_dynamic_address() {
+    let cfg = RankConfig::default();
+    // A second provider's server or two: what OP25B inconveniences, not a bot.
+    let r = rank(&customer_with_two_paths(ip("198.18.9.1"), 2), &cfg);
+    let h = find(&r, "198.18.9.1");
+    // The ISP's relay is a port-25 server but not an outside one.
+    assert_eq!((h.features.fanout, h.features.direct25_fanout), (3, 2));
+    assert!(!has_reason(h, "mixed_paths"), "{:?}", h.reasons);
+    // Three outside servers: a second sender on the machine.
+    let r = rank(&customer_with_two_paths(ip("198.18.9.1"), 3), &cfg);
+    let h = find(&r, "198.18.9.1");
+    assert!(
+        h.reasons.iter().any(|r| r == "mixed_paths=3"),
+        "{:?}",
+        h.reasons
+    );
+    // The signal is a lead, not a verdict: mail that is all accepted under
+    // one proper name still earns the well-behaved credit.
+    assert_eq!(h.verdict, Verdict::Clean, "{h:?}");
+    // A static address (198.19.0.0/16 is internal, not dynamic) is not a
+    // subscriber's PC.
+    let r = rank(&customer_with_two_paths(ip("198.19.0.9"), 3), &cfg);
+    assert!(!has_reason(find(&r, "198.19.0.9"), "mixed_paths"));
+    // The blocked bot with stolen credentials of the test above shows it.
+    let r = rank(&blocked_bot_submitting(ip("198.18.7.7"), 13), &cfg);
+    let h = find(&r, "198.18.7.7");
+    assert!(
+        h.reasons.iter().any(|r| r == "mixed_paths=7"),
+        "{:?}",
+        h.reasons
+    );
+}
+
+#[test]
+fn a_new_helo_name_every_session_shows_in_a_few_sessions() {
+    let cfg = RankConfig::default();
+    let host = ip("198.18.5.5");
+    let ranked = |names: &[&str]| {
+        let records: Vec<SessionRecord> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let mut r = session(
+                    host,
+                    outside(i as u64 * 13),
+                    25,
+                    T0 + i as i64 * MIN,
+                    Outcome::Rejected,
+                );
+                r.helo = (*name).into();
+                r
+            })
+            .collect();
+        rank(&records, &cfg).hosts.remove(0)
+    };
+    // Three sessions, three names: long before `helo_many` (4) names.
+    let varied = ranked(&["gonese.kr", "makume.com", "komu.fr"]);
+    assert!(
+        varied.reasons.iter().any(|r| r == "helo_varies=3/3"),
+        "{:?}",
+        varied.reasons
+    );
+    // The same sessions under one name give no HELO points.
+    let one = ranked(&["gonese.kr", "gonese.kr", "gonese.kr"]);
+    assert!(!has_reason(&one, "helo_"), "{:?}", one.reasons);
+    assert!(varied.score > one.score, "{varied:?} {one:?}");
+    // Two names in five sessions is below `helo_vary_share` (0.5).
+    let two = ranked(&[
+        "a.example.jp",
+        "a.example.jp",
+        "a.example.jp",
+        "b.example.jp",
+        "a.example.jp",
+    ]);
+    assert!(!has_reason(&two, "helo_varies"), "{:?}", two.reasons);
+    // Four names count as `helo_names`, not twice.
+    let four = ranked(&["gonese.kr", "makume.com", "komu.fr", "zato.de"]);
+    assert!(has_reason(&four, "helo_names=4"), "{:?}", four.reasons);
+    assert!(!has_reason(&four, "helo_varies"), "{:?}", four.reasons);
+}
