@@ -246,6 +246,11 @@ pub struct Totals {
     pub relay_accepted: f64,
     pub clean_attempts: f64,
     pub clean_accepted: f64,
+    /// The evidence for the acceptance of legitimate mail (`a`): these clean
+    /// hosts, plus those of the other input where [`pool_legit_acceptance`]
+    /// joined before and after.
+    pub legit_attempts: f64,
+    pub legit_accepted: f64,
     /// Hosts judged legitimate (clean or relay) with blockable sessions.
     pub collateral_hosts: u64,
     pub collateral_sessions: u64,
@@ -282,6 +287,8 @@ impl Totals {
                 self.clean_volume += h.volume;
                 self.clean_attempts += h.attempts;
                 self.clean_accepted += h.accepted;
+                self.legit_attempts += h.attempts;
+                self.legit_accepted += h.accepted;
             }
             Class::Relay => {
                 self.relays += 1;
@@ -332,12 +339,13 @@ impl Totals {
     }
 
     /// Share of the relays' delivery attempts that receivers accepted, and
-    /// the same for the hosts judged clean; `None` where no attempt was seen.
+    /// the same for the hosts judged clean (of both inputs, once pooled);
+    /// `None` where no attempt was seen.
     pub fn acceptance(&self) -> (Option<f64>, Option<f64>) {
         let rate = |acc: f64, att: f64| (att > 0.0).then(|| (acc / att).clamp(0.0, 1.0));
         (
             rate(self.relay_accepted, self.relay_attempts),
-            rate(self.clean_accepted, self.clean_attempts),
+            rate(self.legit_accepted, self.legit_attempts),
         )
     }
 
@@ -347,8 +355,9 @@ impl Totals {
     /// spam (`submitted_spam_fraction`), but receivers refuse spam more often
     /// than legitimate mail, so `f` overstates the spam in what was accepted.
     /// With `A` the relays' acceptance rate and `a` that of the hosts judged
-    /// clean (legitimate mail is assumed accepted at the same rate wherever
-    /// it comes from), the legitimate part of the relays' accepted output is
+    /// clean (in before and after together where both were given, see
+    /// [`pool_legit_acceptance`]; legitimate mail is assumed accepted at the
+    /// same rate wherever it comes from), the legitimate part of the relays' accepted output is
     /// `(1 - f) a / A`, and the rest is spam:
     /// `1 - (1 - f) a / A`, kept inside what the attempts allow,
     /// `[max(0, 1 - (1 - f) / A), min(1, f / A)]` (spam accepted at a rate
@@ -403,6 +412,20 @@ impl Totals {
         let moved = (self.blocked_volume - blocked_spam).max(0.0);
         let v = self.simulated_volume() + moved;
         (v > 0.0).then(|| self.simulated_spam_volume(suspect_weight) / v)
+    }
+}
+
+/// Gives before and after one acceptance rate for legitimate mail, from the
+/// clean hosts of both. How often receivers accept legitimate mail does not
+/// depend on the block, and the clean direct senders of one hour are few: a
+/// single newsletter with a stale list moved `a` by 0.04 and the after-block
+/// share by 0.02 on the simulator (crates/report/README.md).
+pub fn pool_legit_acceptance(before: &mut Totals, after: &mut Totals) {
+    let attempts = before.clean_attempts + after.clean_attempts;
+    let accepted = before.clean_accepted + after.clean_accepted;
+    for t in [before, after] {
+        t.legit_attempts = attempts;
+        t.legit_accepted = accepted;
     }
 }
 
@@ -564,18 +587,20 @@ pub fn bootstrap(
         .into_par_iter()
         .map(|i| {
             let mut rng = SplitMix64::for_replicate(seed, u64::from(i));
-            let b = before.resample(&mut rng);
-            let mut rep = Replicate {
+            let mut b = before.resample(&mut rng);
+            let a = after.map(|after| {
+                let mut a = after.resample(&mut rng);
+                pool_legit_acceptance(&mut b, &mut a);
+                a
+            });
+            Replicate {
                 before: b.spam_share(SUSPECT_WEIGHT),
                 simulated: b.simulated_spam_share(SUSPECT_WEIGHT),
-                ..Replicate::default()
-            };
-            if let Some(after) = after {
-                let a = after.resample(&mut rng);
-                rep.after = a.spam_share(SUSPECT_WEIGHT);
-                rep.differential = differential(&b, &a, scale).share.map(|s| s.clamp(0.0, 1.0));
+                after: a.as_ref().and_then(|a| a.spam_share(SUSPECT_WEIGHT)),
+                differential: a
+                    .as_ref()
+                    .and_then(|a| differential(&b, a, scale).share.map(|s| s.clamp(0.0, 1.0))),
             }
-            rep
         })
         .collect();
     let interval = |pick: fn(&Replicate) -> Option<f64>| {
@@ -767,14 +792,26 @@ pub fn reclassify(
 
 /// Estimate (a) (and (c)) with verdicts re-drawn at thresholds around the
 /// configured ones.
-pub fn sensitivity(hosts: &[HostCounts], cfg: &RankConfig) -> Vec<SensitivityRow> {
+pub fn sensitivity(
+    hosts: &[HostCounts],
+    after_hosts: Option<&[HostCounts]>,
+    cfg: &RankConfig,
+) -> Vec<SensitivityRow> {
     SENSITIVITY_FACTORS
         .iter()
         .map(|&factor| {
             let (z, s) = scaled_thresholds(cfg, factor);
-            let mut t = Totals::default();
-            for h in hosts {
-                t.add(h, reclassify(h, z, s, cfg.zombie_min_attempts));
+            let redrawn = |hosts: &[HostCounts]| {
+                let mut t = Totals::default();
+                for h in hosts {
+                    t.add(h, reclassify(h, z, s, cfg.zombie_min_attempts));
+                }
+                t
+            };
+            let mut t = redrawn(hosts);
+            // The same legitimate acceptance as the headline estimate.
+            if let Some(after) = after_hosts {
+                pool_legit_acceptance(&mut t, &mut redrawn(after));
             }
             SensitivityRow {
                 factor,
@@ -829,11 +866,12 @@ pub const ESTIMATORS: &[EstimatorDoc] = &[
                   phi = 1 - (1 - f) * a / A kept within [max(0, 1 - (1 - f) / A), min(1, f / A)] (phi = f where A or a is unknown); \
                   spam_share = spam / V(all hosts); V = outbound volume, S = volume submitted to the ISP's mail servers, \
                   A, a = share of outbound delivery attempts accepted, relays and clean hosts (messages per mail transaction; \
-                  sessions that carried mail per answered session in the sessions unit), w = 0.5",
+                  sessions that carried mail per answered session in the sessions unit; a over the clean hosts of before \
+                  and after together where both inputs were given), w = 0.5",
         assumptions: "everything a zombie sends out is spam and nothing a clean host sends is; a suspect is spam with weight w \
                       (band: w = 0 and w = 1); the relays are handed mail with the spam fraction of what customers submitted \
-                      to them, and receivers accept its legitimate part at the rate they accept clean hosts' mail: the relays' \
-                      refusals beyond that rate are spam",
+                      to them, and receivers accept its legitimate part at the rate they accept clean hosts' mail, with or without \
+                      the block: the relays' refusals beyond that rate are spam",
     },
     EstimatorDoc {
         name: "simulated",
@@ -909,8 +947,11 @@ pub(crate) fn estimate_titled(
     };
     let before_hosts = counts(&input.before);
     let after_hosts = input.after.as_ref().map(counts);
-    let before_totals = Totals::of(&before_hosts);
-    let after_totals = after_hosts.as_deref().map(Totals::of);
+    let mut before_totals = Totals::of(&before_hosts);
+    let mut after_totals = after_hosts.as_deref().map(Totals::of);
+    if let Some(a) = after_totals.as_mut() {
+        pool_legit_acceptance(&mut before_totals, a);
+    }
     let scale = input
         .after
         .as_ref()
@@ -964,7 +1005,7 @@ pub(crate) fn estimate_titled(
         title,
         unit,
         bootstrap: boot,
-        sensitivity: sensitivity(&before_hosts, &input.rank_cfg),
+        sensitivity: sensitivity(&before_hosts, after_hosts.as_deref(), &input.rank_cfg),
         estimators: ESTIMATORS,
         config: ConfigSummary {
             network_toml: IspConfig::network_toml(&input.network),

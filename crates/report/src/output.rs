@@ -165,7 +165,7 @@ pub fn base64_encode(bytes: &[u8]) -> String {
 const RELAY_NOTE: &str = "Columns of summary.csv: relay_volume, submitted_spam_fraction, relay_acceptance, \
      clean_acceptance, relay_spam_fraction. Receivers refuse spam more often than legitimate mail, so the \
      relays' refusals beyond the clean hosts' rate count as spam: 1 − (1 − f)·a/A, kept within what the \
-     attempts allow (see Method, attribution).";
+     attempts allow (see Method, attribution). With --after, a is taken over the clean hosts of both inputs.";
 
 /// "1 zombie", "2 zombies".
 fn count(n: u64, noun: &str) -> String {

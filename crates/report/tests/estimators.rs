@@ -355,6 +355,51 @@ fn relay_refusals_beyond_the_legitimate_rate_are_spam() {
 }
 
 #[test]
+fn legitimate_acceptance_is_pooled_over_before_and_after() {
+    // After the block (half an hour): the relay made 40 transactions for its
+    // 30 accepted messages (A = 0.75); the only clean direct sender left, a
+    // newsletter with a stale list, got 8 of 16 accepted (0.5 on its own).
+    let after = ranking(
+        vec![
+            host(2, Verdict::Zombie, 6.0, |f| counts(f, 0, 0, 10)),
+            host(4, Verdict::Clean, 0.5, |f| counts(f, 0, 0, 30)),
+            host(5, Verdict::Clean, 1.0, |f| counts(f, 0, 0, 20)),
+            host(6, Verdict::Clean, 0.2, |f| {
+                counts(f, 8, 0, 0);
+                f.outbound_transactions = 16;
+            }),
+            host(7, Verdict::Relay, 0.0, |f| {
+                counts(f, 30, 0, 0);
+                f.outbound_transactions = 40;
+            }),
+        ],
+        T0,
+        T0 + HOUR_US / 2,
+    );
+    let s = estimate(&input(worked_example_with_refusals(50), Some(after)), 0, 1);
+    // a over the clean hosts of both: (20 + 15 + 8) / (24 + 16 + 16) = 43/56.
+    let a = 43.0 / 56.0;
+    let after = s.after.as_ref().unwrap();
+    assert!(close(s.before.clean_acceptance.unwrap(), a));
+    assert!(close(after.clean_acceptance.unwrap(), a));
+    // After: f = 10/60, φ = 1 - (5/6)(43/56)/0.75 = 37/252, inside
+    // [0, (1/6)/0.75]; with the after hour's a = 0.5 alone it would have hit
+    // the cap 2/9. Spam 30 · 37/252 of V = 8 + 30.
+    assert!(close(after.relay_spam_fraction, 37.0 / 252.0));
+    assert!(close(after.spam_share.unwrap(), 30.0 * 37.0 / 252.0 / 38.0));
+    // Before: φ = 1 - 0.75 (43/56) / 0.8 = 251/896 (it was 0.1796875 with
+    // the before hour's a = 0.875), and the simulated block keeps it.
+    assert!(close(s.before.relay_spam_fraction, 251.0 / 896.0));
+    assert!(close(
+        s.simulated_after.scenario.relay_spam_fraction,
+        251.0 / 896.0
+    ));
+    // The sensitivity table at the configured thresholds is the headline.
+    let row = s.sensitivity.iter().find(|r| r.factor == 1.0).unwrap();
+    assert!(close(row.spam_share.unwrap(), s.before.spam_share.unwrap()));
+}
+
+#[test]
 fn relay_spam_fraction_stays_inside_what_the_attempts_allow() {
     // A relay refused nothing (A = 1) while clean senders were refused 1 in 8:
     // 1 - 0.75 * 0.875 = 0.34375 would need more spam accepted than was
