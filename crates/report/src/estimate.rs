@@ -246,11 +246,11 @@ pub struct Totals {
     pub relay_accepted: f64,
     pub clean_attempts: f64,
     pub clean_accepted: f64,
-    /// The evidence for the acceptance of legitimate mail (`a`): these clean
-    /// hosts, plus those of the other input where [`pool_legit_acceptance`]
-    /// joined before and after.
-    pub legit_attempts: f64,
-    pub legit_accepted: f64,
+    /// The clean hosts' attempts and acceptances of the other input, where
+    /// [`pool_legit_acceptance`] joined before and after: evidence for the
+    /// acceptance of legitimate mail (`a`) too.
+    pub other_clean_attempts: f64,
+    pub other_clean_accepted: f64,
     /// Hosts judged legitimate (clean or relay) with blockable sessions.
     pub collateral_hosts: u64,
     pub collateral_sessions: u64,
@@ -287,8 +287,6 @@ impl Totals {
                 self.clean_volume += h.volume;
                 self.clean_attempts += h.attempts;
                 self.clean_accepted += h.accepted;
-                self.legit_attempts += h.attempts;
-                self.legit_accepted += h.accepted;
             }
             Class::Relay => {
                 self.relays += 1;
@@ -345,7 +343,10 @@ impl Totals {
         let rate = |acc: f64, att: f64| (att > 0.0).then(|| (acc / att).clamp(0.0, 1.0));
         (
             rate(self.relay_accepted, self.relay_attempts),
-            rate(self.legit_accepted, self.legit_attempts),
+            rate(
+                self.clean_accepted + self.other_clean_accepted,
+                self.clean_attempts + self.other_clean_attempts,
+            ),
         )
     }
 
@@ -357,8 +358,8 @@ impl Totals {
     /// With `A` the relays' acceptance rate and `a` that of the hosts judged
     /// clean (in before and after together where both were given, see
     /// [`pool_legit_acceptance`]; legitimate mail is assumed accepted at the
-    /// same rate wherever it comes from), the legitimate part of the relays' accepted output is
-    /// `(1 - f) a / A`, and the rest is spam:
+    /// same rate wherever it comes from), the legitimate part of the relays'
+    /// accepted output is `(1 - f) a / A`, and the rest is spam:
     /// `1 - (1 - f) a / A`, kept inside what the attempts allow,
     /// `[max(0, 1 - (1 - f) / A), min(1, f / A)]` (spam accepted at a rate
     /// between 0 and 1, legitimate mail at most always). Where either rate
@@ -421,12 +422,10 @@ impl Totals {
 /// single newsletter with a stale list moved `a` by 0.04 and the after-block
 /// share by 0.02 on the simulator (crates/report/README.md).
 pub fn pool_legit_acceptance(before: &mut Totals, after: &mut Totals) {
-    let attempts = before.clean_attempts + after.clean_attempts;
-    let accepted = before.clean_accepted + after.clean_accepted;
-    for t in [before, after] {
-        t.legit_attempts = attempts;
-        t.legit_accepted = accepted;
-    }
+    before.other_clean_attempts = after.clean_attempts;
+    before.other_clean_accepted = after.clean_accepted;
+    after.other_clean_attempts = before.clean_attempts;
+    after.other_clean_accepted = before.clean_accepted;
 }
 
 /// Volumes of the differential estimator (d), after-volumes scaled to the
@@ -544,7 +543,7 @@ fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// One bootstrap replicate of every share.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 struct Replicate {
     before: Option<f64>,
     simulated: Option<f64>,
