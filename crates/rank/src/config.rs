@@ -91,10 +91,16 @@ pub struct RankConfig {
 
     /// Credit (negative points) for a well-behaved MTA: acceptance at least
     /// `legit_acceptance`, failed share below `legit_max_failed`, one stable
-    /// proper HELO (or none seen, on flows), not random.
+    /// proper HELO (or none seen, on flows, from a static address), not
+    /// random.
     pub legit_acceptance: f64,
     pub legit_max_failed: f64,
     pub w_legit_mta: f64,
+    /// On a dynamic address the credit needs HELO names seen: flows show
+    /// that bodies went out and few attempts failed, which a low-rate bot
+    /// mailing live servers shows as well; only the HELO of a configured
+    /// MTA sets a customer's own server apart from it.
+    pub legit_mta_dynamic_needs_helo: bool,
 
     /// Relay inference: an internal host that receives mail from at least
     /// `relay_min_submitters` distinct internal hosts and itself sends port 25
@@ -165,6 +171,7 @@ impl Default for RankConfig {
             legit_acceptance: 0.8,
             legit_max_failed: 0.1,
             w_legit_mta: 4.0,
+            legit_mta_dynamic_needs_helo: true,
             relay_min_submitters: 5,
             relay_min_fanout: 5,
             flow_mail_bytes: crate::FLOW_MAIL_BYTES,

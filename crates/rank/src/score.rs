@@ -27,7 +27,7 @@
 //! | HELO claims a big provider | `helo_claims=DOMAIN` | `w_helo_claims_provider` × helo evidence |
 //! | many distinct HELO names | `helo_names=N` | `w_helo_many` |
 //! | fewer, but at least 2 and ≥ `helo_vary_share` of the HELO sessions | `helo_varies=D/N` | `w_helo_varies` × helo evidence |
-//! | well-behaved MTA | `legit_mta` | − `w_legit_mta` |
+//! | well-behaved MTA (on a dynamic address: HELO seen, `legit_mta_dynamic_needs_helo`) | `legit_mta` | − `w_legit_mta` |
 //!
 //! Verdicts, first that applies: `relay` (configured in `mail_servers`, or
 //! inferred: internal, at least `relay_min_submitters` internal hosts send to
@@ -257,6 +257,7 @@ pub fn contributions(f: &HostFeatures, cfg: &RankConfig) -> Vec<Contribution> {
         && accept >= cfg.legit_acceptance
         && f.failed_share.max(syn_only) <= cfg.legit_max_failed
         && helo_consistent(f, cfg)
+        && !(cfg.legit_mta_dynamic_needs_helo && f.dynamic && f.helo_sessions == 0)
     {
         add(-cfg.w_legit_mta, &|| {
             format!("legit_mta:accept={accept:.2}")

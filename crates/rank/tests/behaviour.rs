@@ -806,3 +806,70 @@ fn a_new_helo_name_every_session_shows_in_a_few_sessions() {
     assert!(has_reason(&four, "helo_names=4"), "{:?}", four.reasons);
     assert!(!has_reason(&four, "helo_varies"), "{:?}", four.reasons);
 }
+
+/// Ten sessions to ten outside servers, each carrying a body, as flows see
+/// them: what a small MTA and a low-rate bot mailing live servers both look
+/// like without the dialogue.
+fn ten_accepted_flows(host: IpAddr) -> Vec<SessionRecord> {
+    (0..10u64)
+        .map(|i| {
+            let mut r = SessionRecord::new(Source::Netflow5, host, 1024, outside(i * 31), 25);
+            r.start = T0 + i as i64 * 5 * MIN;
+            r.end = r.start + 3_000_000;
+            r.flags_c2s = tcp_flags::SYN | tcp_flags::ACK | tcp_flags::PSH | tcp_flags::FIN;
+            r.flags_s2c = r.flags_c2s;
+            r.packets_c2s = 20;
+            r.packets_s2c = 12;
+            r.bytes_c2s = 9000;
+            r.bytes_s2c = 1200;
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn on_a_dynamic_address_the_well_behaved_credit_needs_a_helo() {
+    let cfg = RankConfig::default();
+    // Flows from a dynamic address: nothing shows a configured MTA.
+    let r = rank(&ten_accepted_flows(ip("198.18.3.3")), &cfg);
+    let dynamic = find(&r, "198.18.3.3");
+    assert_eq!(dynamic.features.mail_sessions, 10);
+    assert!(!has_reason(dynamic, "legit_mta"), "{:?}", dynamic.reasons);
+    assert!(
+        has_reason(dynamic, "dynamic_direct"),
+        "{:?}",
+        dynamic.reasons
+    );
+    assert_eq!(dynamic.verdict, Verdict::Suspect, "{dynamic:?}");
+    // The same flows from a static address keep the credit.
+    let r = rank(&ten_accepted_flows(ip("198.19.3.3")), &cfg);
+    let fixed = find(&r, "198.19.3.3");
+    assert!(has_reason(fixed, "legit_mta"), "{:?}", fixed.reasons);
+    assert_eq!(fixed.verdict, Verdict::Clean, "{fixed:?}");
+    // The same dynamic address seen in a capture, one proper HELO name in
+    // every session: the customer's own server, credited.
+    let records: Vec<SessionRecord> = (0..10u64)
+        .map(|i| {
+            let mut s = session(
+                ip("198.18.3.3"),
+                outside(i * 31),
+                25,
+                T0 + i as i64 * 5 * MIN,
+                Outcome::Delivered,
+            );
+            s.helo = "mail.shop.example.jp".into();
+            s
+        })
+        .collect();
+    let r = rank(&records, &cfg);
+    let captured = find(&r, "198.18.3.3");
+    assert!(has_reason(captured, "legit_mta"), "{:?}", captured.reasons);
+    assert_eq!(captured.verdict, Verdict::Clean, "{captured:?}");
+    // The old rule stays one key away.
+    let old = RankConfig {
+        legit_mta_dynamic_needs_helo: false,
+        ..RankConfig::default()
+    };
+    let r = rank(&ten_accepted_flows(ip("198.18.3.3")), &old);
+    assert!(has_reason(find(&r, "198.18.3.3"), "legit_mta"));
+}
