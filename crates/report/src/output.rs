@@ -581,6 +581,21 @@ impl<'a> Document<'a> {
                  sessions that carried mail, not messages."
                     .to_string(),
             );
+            // The one bias flows cannot correct: a relay sends about a session
+            // per message, and the submission sessions its spam share is read
+            // from hold more messages for bots (crates/report/README.md).
+            let relayed = std::iter::once(&self.s.before)
+                .chain(self.s.after.as_ref())
+                .any(|sc| sc.relay_volume > 0.0 && sc.relay_spam_fraction > 0.0);
+            if relayed {
+                out.push(
+                    "The relays' spam fraction is the share of submission sessions that came from suspected \
+                     hosts; flows cannot show how many messages each held. Bots that put more messages into \
+                     a session than customers do make it, and the shares built on it, too low (on the \
+                     simulated ISP after the block, by 0.02-0.05)."
+                        .to_string(),
+                );
+            }
         }
         if self.s.bootstrap.undefined_replicates > 0 {
             out.push(format!(

@@ -334,3 +334,42 @@ fn empty_input_and_odd_sizes_still_give_a_whole_report() {
     assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 320);
     assert_eq!(u32::from_be_bytes(png[20..24].try_into().unwrap()), 8000);
 }
+
+#[test]
+fn flows_say_what_the_relay_share_cannot_see() {
+    // Flow records only: no host shows a dialogue, so the unit is sessions.
+    let flows = |zombie_submits: bool| {
+        let mut r = population(21, 10, 120, T0, 1);
+        for h in &mut r.hosts {
+            h.features.has_dialogue = false;
+            // Suspects' submissions count half: none where nothing suspected
+            // is to reach the relay.
+            if !zombie_submits && h.verdict == op25b_rank::Verdict::Suspect {
+                h.verdict = op25b_rank::Verdict::Clean;
+            }
+        }
+        if zombie_submits {
+            let z = r
+                .hosts
+                .iter_mut()
+                .find(|h| h.verdict == op25b_rank::Verdict::Zombie)
+                .expect("a zombie");
+            z.features.submitted_sessions = 6;
+            z.features.submitted_mail_sessions = 6;
+        }
+        input(r, None)
+    };
+    const NOTE: &str = "flows cannot show how many messages each held";
+    for zombie_submits in [true, false] {
+        let (_keep, dir) = out_dir(&format!("flows-{zombie_submits}"));
+        let summary = write_report(&flows(zombie_submits), &options(&dir, false)).expect("report");
+        assert_eq!(summary.unit.as_str(), "sessions");
+        assert_eq!(summary.before.relay_spam_fraction > 0.0, zombie_submits);
+        let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+        let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+        assert!(md.contains("seen only in flow records"), "{md}");
+        // Said only where a relay carried mail from suspected hosts.
+        assert_eq!(md.contains(NOTE), zombie_submits, "{md}");
+        assert_eq!(html.contains(NOTE), zombie_submits);
+    }
+}
