@@ -464,6 +464,21 @@ fn a_ten_minute_burst_stands_out_in_a_day() {
     assert_eq!(h.verdict, Verdict::Zombie, "{h:?}");
 }
 
+/// A port-25 flow that carried a message body (client payload well beyond
+/// the server's), as a NetFlow v5 exporter reports it.
+fn accepted_flow(client: IpAddr, server: IpAddr, start: i64) -> SessionRecord {
+    let mut r = SessionRecord::new(Source::Netflow5, client, 1024, server, 25);
+    r.start = start;
+    r.end = start + 3_000_000;
+    r.flags_c2s = tcp_flags::SYN | tcp_flags::ACK | tcp_flags::PSH | tcp_flags::FIN;
+    r.flags_s2c = r.flags_c2s;
+    r.packets_c2s = 20;
+    r.packets_s2c = 12;
+    r.bytes_c2s = 9000;
+    r.bytes_s2c = 1200;
+    r
+}
+
 #[test]
 fn flow_only_bot_and_flow_only_business_sender() {
     let bot = ip("198.18.7.7");
@@ -490,16 +505,11 @@ fn flow_only_bot_and_flow_only_business_sender() {
         records.push(r);
     }
     for i in 0..600i64 {
-        let mut r = SessionRecord::new(Source::Netflow5, biz, 1024, outside(rng.below(400)), 25);
-        r.start = T0 + i * 30_000_000;
-        r.end = r.start + 3_000_000;
-        r.flags_c2s = tcp_flags::SYN | tcp_flags::ACK | tcp_flags::PSH | tcp_flags::FIN;
-        r.flags_s2c = r.flags_c2s;
-        r.packets_c2s = 20;
-        r.packets_s2c = 12;
-        r.bytes_c2s = 9000;
-        r.bytes_s2c = 1200;
-        records.push(r);
+        records.push(accepted_flow(
+            biz,
+            outside(rng.below(400)),
+            T0 + i * 30_000_000,
+        ));
     }
     let r = rank(&records, &RankConfig::default());
     let b = find(&r, "198.18.7.7");
@@ -812,18 +822,7 @@ fn a_new_helo_name_every_session_shows_in_a_few_sessions() {
 /// like without the dialogue.
 fn ten_accepted_flows(host: IpAddr) -> Vec<SessionRecord> {
     (0..10u64)
-        .map(|i| {
-            let mut r = SessionRecord::new(Source::Netflow5, host, 1024, outside(i * 31), 25);
-            r.start = T0 + i as i64 * 5 * MIN;
-            r.end = r.start + 3_000_000;
-            r.flags_c2s = tcp_flags::SYN | tcp_flags::ACK | tcp_flags::PSH | tcp_flags::FIN;
-            r.flags_s2c = r.flags_c2s;
-            r.packets_c2s = 20;
-            r.packets_s2c = 12;
-            r.bytes_c2s = 9000;
-            r.bytes_s2c = 1200;
-            r
-        })
+        .map(|i| accepted_flow(host, outside(i * 31), T0 + i as i64 * 5 * MIN))
         .collect()
 }
 
