@@ -42,8 +42,25 @@ struct MinuteCounts {
     outbound: u32,
 }
 
+/// First session start and last session end of a host, µs.
+#[derive(Debug, Clone, Copy)]
+struct SeenSpan {
+    first: i64,
+    last: i64,
+}
+
+impl Default for SeenSpan {
+    /// Extremes, so that the first record sets both.
+    fn default() -> Self {
+        SeenSpan {
+            first: i64::MAX,
+            last: i64::MIN,
+        }
+    }
+}
+
 /// Everything kept about one client host.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct HostState {
     sessions: u64,
     failed: u64,
@@ -74,57 +91,13 @@ struct HostState {
     auth_sessions: u64,
     submission_port_sessions: u64,
     has_dialogue: bool,
-    first_seen: i64,
-    last_seen: i64,
+    seen: SeenSpan,
     servers25: Set<IpAddr>,
     /// Distinct HELO names and their sessions; a short list (most hosts use
     /// one or two names), scanned linearly.
     helo_names: Vec<(Box<str>, u64)>,
     helo_overflow: u64,
     minutes: Map<i64, MinuteCounts>,
-}
-
-impl Default for HostState {
-    fn default() -> Self {
-        HostState {
-            sessions: 0,
-            failed: 0,
-            rejected: 0,
-            answered: 0,
-            messages: 0,
-            rcpt_accepted: 0,
-            rcpt_rejected: 0,
-            mail_sessions: 0,
-            outbound_sessions: 0,
-            outbound_mail_sessions: 0,
-            outbound_messages: 0,
-            outbound_answered_sessions: 0,
-            outbound_transactions: 0,
-            outbound_hidden_mail_sessions: 0,
-            blockable_hidden_mail_sessions: 0,
-            submitted_hidden_mail_sessions: 0,
-            blockable_sessions: 0,
-            blockable_mail_sessions: 0,
-            blockable_messages: 0,
-            submitted_sessions: 0,
-            submitted_messages: 0,
-            submitted_mail_sessions: 0,
-            direct25_sessions: 0,
-            direct25: crate::Direct25Counts::default(),
-            syn_only_sessions: 0,
-            tls_sessions: 0,
-            auth_sessions: 0,
-            submission_port_sessions: 0,
-            has_dialogue: false,
-            // Extremes, so that the first record sets both.
-            first_seen: i64::MAX,
-            last_seen: i64::MIN,
-            servers25: Set::default(),
-            helo_names: Vec::new(),
-            helo_overflow: 0,
-            minutes: Map::default(),
-        }
-    }
 }
 
 impl HostState {
@@ -176,8 +149,8 @@ impl HostState {
         self.tls_sessions += u64::from(r.tls);
         self.auth_sessions += u64::from(r.auth);
         self.has_dialogue |= r.source.has_payload();
-        self.first_seen = self.first_seen.min(r.start);
-        self.last_seen = self.last_seen.max(r.end.max(r.start));
+        self.seen.first = self.seen.first.min(r.start);
+        self.seen.last = self.seen.last.max(r.end.max(r.start));
         if r.server_port == 25 {
             self.servers25.insert(r.server);
         }
@@ -250,8 +223,8 @@ impl HostState {
         self.auth_sessions += other.auth_sessions;
         self.submission_port_sessions += other.submission_port_sessions;
         self.has_dialogue |= other.has_dialogue;
-        self.first_seen = self.first_seen.min(other.first_seen);
-        self.last_seen = self.last_seen.max(other.last_seen);
+        self.seen.first = self.seen.first.min(other.seen.first);
+        self.seen.last = self.seen.last.max(other.seen.last);
         self.servers25.extend(other.servers25);
         self.helo_overflow += other.helo_overflow;
         for (name, n) in other.helo_names {
@@ -582,7 +555,7 @@ fn features_of(
     let span_minutes = if s.sessions == 0 {
         1
     } else {
-        ((s.last_seen.saturating_sub(s.first_seen)) / MINUTE_US).max(0) + 1
+        ((s.seen.last.saturating_sub(s.seen.first)) / MINUTE_US).max(0) + 1
     };
     let outbound_minutes: Vec<(i64, u32)> = minutes
         .iter()
@@ -629,8 +602,8 @@ fn features_of(
         dynamic: network.dynamic_pools.contains(&host),
         internal: network.internal.contains(&host),
         configured_relay: network.mail_servers.contains(&host),
-        first_seen: if s.sessions == 0 { 0 } else { s.first_seen },
-        last_seen: if s.sessions == 0 { 0 } else { s.last_seen },
+        first_seen: if s.sessions == 0 { 0 } else { s.seen.first },
+        last_seen: if s.sessions == 0 { 0 } else { s.seen.last },
         outbound_sessions: s.outbound_sessions,
         outbound_mail_sessions: s.outbound_mail_sessions,
         outbound_messages: s.outbound_messages,
