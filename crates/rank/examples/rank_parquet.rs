@@ -12,14 +12,7 @@
 //! most of the attempts, some hundred business servers, and many subscribers
 //! with a handful of submissions each.
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{TimestampMicrosecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type};
-use arrow_array::{
-    ArrayRef, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt8Array,
-    UInt16Array, UInt32Array, UInt64Array,
-};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use op25b_core::{COLUMNS, IspConfig, Outcome, SessionRecord, Source};
+use op25b_core::{IspConfig, Outcome, SessionRecord, Source};
 use op25b_rank::{HostAggregator, RankConfig, Verdict, format_table};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -27,7 +20,6 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use rayon::prelude::*;
 use std::fs::File;
-use std::sync::Arc;
 use std::time::Instant;
 
 const ROW_GROUP: usize = 128 * 1024;
@@ -52,27 +44,6 @@ fn main() -> Result<(), Error> {
             std::process::exit(2);
         }
     }
-}
-
-fn column_type(name: &str) -> DataType {
-    match name {
-        "start" | "end" => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-        "client" | "server" | "source" | "outcome" | "helo" => DataType::Utf8,
-        "client_port" | "server_port" | "greeting_code" => DataType::UInt16,
-        "packets_c2s" | "packets_s2c" | "bytes_c2s" | "bytes_s2c" => DataType::UInt64,
-        "flags_c2s" | "flags_s2c" => DataType::UInt8,
-        "tls" | "auth" | "gaps" => DataType::Boolean,
-        _ => DataType::UInt32,
-    }
-}
-
-fn schema() -> SchemaRef {
-    Arc::new(Schema::new(
-        COLUMNS
-            .iter()
-            .map(|c| Field::new(*c, column_type(c), false))
-            .collect::<Vec<_>>(),
-    ))
 }
 
 struct Rng(u64);
@@ -220,60 +191,9 @@ fn record(rng: &mut Rng) -> SessionRecord {
     r
 }
 
-fn to_batch(schema: &SchemaRef, rs: &[SessionRecord]) -> Result<RecordBatch, Error> {
-    let ts = |f: fn(&SessionRecord) -> i64| -> ArrayRef {
-        Arc::new(TimestampMicrosecondArray::from_iter_values(rs.iter().map(f)).with_timezone("UTC"))
-    };
-    let text = |f: &dyn Fn(&SessionRecord) -> String| -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(rs.iter().map(f)))
-    };
-    let u16s = |f: fn(&SessionRecord) -> u16| -> ArrayRef {
-        Arc::new(UInt16Array::from_iter_values(rs.iter().map(f)))
-    };
-    let u64s = |f: fn(&SessionRecord) -> u64| -> ArrayRef {
-        Arc::new(UInt64Array::from_iter_values(rs.iter().map(f)))
-    };
-    let u8s = |f: fn(&SessionRecord) -> u8| -> ArrayRef {
-        Arc::new(UInt8Array::from_iter_values(rs.iter().map(f)))
-    };
-    let u32s = |f: fn(&SessionRecord) -> u32| -> ArrayRef {
-        Arc::new(UInt32Array::from_iter_values(rs.iter().map(f)))
-    };
-    let bools = |f: fn(&SessionRecord) -> bool| -> ArrayRef {
-        Arc::new(BooleanArray::from(rs.iter().map(f).collect::<Vec<_>>()))
-    };
-    let columns: Vec<ArrayRef> = vec![
-        ts(|r| r.start),
-        ts(|r| r.end),
-        text(&|r| r.client.to_string()),
-        text(&|r| r.server.to_string()),
-        u16s(|r| r.client_port),
-        u16s(|r| r.server_port),
-        text(&|r| r.source.as_str().to_string()),
-        u64s(|r| r.packets_c2s),
-        u64s(|r| r.packets_s2c),
-        u64s(|r| r.bytes_c2s),
-        u64s(|r| r.bytes_s2c),
-        u8s(|r| r.flags_c2s),
-        u8s(|r| r.flags_s2c),
-        text(&|r| r.outcome.as_str().to_string()),
-        text(&|r| r.helo.clone()),
-        bools(|r| r.tls),
-        bools(|r| r.auth),
-        u16s(|r| r.greeting_code),
-        u32s(|r| r.transactions),
-        u32s(|r| r.rcpt_accepted),
-        u32s(|r| r.rcpt_rejected),
-        u32s(|r| r.messages),
-        u32s(|r| r.sampling),
-        bools(|r| r.gaps),
-    ];
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
-}
-
 fn write(n: u64, path: &str, seed: u64) -> Result<(), Error> {
     let t = Instant::now();
-    let schema = schema();
+    let schema = op25b_store::schema();
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_max_row_group_row_count(Some(ROW_GROUP))
@@ -293,7 +213,7 @@ fn write(n: u64, path: &str, seed: u64) -> Result<(), Error> {
             })
             .collect();
         for chunk in records.chunks(ROW_GROUP) {
-            writer.write(&to_batch(&schema, chunk)?)?;
+            writer.write(&op25b_store::to_batch(&schema, chunk)?)?;
         }
         written += len;
         chunk_no += 1;
@@ -304,61 +224,6 @@ fn write(n: u64, path: &str, seed: u64) -> Result<(), Error> {
         t.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-/// Decodes one Arrow batch into session records (fields the ranking reads).
-fn records_of(batch: &RecordBatch) -> Result<Vec<SessionRecord>, Error> {
-    let col = |name: &str| {
-        batch
-            .column_by_name(name)
-            .ok_or_else(|| format!("no column {name}"))
-    };
-    let start = col("start")?.as_primitive::<TimestampMicrosecondType>();
-    let end = col("end")?.as_primitive::<TimestampMicrosecondType>();
-    let client = col("client")?.as_string::<i32>();
-    let server = col("server")?.as_string::<i32>();
-    let client_port = col("client_port")?.as_primitive::<UInt16Type>();
-    let server_port = col("server_port")?.as_primitive::<UInt16Type>();
-    let packets_c2s = col("packets_c2s")?.as_primitive::<UInt64Type>();
-    let packets_s2c = col("packets_s2c")?.as_primitive::<UInt64Type>();
-    let bytes_c2s = col("bytes_c2s")?.as_primitive::<UInt64Type>();
-    let bytes_s2c = col("bytes_s2c")?.as_primitive::<UInt64Type>();
-    let flags_c2s = col("flags_c2s")?.as_primitive::<UInt8Type>();
-    let outcome = col("outcome")?.as_string::<i32>();
-    let helo = col("helo")?.as_string::<i32>();
-    let tls = col("tls")?.as_boolean();
-    let auth = col("auth")?.as_boolean();
-    let rcpt_accepted = col("rcpt_accepted")?.as_primitive::<UInt32Type>();
-    let rcpt_rejected = col("rcpt_rejected")?.as_primitive::<UInt32Type>();
-    let messages = col("messages")?.as_primitive::<UInt32Type>();
-    let sampling = col("sampling")?.as_primitive::<UInt32Type>();
-    let mut out = Vec::with_capacity(batch.num_rows());
-    for i in 0..batch.num_rows() {
-        let mut r = SessionRecord::new(
-            Source::Pcap,
-            client.value(i).parse()?,
-            client_port.value(i),
-            server.value(i).parse()?,
-            server_port.value(i),
-        );
-        r.start = start.value(i);
-        r.end = end.value(i);
-        r.packets_c2s = packets_c2s.value(i);
-        r.packets_s2c = packets_s2c.value(i);
-        r.bytes_c2s = bytes_c2s.value(i);
-        r.bytes_s2c = bytes_s2c.value(i);
-        r.flags_c2s = flags_c2s.value(i);
-        r.outcome = outcome.value(i).parse()?;
-        r.helo = helo.value(i).to_string();
-        r.tls = tls.value(i);
-        r.auth = auth.value(i);
-        r.rcpt_accepted = rcpt_accepted.value(i);
-        r.rcpt_rejected = rcpt_rejected.value(i);
-        r.messages = messages.value(i);
-        r.sampling = sampling.value(i);
-        out.push(r);
-    }
-    Ok(out)
 }
 
 fn rank(path: &str) -> Result<(), Error> {
@@ -388,7 +253,9 @@ fn rank(path: &str) -> Result<(), Error> {
                 let mut out = Vec::new();
                 for batch in reader {
                     let batch = batch.map_err(|e| e.to_string())?;
-                    out.extend(records_of(&batch).map_err(|e| e.to_string())?);
+                    let first_row = out.len() as u64;
+                    op25b_store::from_batch(&batch, first_row, &mut out)
+                        .map_err(|(row, what)| format!("row group {g}, row {row}: {what}"))?;
                 }
                 Ok(out)
             })

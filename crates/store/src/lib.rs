@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-pub use parquet_io::schema;
+pub use parquet_io::{from_batch, schema, to_batch};
 
 /// Rows per Parquet row group and per batch handed to readers' callbacks.
 pub const ROW_GROUP: usize = 128 * 1024;

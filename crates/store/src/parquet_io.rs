@@ -90,7 +90,8 @@ impl ParquetSink {
     }
 }
 
-fn to_batch(schema: &SchemaRef, rs: &[SessionRecord]) -> Result<RecordBatch, StoreError> {
+/// Session records as one Arrow batch of `schema` ([`schema()`]).
+pub fn to_batch(schema: &SchemaRef, rs: &[SessionRecord]) -> Result<RecordBatch, StoreError> {
     let ts = |f: fn(&SessionRecord) -> i64| -> ArrayRef {
         Arc::new(TimestampMicrosecondArray::from_iter_values(rs.iter().map(f)).with_timezone("UTC"))
     };
@@ -171,8 +172,10 @@ pub(crate) fn read(
     Ok(total)
 }
 
-/// Errors carry the row number in the file (0-based) and what was wrong.
-fn from_batch(
+/// Appends the records of one Arrow batch to `out`, the batch's first row
+/// being row `first_row` of its file. Errors carry the row number in the
+/// file (0-based) and what was wrong.
+pub fn from_batch(
     b: &RecordBatch,
     first_row: u64,
     out: &mut Vec<SessionRecord>,
