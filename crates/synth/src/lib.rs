@@ -7,12 +7,14 @@
 //! checksums), [`pcap`] (writer), [`content`] (payload pools, TLS, DNS),
 //! [`session`] (TCP/UDP conversations), [`smtp`] (dialogues and their
 //! facts), [`population`] (hosts and the Internet), [`profile`] (numbers),
-//! [`flow`] (flow cache and exporters), [`sim`] (the phase scheduler).
+//! [`flow`] (flow cache and exporters), [`maillog`] (the ISP mail servers'
+//! Postfix log), [`sim`] (the phase scheduler).
 
 #![recursion_limit = "256"]
 
 pub mod content;
 pub mod flow;
+pub mod maillog;
 pub mod pcap;
 pub mod population;
 pub mod profile;

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use crate::content::{Pools, dns, hex_token, name, random_token};
 use crate::flow::{FlowKey, FlowMeter, FlowSummary};
+use crate::maillog::{DataFate, MailLog, RcptFate, Submission};
 use crate::pcap::PcapWriter;
 use crate::population::{
     ISP_RELAY, ISP_RESOLVER, ISP_SUBMISSION, Internet, MX_PER_PROVIDER, MX_POOL, POPULAR_PROVIDERS,
@@ -99,6 +100,10 @@ struct Live {
 
 struct Delivery {
     spam: bool,
+    /// The relay's queue ID in the mail log, and when the customer handed
+    /// the message in.
+    queue_id: String,
+    submitted_us: u64,
     rcpts: u8,
     text_len: usize,
     b64_len: usize,
@@ -191,6 +196,7 @@ pub struct PhaseRun<'a> {
     salt: u64,
     pcap: PcapWriter,
     meter: Option<FlowMeter>,
+    maillog: Option<MailLog>,
     frame: Vec<u8>,
     pub stats: PhaseStats,
     pub host_stats: Vec<HostStats>,
@@ -242,6 +248,10 @@ impl<'a> PhaseRun<'a> {
         // The exporter has been up for 12 days and a bit.
         let boot_us = start_us - 12 * 86_400_000_000 - 3_723_000_000;
         let meter = FlowMeter::new(out_dir, prefix, sampling, boot_us)?;
+        let maillog = MailLog::create(
+            &out_dir.join(format!("{prefix}-maillog")),
+            crate::rng::mix(seed ^ (0x6d61_696c_6c6f_6700 + phase as u64)),
+        )?;
         let n = pop.hosts.len();
         Ok(PhaseRun {
             phase,
@@ -260,6 +270,7 @@ impl<'a> PhaseRun<'a> {
             salt: crate::rng::mix(seed ^ (0x6275_7273_7400 + phase as u64)),
             pcap,
             meter: Some(meter),
+            maillog: Some(maillog),
             frame: Vec::with_capacity(2048),
             stats: PhaseStats {
                 start_us,
@@ -402,6 +413,9 @@ impl<'a> PhaseRun<'a> {
         let (path, bytes) = self.pcap.finish()?;
         self.stats.capture_bytes = bytes;
         files.push((path, bytes));
+        if let Some(log) = self.maillog.take() {
+            files.push(log.finish()?);
+        }
         if let Some(m) = meter {
             let summary = m.finish(end)?;
             files.extend(summary.files.iter().cloned());
@@ -1317,6 +1331,37 @@ impl<'a> PhaseRun<'a> {
             date_unix_s: t / 1_000_000,
             client_ip: "198.19.255.10".into(),
         };
+        if let Some(log) = self.maillog.as_mut() {
+            let rcpts: Vec<(String, RcptFate)> = dialogue.txns[0]
+                .rcpts
+                .iter()
+                .map(|(a, r)| {
+                    let fate = if *r == RcptReply::Ok {
+                        RcptFate::Accepted
+                    } else {
+                        RcptFate::UserUnknown
+                    };
+                    (a.clone(), fate)
+                })
+                .collect();
+            let data = match dialogue.txns[0].data {
+                DataReply::Queued => DataFate::Queued,
+                DataReply::Spam554 => DataFate::Spam554,
+                _ => DataFate::Temp451,
+            };
+            let ip = format!(
+                "{}.{}.{}.{}",
+                server.ip[0], server.ip[1], server.ip[2], server.ip[3]
+            );
+            log.delivery(
+                t,
+                d.submitted_us,
+                &d.queue_id,
+                (&server.name, &ip),
+                &rcpts,
+                data,
+            );
+        }
         self.smtp_session(
             t,
             host,
@@ -1326,6 +1371,49 @@ impl<'a> PhaseRun<'a> {
             Plan::Talk(Box::new(dialogue)),
             d.spam,
         );
+    }
+
+    /// Logs a message the ISP's servers took from a customer; returns the
+    /// relay's queue ID for it.
+    fn log_submission(
+        &mut self,
+        t: u64,
+        host: usize,
+        server: &Server,
+        d: &Dialogue,
+        txn: &Txn,
+        accepted: usize,
+    ) -> String {
+        let h = &self.pop.hosts[host];
+        // Postfix names the client by its verified reverse DNS, "unknown"
+        // without one; a subscriber's own machine name is not in the DNS.
+        let client_name = if h.hostname.contains('.') {
+            h.hostname.as_str()
+        } else {
+            "unknown"
+        };
+        let sasl_username = d.auth.as_ref().filter(|a| a.ok).map(|a| a.user.as_str());
+        let rcpts: Vec<&str> = txn
+            .rcpts
+            .iter()
+            .filter(|(_, r)| *r == RcptReply::Ok)
+            .map(|(a, _)| a.as_str())
+            .collect();
+        debug_assert_eq!(rcpts.len(), accepted);
+        let submission = Submission {
+            t_us: t,
+            via_submission_server: server.ip[..4] == [198, 19, 255, 25],
+            client_name,
+            client_ip: &d.client_ip,
+            sasl_username,
+            from: &txn.from,
+            size: 600 + txn.body.text_len + txn.body.b64_len,
+            rcpts,
+        };
+        match self.maillog.as_mut() {
+            Some(log) => log.submission(&submission),
+            None => String::new(),
+        }
     }
 
     /// Start an SMTP connection and count it for the ground truth.
@@ -1365,11 +1453,14 @@ impl<'a> PhaseRun<'a> {
                         }
                         delay += self.rng.below(2_000_000);
                         let when = t + delay;
+                        let queue_id = self.log_submission(t, host, server, &d, txn, accepted);
                         if when >= self.stop_us {
                             continue;
                         }
                         let dlv = Delivery {
                             spam: txn.body.spam,
+                            queue_id,
+                            submitted_us: t,
                             rcpts: accepted.min(5) as u8,
                             text_len: txn.body.text_len,
                             b64_len: txn.body.b64_len,

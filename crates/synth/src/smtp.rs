@@ -354,7 +354,7 @@ fn push_rcpt_command(out: &mut String, rcpt: &str) {
 }
 
 /// Days since 1970-01-01 to (year, month, day) (Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
