@@ -1,0 +1,262 @@
+//! The reader on whole logs: a customer's message followed through the
+//! submission server and a content filter to the outside, rotated files,
+//! compression, damage; and on the simulated ISP's log against its ground
+//! truth.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use op25b_core::{InputError, IspConfig, Network};
+use op25b_maillog::{ClassicTime, MailLogStats, Origin, RelayDelivery, read_files};
+
+const UTC_2026: ClassicTime = ClassicTime {
+    year: 2026,
+    utc_offset_s: 0,
+};
+
+fn network() -> Network {
+    IspConfig::parse_str(
+        "[network]\ninternal = [\"198.18.0.0/15\"]\ndynamic_pools = [\"198.18.0.0/17\"]\nmail_servers = [\"198.19.255.10\", \"198.19.255.25\"]\n",
+    )
+    .unwrap()
+    .network
+}
+
+fn read(paths: &[PathBuf]) -> Result<(Vec<RelayDelivery>, MailLogStats), InputError> {
+    let mut out = Vec::new();
+    let stats = read_files(paths, &network(), UTC_2026, &mut |d| out.push(d))?;
+    Ok((out, stats))
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// A customer submits on 587 to `smtp`, which hands the message to the
+/// relay `mail`; the relay passes it through amavis on 127.0.0.1 and
+/// delivers to two outside servers (one refuses the body, one takes it).
+/// Another customer's message handed in before the rotation is delivered
+/// after it; a bounce made on the relay goes out too.
+const FIRST: &str = "\
+Nov 28 23:59:58 mail postfix/smtpd[2001]: 1A2B3C4D5E: client=p1.isp.example[198.18.0.7], sasl_method=PLAIN, sasl_username=u7
+Nov 28 23:59:58 mail postfix/cleanup[2002]: 1A2B3C4D5E: message-id=<x1@isp.example>
+Nov 28 23:59:59 mail postfix/qmgr[2003]: 1A2B3C4D5E: from=<u7@isp.example>, size=1200, nrcpt=1 (queue active)
+";
+
+const SECOND: &str = "\
+Nov 29 00:00:01 smtp postfix/submission/smtpd[100]: AAAA000001: client=unknown[198.18.3.4], sasl_method=LOGIN, sasl_username=bot
+Nov 29 00:00:01 smtp postfix/qmgr[101]: AAAA000001: from=<a@isp.example>, size=900, nrcpt=3 (queue active)
+Nov 29 00:00:02 mail postfix/smtpd[200]: BBBB000002: client=smtp.isp.example[198.19.255.25]
+Nov 29 00:00:02 smtp postfix/smtp[102]: AAAA000001: to=<x@a.example>, relay=mail.isp.example[198.19.255.10]:25, delay=0.5, delays=0.1/0/0.2/0.2, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as BBBB000002)
+Nov 29 00:00:02 smtp postfix/smtp[102]: AAAA000001: to=<y@a.example>, relay=mail.isp.example[198.19.255.10]:25, delay=0.5, delays=0.1/0/0.2/0.2, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as BBBB000002)
+Nov 29 00:00:02 smtp postfix/smtp[102]: AAAA000001: to=<z@b.example>, relay=mail.isp.example[198.19.255.10]:25, delay=0.5, delays=0.1/0/0.2/0.2, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as BBBB000002)
+Nov 29 00:00:02 smtp postfix/qmgr[101]: AAAA000001: removed
+Nov 29 00:00:03 mail postfix/smtp[201]: BBBB000002: to=<x@a.example>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0.1/0/0/0.9, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as CCCC000003)
+Nov 29 00:00:03 mail postfix/smtpd[202]: CCCC000003: client=localhost[127.0.0.1]
+Nov 29 00:00:03 mail postfix/qmgr[203]: BBBB000002: removed
+Nov 29 00:00:04 mail postfix/smtp[204]: CCCC000003: to=<x@a.example>, relay=mx.a.example[192.0.2.1]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 ok)
+Nov 29 00:00:04 mail postfix/smtp[204]: CCCC000003: to=<y@a.example>, relay=mx.a.example[192.0.2.1]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 ok)
+Nov 29 00:00:04 mail postfix/smtp[205]: CCCC000003: to=<z@b.example>, relay=mx.b.example[2001:db8::b]:25, delay=1, delays=0/0/0.5/0.5, dsn=5.7.1, status=bounced (host mx.b.example[2001:db8::b] said: 554 5.7.1 spam (in reply to end of DATA command))
+Nov 29 00:00:05 mail postfix/qmgr[203]: CCCC000003: removed
+Nov 29 00:00:06 mail postfix/smtp[206]: 1A2B3C4D5E: to=<q@c.example>, relay=mx.c.example[192.0.2.3]:25, delay=8, delays=0/0/0.5/0.5, dsn=5.1.1, status=bounced (host mx.c.example[192.0.2.3] said: 550 5.1.1 unknown user (in reply to RCPT TO command))
+Nov 29 00:00:06 mail postfix/pickup[207]: DDDD000004: uid=0 from=<MAILER-DAEMON>
+Nov 29 00:00:07 mail postfix/smtp[206]: DDDD000004: to=<u7@c.example>, relay=none, delay=30, delays=0/0/30/0, dsn=4.4.1, status=deferred (connect to mx.c.example[192.0.2.3]:25: Connection timed out)
+Nov 29 00:00:08 mail postfix/smtp[208]: DDDD000004: to=<u7@c.example>, relay=mx2.c.example[192.0.2.4]:25, delay=2, delays=0/0/1/1, dsn=2.0.0, status=sent (250 ok)
+Nov 29 00:00:09 mail dovecot: imap-login: Login: user=<u7>
+Nov 29 00:00:09 mail postfix/smtpd[209]: connect from unknown[198.18.9.9]
+Nov 29 00:00:10 mail postfix/smtpd[209]: XXXX000009: client=mangled
+this line is not syslog
+";
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn gzip(text: &str) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(text.as_bytes()).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn messages_are_followed_from_the_customer_to_the_outside() {
+    let dir = tempfile::tempdir().unwrap();
+    // Named so that name order is the wrong order: the reader sorts by time.
+    let rotated = write(dir.path(), "maillog.1.gz", &gzip(FIRST));
+    let current = write(dir.path(), "maillog", SECOND.as_bytes());
+    let (deliveries, stats) = read(&[current, rotated]).unwrap();
+
+    let bot = Origin::Client(ip("198.18.3.4"));
+    let summary: Vec<(Origin, IpAddr, u32, bool, bool)> = deliveries
+        .iter()
+        .map(|d| (d.origin, d.receiver, d.recipients, d.body_sent, d.accepted))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (bot, ip("192.0.2.1"), 2, true, true),
+            (bot, ip("2001:db8::b"), 1, true, false),
+            (
+                Origin::Client(ip("198.18.0.7")),
+                ip("192.0.2.3"),
+                1,
+                false,
+                false
+            ),
+            (Origin::Local, ip("192.0.2.4"), 1, true, true),
+        ]
+    );
+    assert_eq!(stats.files.len(), 2);
+    assert_eq!(stats.hops, 2, "smtp → mail, mail → amavis → mail");
+    assert_eq!(stats.internal_deliveries, 2);
+    assert_eq!(stats.not_connected, 1);
+    assert_eq!(stats.deliveries, 4);
+    assert_eq!(
+        (
+            stats.deliveries_from_clients,
+            stats.deliveries_local,
+            stats.deliveries_unknown_origin
+        ),
+        (3, 1, 0)
+    );
+    assert_eq!(stats.malformed_postfix_lines, 1, "client=mangled");
+    assert_eq!(stats.unreadable_lines, 1);
+    assert_eq!(stats.other_program_lines, 1, "dovecot");
+    // Every line is in exactly one count.
+    let used = stats.submissions + stats.local_submissions + stats.removed + stats.recipient_lines;
+    assert_eq!(
+        stats.lines,
+        used + stats.unreadable_lines
+            + stats.other_program_lines
+            + stats.unused_postfix_lines
+            + stats.malformed_postfix_lines
+    );
+}
+
+#[test]
+fn a_delivery_whose_submission_is_not_in_the_log_has_an_unknown_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let only_second = write(dir.path(), "maillog", SECOND.as_bytes());
+    let (deliveries, stats) = read(&[only_second]).unwrap();
+    assert_eq!(deliveries[2].origin, Origin::Unknown);
+    assert_eq!(stats.deliveries_unknown_origin, 1);
+}
+
+#[test]
+fn a_file_that_is_not_a_syslog_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(
+        dir.path(),
+        "flows.csv",
+        "ts,sa,da\n1,2,3\n".repeat(100).as_bytes(),
+    );
+    let err = read(std::slice::from_ref(&csv)).unwrap_err().to_string();
+    assert!(err.contains(&csv.display().to_string()), "{err}");
+    assert!(err.contains("not a syslog file"), "{err}");
+    let missing = dir.path().join("nope");
+    let err = read(&[missing]).unwrap_err().to_string();
+    assert!(err.contains("nope"), "{err}");
+}
+
+#[test]
+fn binary_junk_and_overlong_lines_are_counted_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = SECOND.as_bytes().to_vec();
+    bytes.extend(std::iter::repeat_n(b'x', op25b_maillog::MAX_LINE * 3));
+    bytes.push(b'\n');
+    bytes.extend(b"Nov 29 00:00:11 mail postfix/qmgr[203]: 1A2B3C4D5E: removed\n");
+    bytes.extend([0xff, 0xfe, b'\n']);
+    bytes.extend(b"Nov 29 00:00:12 mail postfix/smtpd[1]: EEEE000005: client=h[198.18.0.9]\xff\n");
+    let p = write(dir.path(), "maillog", &bytes);
+    let (_, stats) = read(&[p]).unwrap();
+    assert_eq!(stats.unreadable_lines, 3, "text line, overlong line, junk");
+    assert_eq!(stats.non_utf8_lines, 2);
+    assert_eq!(stats.removed, 4);
+    assert_eq!(stats.submissions, 4, "three in SECOND, one here");
+}
+
+/// The simulated ISP writes its servers' log beside the captures; every
+/// relay session in the ground truth must come out of it as one delivery,
+/// with the customer who submitted it.
+#[test]
+fn the_simulated_isps_log_accounts_for_every_relay_session() {
+    let dir = tempfile::tempdir().unwrap();
+    op25b_synth::run(&op25b_synth::SynthOptions {
+        profile: "wakwak-2005".into(),
+        out_dir: dir.path().to_path_buf(),
+        seed: 3,
+        scale: 0.2,
+        sampling: 1,
+    })
+    .unwrap();
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("truth.json")).unwrap()).unwrap();
+    let hosts = truth["hosts"].as_array().unwrap();
+    let zombie: HashMap<IpAddr, bool> = hosts
+        .iter()
+        .map(|h| {
+            (
+                ip(h["ip"].as_str().unwrap()),
+                h["zombie"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let relay = hosts.iter().find(|h| h["role"] == "isp_relay").unwrap();
+    let net = IspConfig::load(&dir.path().join("isp.toml"))
+        .unwrap()
+        .network;
+    let jst = ClassicTime {
+        year: 2005,
+        utc_offset_s: 9 * 3600,
+    };
+    for phase in ["before", "after"] {
+        let mut deliveries = Vec::new();
+        let stats = read_files(
+            &[dir.path().join(format!("{phase}-maillog"))],
+            &net,
+            jst,
+            &mut |d| deliveries.push(d),
+        )
+        .unwrap();
+        let t = &relay[phase];
+        assert_eq!(
+            deliveries.len() as u64,
+            t["outbound_sessions"].as_u64().unwrap(),
+            "{phase}"
+        );
+        let accepted = deliveries.iter().filter(|d| d.accepted).count() as u64;
+        assert_eq!(
+            accepted,
+            t["outbound_messages"].as_u64().unwrap(),
+            "{phase}"
+        );
+        let from_zombies = deliveries
+            .iter()
+            .filter(|d| d.accepted && matches!(d.origin, Origin::Client(c) if zombie[&c]))
+            .count() as u64;
+        assert_eq!(
+            from_zombies,
+            t["spam_messages"].as_u64().unwrap(),
+            "{phase}"
+        );
+        assert_eq!(stats.deliveries_unknown_origin, 0, "{phase}");
+        assert_eq!(
+            stats.unreadable_lines + stats.malformed_postfix_lines,
+            0,
+            "{phase}"
+        );
+        assert!(stats.hops > 0, "{phase}: submissions via smtp.isp.example");
+        let start = truth["phases"][phase]["start_us"].as_i64().unwrap();
+        let end = truth["phases"][phase]["end_us"].as_i64().unwrap();
+        assert!(
+            deliveries
+                .iter()
+                .all(|d| (start..=end).contains(&d.time_us)),
+            "{phase}"
+        );
+    }
+}
