@@ -425,13 +425,15 @@ impl MailLogReader {
     fn sweep(&mut self, out: &mut dyn FnMut(RelayDelivery)) {
         self.lines_since_sweep = 0;
         let now = self.latest_us;
-        let stale: Vec<(String, u32)> = self
+        let mut stale: Vec<(i64, (String, u32))> = self
             .open
             .iter()
             .filter(|(_, t)| now - t.last_us > TRANSACTION_GAP_US)
-            .map(|(k, _)| k.clone())
+            .map(|(k, t)| (t.first_us, k.clone()))
             .collect();
-        for k in stale {
+        // In time order (then host and process), whatever the map's order.
+        stale.sort();
+        for (_, k) in stale {
             if let Some(t) = self.open.remove(&k) {
                 self.close(t, out);
             }
@@ -444,9 +446,13 @@ impl MailLogReader {
 
     /// Closes what is still open and returns the counts.
     pub fn finish(mut self, out: &mut dyn FnMut(RelayDelivery)) -> MailLogStats {
-        let mut open: Vec<OpenTransaction> = self.open.drain().map(|(_, t)| t).collect();
-        open.sort_by_key(|t| t.first_us);
-        for t in open {
+        let mut open: Vec<((i64, String, u32), OpenTransaction)> = self
+            .open
+            .drain()
+            .map(|((host, pid), t)| ((t.first_us, host, pid), t))
+            .collect();
+        open.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, t) in open {
             self.close(t, out);
         }
         self.stats
