@@ -122,3 +122,117 @@ fn gzip_and_zstd_captures_read_like_the_plain_one() {
     assert!(a == b, "gzip capture gives other records");
     assert!(a == c, "zstd capture gives other records");
 }
+
+/// `report --relay-log`: the ISP mail servers' log read as written (RFC 3339
+/// timestamps) and rewritten with classic syslog timestamps on a Japan-time
+/// clock (`[relay_log] utc_offset`) gives the same relays' spam fraction;
+/// a file that is not a syslog, or a bad offset, is an error naming it.
+#[test]
+fn report_reads_the_relay_log_in_either_timestamp_form() {
+    let dir = common::synth("wakwak-2005", 12, 0.05, 1);
+    let tmp = tempfile::tempdir().unwrap();
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut classic = Vec::new();
+    for phase in ["before", "after"] {
+        let text = std::fs::read_to_string(dir.join(format!("{phase}-maillog"))).unwrap();
+        let mut out = String::new();
+        for line in text.lines() {
+            // 2005-11-08T10:00:18.377576+09:00 host ... → Nov  8 10:00:18.377576 host ...
+            let (ts, rest) = line.split_once(' ').unwrap();
+            assert!(ts.ends_with("+09:00"), "{ts}");
+            let month: usize = ts[5..7].parse().unwrap();
+            let day: u32 = ts[8..10].parse().unwrap();
+            out += &format!("{} {day:>2} {} {rest}\n", MONTHS[month - 1], &ts[11..26]);
+        }
+        let p = tmp.path().join(format!("{phase}.classic"));
+        std::fs::write(&p, out).unwrap();
+        classic.push(p);
+    }
+    let isp = std::fs::read_to_string(dir.join("isp.toml")).unwrap();
+    let jst = tmp.path().join("isp-jst.toml");
+    std::fs::write(
+        &jst,
+        format!("{isp}\n[relay_log]\nutc_offset = \"+09:00\"\n"),
+    )
+    .unwrap();
+    let report = |config: &std::path::Path, logs: &[&std::path::Path], out: &str| {
+        let mut args = vec![
+            "report".to_string(),
+            "--config".into(),
+            config.display().to_string(),
+            "--before".into(),
+            dir.join("before-netflow5.pcap").display().to_string(),
+            "--after".into(),
+            dir.join("after-netflow5.pcap").display().to_string(),
+            "--bootstrap".into(),
+            "50".into(),
+            "-o".into(),
+            tmp.path().join(out).display().to_string(),
+            "--relay-log".into(),
+        ];
+        args.extend(logs.iter().map(|p| p.display().to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&args)
+    };
+    let summary = |out: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(tmp.path().join(out).join("summary.json")).unwrap())
+            .unwrap()
+    };
+    let o = report(
+        &dir.join("isp.toml"),
+        &[&dir.join("before-maillog"), &dir.join("after-maillog")],
+        "rfc3339",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("relay log: 2 file(s)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = report(&jst, &[&classic[1], &classic[0]], "classic");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (a, b) = (summary("rfc3339"), summary("classic"));
+    for scenario in ["before", "after"] {
+        assert_eq!(a[scenario]["relay_spam_fraction_source"], "relay_log");
+        let logged = a[scenario]["relay_log_volume"].as_f64().unwrap();
+        assert!(logged > 0.0, "{scenario}: nothing traced");
+        for key in ["relay_log_spam_fraction", "relay_log_volume", "spam_share"] {
+            assert_eq!(a[scenario][key], b[scenario][key], "{scenario} {key}");
+        }
+    }
+    assert_eq!(a["relay_log"]["before"], b["relay_log"]["before"]);
+    assert_eq!(b["relay_log"]["classic_utc_offset_s"], 32_400);
+    // submitters.csv carries each host's traced deliveries: their weighted
+    // sum is relay_log_spam_fraction.
+    let csv = std::fs::read_to_string(tmp.path().join("rfc3339/submitters.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (w, v) = (col("spam_weight"), col("relay_log_volume"));
+    let (mut spam, mut all) = (0.0, 0.0);
+    for l in lines {
+        let cells: Vec<&str> = l.split(',').collect();
+        let vol: f64 = cells[v].parse().unwrap();
+        spam += cells[w].parse::<f64>().unwrap() * vol;
+        all += vol;
+    }
+    let frac = a["before"]["relay_log_spam_fraction"].as_f64().unwrap();
+    assert!((spam / all - frac).abs() < 1e-9, "{spam}/{all} vs {frac}");
+
+    let junk = tmp.path().join("not-a-log.txt");
+    std::fs::write(&junk, "col1,col2\n".repeat(200)).unwrap();
+    let o = report(&dir.join("isp.toml"), &[&junk], "junk");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("not-a-log.txt") && stderr(&o).contains("not a syslog file"),
+        "{}",
+        stderr(&o)
+    );
+    let bad = tmp.path().join("isp-bad.toml");
+    std::fs::write(&bad, format!("{isp}\n[relay_log]\nutc_offset = \"JST\"\n")).unwrap();
+    let o = report(&bad, &[&classic[0]], "bad");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("utc_offset"), "{}", stderr(&o));
+}

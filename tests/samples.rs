@@ -11,7 +11,7 @@ fn workspace_root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
-fn check(report: &str, before: &str, after: &str) {
+fn check(report: &str, before: &str, after: &str, extra: &[&str]) {
     let root = workspace_root();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join(report);
@@ -28,6 +28,7 @@ fn check(report: &str, before: &str, after: &str) {
             "-o",
         ])
         .arg(&out)
+        .args(extra)
         .arg("-q")
         .output()
         .unwrap();
@@ -62,6 +63,7 @@ fn sample_report_is_up_to_date() {
         "sample",
         "sample-pcaps/before.pcap.gz",
         "sample-pcaps/after.pcap.gz",
+        &[],
     );
 }
 
@@ -71,6 +73,21 @@ fn sample_netflow_report_is_up_to_date() {
         "sample-netflow",
         "sample-pcaps/before-netflow5.pcap.gz",
         "sample-pcaps/after-netflow5.pcap.gz",
+        &[],
+    );
+}
+
+#[test]
+fn sample_netflow_relay_log_report_is_up_to_date() {
+    check(
+        "sample-netflow-relay-log",
+        "sample-pcaps/before-netflow5.pcap.gz",
+        "sample-pcaps/after-netflow5.pcap.gz",
+        &[
+            "--relay-log",
+            "sample-pcaps/before-maillog.gz",
+            "sample-pcaps/after-maillog.gz",
+        ],
     );
 }
 
@@ -107,6 +124,8 @@ fn samples_are_reproducible_from_synth() {
         "after.pcap",
         "before-netflow5.pcap",
         "after-netflow5.pcap",
+        "before-maillog",
+        "after-maillog",
     ] {
         let made = std::fs::read(tmp.path().join(name)).unwrap();
         let gz = std::fs::read(root.join(format!("sample-pcaps/{name}.gz"))).unwrap();

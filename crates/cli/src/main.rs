@@ -80,6 +80,13 @@ enum Command {
         /// Seed of the bootstrap.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// The ISP mail servers' Postfix log (files or directories; plain,
+        /// gzip or zstd; rotated files in any order) covering the inputs'
+        /// spans: the relays' spam fraction is then counted from it.
+        /// Classic timestamps are read on the clock `[relay_log] utc_offset`
+        /// of isp.toml gives (UTC without it).
+        #[arg(long = "relay-log", num_args = 1..)]
+        relay_log: Vec<PathBuf>,
         #[command(flatten)]
         input: InputArgs,
     },
@@ -200,12 +207,16 @@ fn run(cli: Cli) -> Result<()> {
             svg,
             bootstrap,
             seed,
+            relay_log,
             input,
         } => report(
-            &before,
-            &after,
-            config.as_deref(),
-            &output,
+            &ReportPaths {
+                before: &before,
+                after: &after,
+                relay_log: &relay_log,
+                config: config.as_deref(),
+                output: &output,
+            },
             &size,
             svg,
             bootstrap,
@@ -334,26 +345,56 @@ fn rank(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The files `op25b report` reads and writes.
+struct ReportPaths<'a> {
+    before: &'a [PathBuf],
+    after: &'a [PathBuf],
+    relay_log: &'a [PathBuf],
+    config: Option<&'a Path>,
+    output: &'a Path,
+}
+
 fn report(
-    before: &[PathBuf],
-    after: &[PathBuf],
-    config: Option<&Path>,
-    output: &Path,
+    paths: &ReportPaths<'_>,
     size: &str,
     svg: bool,
     bootstrap: u32,
     seed: u64,
     args: &InputArgs,
 ) -> Result<()> {
+    let ReportPaths {
+        before,
+        after,
+        relay_log,
+        config,
+        output,
+    } = *paths;
     let (width, height) = parse_size(size)?;
     let config = load_config(config, args.quiet)?;
     let rank_cfg = op25b_rank::RankConfig::from_isp(&config).map_err(anyhow::Error::msg)?;
+    let utc_offset_s =
+        op25b_report::relay_log::utc_offset_from_isp(&config).map_err(anyhow::Error::msg)?;
     let before_rank = rank_inputs(before, &config, &rank_cfg, args, "before")?;
     let after_rank = if after.is_empty() {
         None
     } else {
         Some(rank_inputs(after, &config, &rank_cfg, args, "after")?)
+    };
+    let relay_log = if relay_log.is_empty() {
+        None
+    } else {
+        let files = sources::expand_inputs(relay_log)?;
+        let log = op25b_report::relay_log::RelayLog::read(
+            &files,
+            &config.network,
+            utc_offset_s,
+            &before_rank,
+            after_rank.as_ref(),
+        )?;
+        if !args.quiet {
+            eprint!("{}", log.stats);
+        }
+        Some(log)
     };
     std::fs::create_dir_all(output)
         .with_context(|| format!("{}: cannot create directory", output.display()))?;
@@ -368,6 +409,7 @@ fn report(
         before: before_rank,
         after: after_rank,
         defaults_used: config.is_default,
+        relay_log,
     };
     let opts = op25b_report::ReportOptions {
         out_dir: output.to_path_buf(),

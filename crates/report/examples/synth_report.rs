@@ -50,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         before,
         after: Some(after),
         defaults_used: false,
+        relay_log: None,
     };
     let t0 = std::time::Instant::now();
     let summary = write_report(

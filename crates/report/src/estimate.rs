@@ -7,6 +7,7 @@
 //! judged zombie or not) and recompute everything cheaply. The formulas are
 //! written out in the crate README and in every report.md.
 
+use crate::relay_log::{RelayLog, RelayLogWindow};
 use crate::rng::SplitMix64;
 use crate::{ReportInput, VERSION};
 use op25b_core::IspConfig;
@@ -88,10 +89,14 @@ pub struct HostCounts {
     /// (sessions unit). What the relays' refusals say about their spam.
     pub attempts: f64,
     pub accepted: f64,
+    /// The relays' outbound deliveries the relays' log traces to this host's
+    /// submissions, in the report's unit; `None` without a log.
+    pub relay_logged: Option<f64>,
 }
 
 impl HostCounts {
-    pub fn of(h: &HostRank, unit: Unit) -> HostCounts {
+    /// `log`: the relays' log over this input's span, where one was given.
+    pub fn of(h: &HostRank, unit: Unit, log: Option<&RelayLogWindow>) -> HostCounts {
         let f = &h.features;
         let (attempts, accepted) = match unit {
             Unit::Messages => (f.outbound_transactions, f.outbound_messages),
@@ -160,6 +165,7 @@ impl HostCounts {
             // make the acceptance rate exceed 1.
             attempts: attempts.max(accepted) as f64,
             accepted: accepted as f64,
+            relay_logged: log.map(|w| w.volume_of(&f.host, unit)),
         }
     }
 }
@@ -258,6 +264,13 @@ pub struct Totals {
     /// Suspects with blockable sessions: undecided, reported apart.
     pub collateral_suspect_hosts: u64,
     pub collateral_suspect_sessions: u64,
+    /// The relays' outbound deliveries traced by their log to the hosts
+    /// summed (relays excluded), and to the zombies and suspects among them;
+    /// `relay_log` is set once a host with a log count is added.
+    pub relay_log: bool,
+    pub logged: f64,
+    pub zombie_logged: f64,
+    pub suspect_logged: f64,
 }
 
 impl Totals {
@@ -301,6 +314,18 @@ impl Totals {
         if class != Class::Relay {
             self.submitted += h.submitted;
         }
+        if let Some(v) = h.relay_logged {
+            self.relay_log = true;
+            match class {
+                Class::Relay => {}
+                Class::Zombie => self.zombie_logged += v,
+                Class::Suspect => self.suspect_logged += v,
+                Class::Clean => {}
+            }
+            if class != Class::Relay {
+                self.logged += v;
+            }
+        }
         if h.blockable_sessions > 0 {
             match class {
                 Class::Zombie => {}
@@ -336,6 +361,16 @@ impl Totals {
         }
     }
 
+    /// The spam fraction of the relays' output as their log traces it to
+    /// the customers who submitted it; `None` without a log or where the
+    /// log traces nothing to a ranked host.
+    pub fn logged_spam_fraction(&self, suspect_weight: f64) -> Option<f64> {
+        (self.relay_log && self.logged > 0.0).then(|| {
+            ((self.zombie_logged + suspect_weight * self.suspect_logged) / self.logged)
+                .clamp(0.0, 1.0)
+        })
+    }
+
     /// Share of the relays' delivery attempts that receivers accepted, and
     /// the same for the hosts judged clean (of both inputs, once pooled);
     /// `None` where no attempt was seen.
@@ -365,7 +400,15 @@ impl Totals {
     /// between 0 and 1, legitimate mail at most always). Where either rate
     /// is unknown (flows without an answered session, no clean sender) or
     /// nothing was accepted, `f` itself.
+    ///
+    /// With the relays' log, none of this: the log says which customer each
+    /// delivery came from and whether the receiver took it (or got its
+    /// body, in the sessions unit), so the fraction is counted in the
+    /// report's own unit ([`Totals::logged_spam_fraction`]).
     pub fn relay_spam_fraction(&self, suspect_weight: f64) -> f64 {
+        if let Some(logged) = self.logged_spam_fraction(suspect_weight) {
+            return logged;
+        }
         let f = self.submitted_spam_fraction(suspect_weight);
         match self.acceptance() {
             (Some(relay), Some(clean)) if relay > 0.0 => {
@@ -652,6 +695,13 @@ pub struct Scenario {
     pub submitted_spam_fraction: f64,
     pub relay_acceptance: Option<f64>,
     pub clean_acceptance: Option<f64>,
+    /// The spam fraction of the relays' deliveries that their log traces to
+    /// ranked hosts, and how many deliveries (in the unit) that was; null
+    /// without `--relay-log`. Where set, it is `relay_spam_fraction`.
+    pub relay_log_spam_fraction: Option<f64>,
+    pub relay_log_volume: Option<f64>,
+    /// `relay_log` or `submissions`: where `relay_spam_fraction` came from.
+    pub relay_spam_fraction_source: &'static str,
     /// The share with suspects counted as legitimate / as zombies.
     pub spam_share_suspects_as_clean: Option<f64>,
     pub spam_share_suspects_as_spam: Option<f64>,
@@ -678,6 +728,13 @@ impl Scenario {
             submitted_spam_fraction: t.submitted_spam_fraction(SUSPECT_WEIGHT),
             relay_acceptance: t.acceptance().0,
             clean_acceptance: t.acceptance().1,
+            relay_log_spam_fraction: t.logged_spam_fraction(SUSPECT_WEIGHT),
+            relay_log_volume: t.relay_log.then_some(t.logged),
+            relay_spam_fraction_source: if t.logged_spam_fraction(SUSPECT_WEIGHT).is_some() {
+                "relay_log"
+            } else {
+                "submissions"
+            },
             spam_share_suspects_as_clean: t.spam_share(0.0),
             spam_share_suspects_as_spam: t.spam_share(1.0),
             duration_s,
@@ -866,11 +923,16 @@ pub const ESTIMATORS: &[EstimatorDoc] = &[
                   spam_share = spam / V(all hosts); V = outbound volume, S = volume submitted to the ISP's mail servers, \
                   A, a = share of outbound delivery attempts accepted, relays and clean hosts (messages per mail transaction; \
                   sessions that carried mail per answered session in the sessions unit; a over the clean hosts of before \
-                  and after together where both inputs were given), w = 0.5",
+                  and after together where both inputs were given), w = 0.5; with the relays' log (--relay-log): \
+                  phi = (L(zombies) + w*L(suspects)) / L(all non-relay hosts), L = the relays' outbound deliveries \
+                  the log traces to a host's submissions (accepted ones; ones whose receiver got the body in the \
+                  sessions unit)",
         assumptions: "everything a zombie sends out is spam and nothing a clean host sends is; a suspect is spam with weight w \
                       (band: w = 0 and w = 1); the relays are handed mail with the spam fraction of what customers submitted \
                       to them, and receivers accept its legitimate part at the rate they accept clean hosts' mail, with or without \
-                      the block: the relays' refusals beyond that rate are spam",
+                      the block: the relays' refusals beyond that rate are spam; with the log, only that mail a \
+                      zombie submits is spam, and deliveries made on the relays or of unknown origin are spam in the \
+                      same proportion as the traced ones",
     },
     EstimatorDoc {
         name: "simulated",
@@ -922,6 +984,85 @@ pub struct Summary {
     pub estimators: &'static [EstimatorDoc],
     pub config: ConfigSummary,
     pub inputs: Vec<String>,
+    /// What the relays' log held (null without `--relay-log`).
+    pub relay_log: Option<RelayLogSummary>,
+}
+
+/// `relay_log` of summary.json: the files, how their lines were used, and
+/// the deliveries in each input's span by whom they are traced to.
+#[derive(Clone, Debug, Serialize)]
+pub struct RelayLogSummary {
+    pub files: Vec<String>,
+    pub lines: u64,
+    pub unreadable_lines: u64,
+    pub non_utf8_lines: u64,
+    pub other_program_lines: u64,
+    pub unused_postfix_lines: u64,
+    pub malformed_postfix_lines: u64,
+    pub submissions: u64,
+    pub hops: u64,
+    pub deliveries: u64,
+    pub internal_deliveries: u64,
+    pub not_connected_recipients: u64,
+    pub outside_inputs: u64,
+    pub classic_year: i64,
+    pub classic_utc_offset_s: i64,
+    pub before: RelayLogSpan,
+    pub after: Option<RelayLogSpan>,
+}
+
+/// The relays' outbound deliveries of one input's span, in the report's
+/// unit: traced to ranked hosts (the fraction's denominator), to customers
+/// not in the traffic, made locally, or of unknown origin.
+#[derive(Clone, Debug, Serialize)]
+pub struct RelayLogSpan {
+    pub deliveries: f64,
+    pub ranked_hosts: f64,
+    pub unranked_clients: f64,
+    pub local: f64,
+    pub unknown_origin: f64,
+}
+
+impl RelayLogSpan {
+    fn of(w: &RelayLogWindow, ranking: &Ranking, unit: Unit) -> RelayLogSpan {
+        let unranked = w.unranked(ranking).volume(unit);
+        let clients: f64 = w.by_client.values().map(|d| d.volume(unit)).sum();
+        RelayLogSpan {
+            deliveries: w.deliveries.volume(unit),
+            ranked_hosts: clients - unranked,
+            unranked_clients: unranked,
+            local: w.local.volume(unit),
+            unknown_origin: w.unknown_origin.volume(unit),
+        }
+    }
+}
+
+impl RelayLogSummary {
+    fn of(log: &RelayLog, before: &Ranking, after: Option<&Ranking>, unit: Unit) -> Self {
+        let st = &log.stats;
+        RelayLogSummary {
+            files: log.files.iter().map(|p| p.display().to_string()).collect(),
+            lines: st.lines,
+            unreadable_lines: st.unreadable_lines,
+            non_utf8_lines: st.non_utf8_lines,
+            other_program_lines: st.other_program_lines,
+            unused_postfix_lines: st.unused_postfix_lines,
+            malformed_postfix_lines: st.malformed_postfix_lines,
+            submissions: st.submissions,
+            hops: st.hops,
+            deliveries: st.deliveries,
+            internal_deliveries: st.internal_deliveries,
+            not_connected_recipients: st.not_connected,
+            outside_inputs: log.outside_inputs,
+            classic_year: log.classic_year,
+            classic_utc_offset_s: log.classic_utc_offset_s,
+            before: RelayLogSpan::of(&log.before, before, unit),
+            after: match (&log.after, after) {
+                (Some(w), Some(r)) => Some(RelayLogSpan::of(w, r, unit)),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// The numbers alone: every estimator, interval and the sensitivity table.
@@ -941,11 +1082,18 @@ pub(crate) fn estimate_titled(
         rankings.push(a);
     }
     let unit = choose_unit(&rankings);
-    let counts = |r: &Ranking| -> Vec<HostCounts> {
-        r.hosts.iter().map(|h| HostCounts::of(h, unit)).collect()
+    let counts = |r: &Ranking, log: Option<&RelayLogWindow>| -> Vec<HostCounts> {
+        r.hosts
+            .iter()
+            .map(|h| HostCounts::of(h, unit, log))
+            .collect()
     };
-    let before_hosts = counts(&input.before);
-    let after_hosts = input.after.as_ref().map(counts);
+    let log = input.relay_log.as_ref();
+    let before_hosts = counts(&input.before, log.map(|l| &l.before));
+    let after_hosts = input
+        .after
+        .as_ref()
+        .map(|a| counts(a, log.and_then(|l| l.after.as_ref())));
     let mut before_totals = Totals::of(&before_hosts);
     let mut after_totals = after_hosts.as_deref().map(Totals::of);
     if let Some(a) = after_totals.as_mut() {
@@ -1014,5 +1162,6 @@ pub(crate) fn estimate_titled(
             sensitivity_factors: SENSITIVITY_FACTORS,
         },
         inputs,
+        relay_log: log.map(|l| RelayLogSummary::of(l, &input.before, input.after.as_ref(), unit)),
     }
 }

@@ -10,14 +10,16 @@
 mod charts;
 mod estimate;
 mod output;
+pub mod relay_log;
 mod rng;
 mod time;
 
 pub use estimate::{
     BootstrapResult, Class, ConfigSummary, Differential, DifferentialParts, ESTIMATORS,
-    EstimatorDoc, HostCounts, SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Scenario, SensitivityRow,
-    Simulated, Strata, Summary, Totals, Unit, bootstrap, choose_unit, differential, duration_scale,
-    estimate, messages_per_mail_session, percentile_interval, reclassify, sensitivity, spam_weight,
+    EstimatorDoc, HostCounts, RelayLogSpan, RelayLogSummary, SENSITIVITY_FACTORS, SUSPECT_WEIGHT,
+    Scenario, SensitivityRow, Simulated, Strata, Summary, Totals, Unit, bootstrap, choose_unit,
+    differential, duration_scale, estimate, messages_per_mail_session, percentile_interval,
+    reclassify, sensitivity, spam_weight,
 };
 pub use output::{
     SUBMITTERS_CSV_COLUMNS, SUMMARY_CSV_COLUMNS, base64_encode, submitters_csv, summary_csv,
@@ -74,6 +76,9 @@ pub struct ReportInput {
     pub after: Option<Ranking>,
     /// The network came from defaults (no isp.toml): said in the report.
     pub defaults_used: bool,
+    /// The ISP relays' log (`--relay-log`): the relays' spam fraction is
+    /// then counted from it (see [`relay_log`]).
+    pub relay_log: Option<relay_log::RelayLog>,
 }
 
 /// Computes every estimate and writes the whole report directory:

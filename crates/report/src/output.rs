@@ -9,6 +9,7 @@ use crate::charts::{self, ShareBar, TimelineRow, TopHost};
 use crate::estimate::{
     ESTIMATORS, HostCounts, SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Summary, Unit, spam_weight,
 };
+use crate::relay_log::RelayLogWindow;
 use crate::time::format_utc;
 use crate::{ReportInput, ReportOptions};
 use anyhow::{Context, anyhow};
@@ -73,6 +74,9 @@ pub const SUMMARY_CSV_COLUMNS: &[&str] = &[
     "submitted_spam_fraction",
     "relay_acceptance",
     "clean_acceptance",
+    "relay_log_spam_fraction",
+    "relay_log_volume",
+    "relay_spam_fraction_source",
 ];
 
 fn csv_cell(v: Option<&Value>) -> String {
@@ -351,17 +355,23 @@ pub const SUBMITTERS_CSV_COLUMNS: &[&str] = &[
     "submitted_messages",
     "submitted_hidden_mail_sessions",
     "submitted_volume",
+    "relay_log_volume",
 ];
 
 /// submitters.csv: one row per host (relays aside) that submitted to the
 /// ISP's mail servers, most submitted first; `submitted_spam_fraction` of
 /// summary.csv is Σ spam_weight × submitted_volume / Σ submitted_volume.
-pub fn submitters_csv(ranking: &Ranking, unit: Unit) -> String {
+/// With the relays' log (`log`), `relay_log_volume` is what it traces to the
+/// host, and `relay_log_spam_fraction` is Σ spam_weight × relay_log_volume /
+/// Σ relay_log_volume; hosts the log names are listed even where their
+/// submissions were not in the traffic.
+pub fn submitters_csv(ranking: &Ranking, unit: Unit, log: Option<&RelayLogWindow>) -> String {
     let mut rows: Vec<(&HostRank, HostCounts)> = ranking
         .hosts
         .iter()
-        .filter(|h| h.verdict != Verdict::Relay && h.features.submitted_sessions > 0)
-        .map(|h| (h, HostCounts::of(h, unit)))
+        .filter(|h| h.verdict != Verdict::Relay)
+        .map(|h| (h, HostCounts::of(h, unit, log)))
+        .filter(|(h, c)| h.features.submitted_sessions > 0 || c.relay_logged.unwrap_or(0.0) > 0.0)
         .collect();
     rows.sort_by(|(ha, ca), (hb, cb)| {
         cb.submitted
@@ -374,7 +384,7 @@ pub fn submitters_csv(ranking: &Ranking, unit: Unit) -> String {
         let f = &h.features;
         let _ = writeln!(
             out,
-            "{},{},{:.2},{},{},{},{},{},{}",
+            "{},{},{:.2},{},{},{},{},{},{},{}",
             f.host,
             h.verdict.as_str(),
             h.score,
@@ -383,7 +393,8 @@ pub fn submitters_csv(ranking: &Ranking, unit: Unit) -> String {
             f.submitted_mail_sessions,
             f.submitted_messages,
             f.submitted_hidden_mail_sessions,
-            c.submitted
+            c.submitted,
+            c.relay_logged.map(|v| v.to_string()).unwrap_or_default()
         );
     }
     out
@@ -405,13 +416,21 @@ pub(crate) fn write_all(
     write_hosts(&dir.join("hosts.csv"), &before_rows)?;
     write_file(
         &dir.join("submitters.csv"),
-        &submitters_csv(&input.before, summary.unit),
+        &submitters_csv(
+            &input.before,
+            summary.unit,
+            input.relay_log.as_ref().map(|l| &l.before),
+        ),
     )?;
     if let Some(after) = &input.after {
         write_hosts(&dir.join("hosts-after.csv"), &after.contract_hosts())?;
         write_file(
             &dir.join("submitters-after.csv"),
-            &submitters_csv(after, summary.unit),
+            &submitters_csv(
+                after,
+                summary.unit,
+                input.relay_log.as_ref().and_then(|l| l.after.as_ref()),
+            ),
         )?;
     }
 
@@ -586,13 +605,18 @@ impl<'a> Document<'a> {
             // from hold more messages for bots (crates/report/README.md).
             let relayed = std::iter::once(&self.s.before)
                 .chain(self.s.after.as_ref())
-                .any(|sc| sc.relay_volume > 0.0 && sc.relay_spam_fraction > 0.0);
+                .any(|sc| {
+                    sc.relay_volume > 0.0
+                        && sc.relay_spam_fraction > 0.0
+                        && sc.relay_spam_fraction_source == "submissions"
+                });
             if relayed {
                 out.push(
                     "The relays' spam fraction is the share of submission sessions that came from suspected \
                      hosts; flows cannot show how many messages each held. Bots that put more messages into \
                      a session than customers do make it, and the shares built on it, too low (on the \
-                     simulated ISP after the block, by 0.02-0.05)."
+                     simulated ISP after the block, by 0.02-0.05). The relays' own log (--relay-log) \
+                     removes this."
                         .to_string(),
                 );
             }
@@ -717,22 +741,77 @@ impl<'a> Document<'a> {
     /// (a)): what was submitted, and the relays' refusals against the clean
     /// hosts'.
     fn relay_table(&self) -> Table {
-        let header = [
+        let mut header = vec![
             "relay volume",
             "spam submitted (f)",
             "accepted: relays (A)",
             "accepted: clean hosts (a)",
-            "relays' spam fraction",
         ];
+        let logged = self.s.relay_log.is_some();
+        if logged {
+            header.extend([
+                "relays' log: deliveries traced",
+                "relays' log: spam fraction",
+            ]);
+        }
+        header.push("relays' spam fraction");
         self.per_scenario(&header, |sc| {
-            vec![
+            let mut row = vec![
                 num(sc.relay_volume),
                 pct(Some(sc.submitted_spam_fraction)),
                 pct(sc.relay_acceptance),
                 pct(sc.clean_acceptance),
+            ];
+            if logged {
+                row.push(sc.relay_log_volume.map_or_else(|| "n/a".into(), num));
+                row.push(pct(sc.relay_log_spam_fraction));
+            }
+            row.push(format!(
+                "{} ({})",
                 pct(Some(sc.relay_spam_fraction)),
-            ]
+                sc.relay_spam_fraction_source
+            ));
+            row
         })
+    }
+
+    /// Under the relays' table: where the fraction came from.
+    fn relay_note(&self) -> String {
+        let mut note = RELAY_NOTE.to_string();
+        if let Some(l) = &self.s.relay_log {
+            let span = |name: &str, sp: &crate::RelayLogSpan| {
+                format!(
+                    "{name}: {} outbound deliveries in the span, {} traced to ranked hosts, {} to customers \
+                     not in the traffic, {} made on the relays, {} of unknown origin",
+                    num(sp.deliveries),
+                    num(sp.ranked_hosts),
+                    num(sp.unranked_clients),
+                    num(sp.local),
+                    num(sp.unknown_origin)
+                )
+            };
+            let mut spans = vec![span("before", &l.before)];
+            if let Some(a) = &l.after {
+                spans.push(span("after", a));
+            }
+            let _ = write!(
+                note,
+                " The relays' log ({} file(s), {} lines, {} unreadable) traces each of the relays' outbound \
+                 deliveries to the customer who submitted it; where it traces any to a ranked host, the relays' \
+                 spam fraction is the weighted share of those (relay_log_spam_fraction, counted in {}; \
+                 relay_log_volume per host in submitters.csv) and f, A and a are not used. {}.",
+                l.files.len(),
+                l.lines,
+                l.unreadable_lines,
+                if self.s.unit.as_str() == "messages" {
+                    "deliveries the receiver accepted"
+                } else {
+                    "deliveries whose receiver got the body"
+                },
+                spans.join("; ")
+            );
+        }
+        note
     }
 
     fn differential_table(&self) -> Option<Table> {
@@ -897,6 +976,11 @@ impl<'a> Document<'a> {
         for i in &self.opts.inputs {
             out.push(format!("input: {i}"));
         }
+        if let Some(l) = &self.s.relay_log {
+            for f in &l.files {
+                out.push(format!("relays' log: {f}"));
+            }
+        }
         out
     }
 
@@ -970,7 +1054,7 @@ impl<'a> Document<'a> {
         md_table(&mut md, &self.scenario_table());
         let _ = writeln!(md, "\n## The relays' spam fraction\n");
         md_table(&mut md, &self.relay_table());
-        let _ = writeln!(md, "\n{RELAY_NOTE}");
+        let _ = writeln!(md, "\n{}", self.relay_note());
         let _ = writeln!(md, "\n## OP25B simulated on the before traffic\n");
         md_table(&mut md, &self.simulated_table());
         if let Some(t) = self.differential_table() {
@@ -1029,7 +1113,7 @@ impl<'a> Document<'a> {
         html_table(&mut h, &self.scenario_table());
         h.push_str("<h2>The relays' spam fraction</h2>\n");
         html_table(&mut h, &self.relay_table());
-        let _ = writeln!(h, "<p>{}</p>", escape_html(RELAY_NOTE));
+        let _ = writeln!(h, "<p>{}</p>", escape_html(&self.relay_note()));
         h.push_str("<h2>OP25B simulated on the before traffic</h2>\n");
         html_table(&mut h, &self.simulated_table());
         if let Some(t) = self.differential_table() {

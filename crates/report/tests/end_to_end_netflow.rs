@@ -7,6 +7,10 @@
 //! which a message body was transmitted (truth.json's
 //! `spam_share_data_sessions`), whatever the receiver answered after it.
 //!
+//! Each seed is estimated twice: from the flows alone, and with the ISP mail
+//! servers' Postfix log (`--relay-log`), which traces each relay delivery
+//! to the customer who submitted it.
+//!
 //! Seeds and scale: `OP25B_E2E_SEEDS` (default 10) and `OP25B_E2E_SCALE`
 //! (default 0.5), as in `end_to_end.rs`.
 
@@ -71,7 +75,9 @@ fn rank_netflow(path: &Path, cfg: &IspConfig, rank_cfg: &RankConfig) -> (Ranking
 }
 
 struct SeedResult {
-    summary: Summary,
+    /// From the flows alone, and with the ISP mail servers' log.
+    flows_only: Summary,
+    with_relay_log: Summary,
     truth: Value,
     collateral_addresses: Vec<String>,
     /// Every client address of the before ranking.
@@ -79,7 +85,11 @@ struct SeedResult {
 }
 
 fn run_seed(seed: u64, scale: f64) -> SeedResult {
-    let common::SynthSeed { input, truth } = common::synth_seed(
+    let common::SynthSeed {
+        mut input,
+        truth,
+        relay_log,
+    } = common::synth_seed(
         seed,
         scale,
         ("before-netflow5.pcap", "after-netflow5.pcap"),
@@ -90,6 +100,8 @@ fn run_seed(seed: u64, scale: f64) -> SeedResult {
             ranking
         },
     );
+    let flows_only = estimate(&input, 400, seed);
+    input.relay_log = Some(relay_log);
     SeedResult {
         collateral_addresses: common::collateral_addresses(&input.before),
         ranked_addresses: input
@@ -98,8 +110,110 @@ fn run_seed(seed: u64, scale: f64) -> SeedResult {
             .iter()
             .map(|h| h.features.host.to_string())
             .collect(),
-        summary: estimate(&input, 400, seed),
+        flows_only,
+        with_relay_log: estimate(&input, 400, seed),
         truth,
+    }
+}
+
+const NAMES: [&str; 4] = ["before", "after", "simulated", "differential"];
+/// The issue's bounds.
+const BOUNDS: [f64; 4] = [0.02, 0.02, 0.02, 0.05];
+
+/// Errors, closeness and coverage of one way of estimating over the seeds.
+struct Tally {
+    label: &'static str,
+    guards: [f64; 4],
+    worst: [f64; 4],
+    close: [u32; 4],
+    covered: [u32; 3],
+}
+
+impl Tally {
+    fn new(label: &'static str, guards: [f64; 4]) -> Tally {
+        Tally {
+            label,
+            guards,
+            worst: [0.0; 4],
+            close: [0; 4],
+            covered: [0; 3],
+        }
+    }
+
+    /// Adds one seed; returns its line for the log and pushes what fails.
+    fn add(
+        &mut self,
+        seed: u64,
+        s: &Summary,
+        truths: &[f64; 4],
+        failures: &mut Vec<String>,
+    ) -> String {
+        assert_eq!(s.unit.as_str(), "sessions", "flows hide the dialogue");
+        let after = s.after.as_ref().expect("after");
+        let diff = s.differential.as_ref().expect("differential");
+        let sim = &s.simulated_after;
+        let estimates = [
+            s.before.spam_share,
+            after.spam_share,
+            sim.scenario.spam_share,
+            diff.spam_share,
+        ]
+        .map(|e| e.unwrap_or(f64::NAN));
+        let mut line = format!("  {}:", self.label);
+        for i in 0..4 {
+            // NaN (no estimate) counts as a miss and fails.
+            let err = (estimates[i] - truths[i]).abs();
+            self.worst[i] = if err.is_nan() {
+                f64::NAN
+            } else {
+                self.worst[i].max(err)
+            };
+            self.close[i] += u32::from(err <= BOUNDS[i]);
+            line += &format!(
+                " {} {:.4} (err {:+.4})",
+                NAMES[i],
+                estimates[i],
+                estimates[i] - truths[i]
+            );
+            if err.is_nan() || err > self.guards[i] {
+                failures.push(format!(
+                    "seed {seed} {} {}: estimate {:.4}, truth {:.4}, over {}",
+                    self.label, NAMES[i], estimates[i], truths[i], self.guards[i]
+                ));
+            }
+        }
+        for (i, ci) in [
+            s.before.spam_share_ci95,
+            after.spam_share_ci95,
+            sim.scenario.spam_share_ci95,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            self.covered[i] += u32::from(common::inside(ci, truths[i]));
+        }
+        line
+    }
+
+    fn report(&self, seeds: u64) {
+        println!(
+            "{}: largest |estimate - truth| (before, after, simulated, differential): {:.4?}; \
+             within the issue's bounds {BOUNDS:?} on {:?} of {seeds} seeds; truth inside \
+             the 95% CI (before, after, simulated): {:?}",
+            self.label, self.worst, self.close, self.covered
+        );
+    }
+
+    fn assert_coverage(&self, seeds: u64) {
+        // The issue's coverage requirement.
+        for c in self.covered {
+            assert!(
+                f64::from(c) >= 0.9 * seeds as f64,
+                "{}: coverage {:?} of {seeds}",
+                self.label,
+                self.covered
+            );
+        }
     }
 }
 
@@ -107,33 +221,27 @@ fn run_seed(seed: u64, scale: f64) -> SeedResult {
 fn netflow_estimates_match_the_simulators_truth() {
     let seeds: u64 = common::env_or("OP25B_E2E_SEEDS", 10);
     let scale: f64 = common::env_or("OP25B_E2E_SCALE", 0.5);
-    // Per scenario (before, after, simulated, differential): largest error,
-    // seeds within the issue's bound, truth inside the 95% CI.
-    let names = ["before", "after", "simulated", "differential"];
-    let bounds = [0.02, 0.02, 0.02, 0.05];
-    // What is asserted on every seed. differential: the issue's bound, met.
-    // before: met on 9 of 10 seeds (largest miss 0.022: low-rate zombies
-    // that rank, on flows, leaves suspect or clean). after and simulated
-    // after: NOT the issue's 0.02, which
-    // flows do not meet (crates/report/README.md, "The sessions unit"): the
-    // relay's spam fraction counts submission sessions where the relay sends
-    // one session per message, and rank on flows calls some stolen-credential
-    // zombies clean (their submissions dilute their failed share). These
-    // bounds guard against regressions; the errors are printed.
-    let guards = [0.03, 0.08, 0.06, 0.05];
-    let mut worst = [0.0f64; 4];
-    let mut close = [0u32; 4];
-    let mut covered = [0u32; 3];
+    // What is asserted on every seed, from the flows alone: differential
+    // and before, the issue's bounds (before: up to 0.03 on rare seeds,
+    // low-rate zombies that rank leaves suspect or clean on flows). After
+    // and simulated after: NOT the issue's 0.02, which flows alone do not
+    // meet (crates/report/README.md, "The sessions unit"): the relays'
+    // spam fraction counts submission sessions where the relay sends one
+    // session per message. These guard against regressions.
+    let mut flows_only = Tally::new("flows only", [0.03, 0.08, 0.06, 0.05]);
+    // With the ISP mail servers' log, the relays' output is weighed by who
+    // submitted each delivery: the issue's bounds on at least 90% of seeds
+    // (asserted below), 0.03 on every seed. What is left is verdicts: a
+    // low-rate stolen-credential bot that rank on flows leaves suspect.
+    // Measured 2026-11-29, 20 seeds: within 0.02 on 20/19/20 (before,
+    // after, simulated) at scale 0.5, 20/20/19 at 1, 20/20/20 at 2; largest
+    // misses 0.024 (after, scale 0.5) and 0.025 (simulated, scale 1).
+    let mut with_log = Tally::new("flows + relay log", [0.03, 0.03, 0.03, 0.05]);
     let mut collateral_ok = 0u32;
     let mut failures = Vec::new();
     for seed in 1..=seeds {
-        let SeedResult {
-            summary: s,
-            truth,
-            collateral_addresses,
-            ranked_addresses,
-        } = run_seed(seed, scale);
-        assert_eq!(s.unit.as_str(), "sessions", "flows hide the dialogue");
+        let r = run_seed(seed, scale);
+        let truth = &r.truth;
         let (b, a) = (&truth["phases"]["before"], &truth["phases"]["after"]);
         let k = (common::num(&b["end_us"]) - common::num(&b["start_us"]))
             / (common::num(&a["end_us"]) - common::num(&a["start_us"]));
@@ -146,56 +254,34 @@ fn netflow_estimates_match_the_simulators_truth() {
             (common::num(&b["spam_data_sessions"]) - k * common::num(&a["spam_data_sessions"]))
                 / common::num(&b["outbound_data_sessions"]),
         ];
-        let after = s.after.as_ref().expect("after");
-        let diff = s.differential.as_ref().expect("differential");
-        let sim = &s.simulated_after;
-        let estimates = [
-            s.before.spam_share,
-            after.spam_share,
-            sim.scenario.spam_share,
-            diff.spam_share,
-        ]
-        .map(|e| e.unwrap_or(f64::NAN));
-        let mut line = format!("seed {seed}:");
-        for i in 0..4 {
-            // NaN (no estimate) counts as a miss.
-            let err = (estimates[i] - truths[i]).abs();
-            worst[i] = if err.is_nan() {
-                f64::NAN
-            } else {
-                worst[i].max(err)
-            };
-            close[i] += u32::from(err <= bounds[i]);
-            line += &format!(
-                " {} {:.4} (truth {:.4}, err {:+.4})",
-                names[i],
-                estimates[i],
-                truths[i],
-                estimates[i] - truths[i]
-            );
-        }
-        for (i, ci) in [
-            s.before.spam_share_ci95,
-            after.spam_share_ci95,
-            sim.scenario.spam_share_ci95,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            covered[i] += u32::from(common::inside(ci, truths[i]));
-        }
-        let found = common::machines(&collateral_addresses, &truth);
-        let expected = common::truth_collateral(&truth);
+        println!(
+            "seed {seed}: truth before {:.4} after {:.4} simulated {:.4} differential {:.4}",
+            truths[0], truths[1], truths[2], truths[3]
+        );
+        println!(
+            "{}",
+            flows_only.add(seed, &r.flows_only, &truths, &mut failures)
+        );
+        println!(
+            "{}",
+            with_log.add(seed, &r.with_relay_log, &truths, &mut failures)
+        );
+        let logged = r.with_relay_log.after.as_ref().expect("after");
+        assert_eq!(
+            logged.relay_spam_fraction_source, "relay_log",
+            "seed {seed}"
+        );
+        let found = common::machines(&r.collateral_addresses, truth);
+        let expected = common::truth_collateral(truth);
         collateral_ok += u32::from(found == expected);
         if found != expected {
-            line += &format!(" collateral {found:?} vs truth {expected:?}");
+            println!("  collateral {found:?} vs truth {expected:?}");
         }
-        println!("{line}");
         // Every legitimate customer the block cuts off is found. Extra
         // addresses are low-rate zombies that rank, on flows, called clean.
         // NetFlow v5 cannot carry IPv6: a customer whose blocked sessions
         // all went over IPv6 is not in the flows at all, and is left out.
-        let visible = common::machines(&ranked_addresses, &truth);
+        let visible = common::machines(&r.ranked_addresses, truth);
         let missed: Vec<&String> = expected
             .difference(&found)
             .filter(|m| visible.contains(*m))
@@ -205,29 +291,19 @@ fn netflow_estimates_match_the_simulators_truth() {
                 "seed {seed}: collateral machines missed: {missed:?}"
             ));
         }
-        for i in 0..4 {
-            // NaN (no estimate) fails too.
-            let err = (estimates[i] - truths[i]).abs();
-            if err.is_nan() || err > guards[i] {
-                failures.push(format!(
-                    "seed {seed} {}: estimate {:.4}, truth {:.4}, over {}",
-                    names[i], estimates[i], truths[i], guards[i]
-                ));
-            }
-        }
     }
-    println!(
-        "largest |estimate - truth| (before, after, simulated, differential): {worst:.4?}; \
-         within the issue's bounds {bounds:?} on {close:?} of {seeds} seeds; truth inside \
-         the 95% CI (before, after, simulated): {covered:?}; collateral machines equal on \
-         {collateral_ok} of {seeds}"
-    );
+    flows_only.report(seeds);
+    with_log.report(seeds);
+    println!("collateral machines equal on {collateral_ok} of {seeds}");
     assert!(failures.is_empty(), "{failures:#?}");
-    // The issue's coverage requirement, met on flows too.
-    for c in covered {
+    flows_only.assert_coverage(seeds);
+    with_log.assert_coverage(seeds);
+    for (i, c) in with_log.close.iter().enumerate() {
         assert!(
-            f64::from(c) >= 0.9 * seeds as f64,
-            "coverage {covered:?} of {seeds}"
+            f64::from(*c) >= 0.9 * seeds as f64,
+            "flows + relay log: {} within {} on only {c} of {seeds} seeds",
+            NAMES[i],
+            BOUNDS[i]
         );
     }
 }

@@ -272,6 +272,7 @@ fn bootstrap_interval_covers_the_population_share() {
                     blockable_sessions: 0,
                     blockable_messages: 0,
                     submitted: 0.0,
+                    relay_logged: None,
                     attempts: volume,
                     accepted: volume,
                 }
@@ -488,7 +489,7 @@ fn submissions_hidden_by_starttls_count_like_the_visible_ones() {
     assert!(close(s.before.submitted_spam_fraction, 2.0 / 12.0));
     assert!(close(s.before.relay_spam_fraction, 2.0 / 12.0));
     // submitters.csv lists the two, most submitted first, relays aside.
-    let csv = op25b_report::submitters_csv(&r, Unit::Messages);
+    let csv = op25b_report::submitters_csv(&r, Unit::Messages, None);
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 3, "{csv}");
     assert!(
@@ -511,9 +512,133 @@ fn a_session_that_carried_mail_counts_at_least_one_message() {
         f.blockable_sessions = 5;
         f.blockable_mail_sessions = 5;
     });
-    let c = HostCounts::of(&h, Unit::Messages);
+    let c = HostCounts::of(&h, Unit::Messages, None);
     assert!(
         close(c.volume, 5.0) && close(c.blockable_volume, 5.0),
         "{c:?}"
     );
+}
+
+/// The relays' log, hand-made: `(host number, body_sent, accepted)` traced
+/// to hosts 198.18.0.n, plus deliveries nobody can be weighed by.
+fn relay_log_of(
+    r: &op25b_rank::Ranking,
+    traced: &[(u32, u64, u64)],
+) -> op25b_report::relay_log::RelayLog {
+    use op25b_report::relay_log::{LoggedDeliveries, RelayLog, RelayLogWindow};
+    let mut w = RelayLogWindow {
+        start_us: r.start_us,
+        end_us: r.end_us,
+        ..RelayLogWindow::default()
+    };
+    for &(n, body_sent, accepted) in traced {
+        let d = LoggedDeliveries {
+            body_sent,
+            accepted,
+        };
+        w.by_client
+            .insert(std::net::IpAddr::from([198, 18, 0, n as u8]), d);
+        w.deliveries.body_sent += body_sent;
+        w.deliveries.accepted += accepted;
+    }
+    w.local = LoggedDeliveries {
+        body_sent: 3,
+        accepted: 3,
+    };
+    w.deliveries.body_sent += 3;
+    w.deliveries.accepted += 3;
+    RelayLog {
+        files: Vec::new(),
+        before: w,
+        after: None,
+        outside_inputs: 0,
+        classic_year: 2005,
+        classic_utc_offset_s: 0,
+        stats: Default::default(),
+    }
+}
+
+#[test]
+fn the_relays_log_replaces_the_inferred_fraction() {
+    // The worked example: from submissions f = 0.25 and the relay's 40
+    // messages carry 10 spam. Its log says otherwise: of the 40 deliveries
+    // receivers accepted, 28 came from Z2 (host 2), 2 from S1 (host 3),
+    // 10 from C1 (host 4); 3 more were bounces made on the relay and 5 came
+    // from a customer whose traffic is not in the input (host 99), both left
+    // out. phi = (28 + 0.5 * 2) / (28 + 2 + 10) = 0.725.
+    let r = worked_example();
+    let log = relay_log_of(&r, &[(2, 30, 28), (3, 2, 2), (4, 10, 10), (99, 5, 5)]);
+    let mut inp = input(r, None);
+    inp.relay_log = Some(log);
+    let s = estimate(&inp, 200, 1);
+    assert!(close(s.before.submitted_spam_fraction, 0.25));
+    assert!(close(s.before.relay_log_spam_fraction.unwrap(), 0.725));
+    assert!(close(s.before.relay_spam_fraction, 0.725));
+    assert_eq!(s.before.relay_spam_fraction_source, "relay_log");
+    assert!(close(s.before.relay_log_volume.unwrap(), 40.0));
+    // spam = 60 + 30 + 0.5 * 10 + 0.725 * 40 = 124; 124 / 175.
+    assert!(close(s.before.spam_share.unwrap(), 124.0 / 175.0));
+    // The simulated block removes Z1, Z2, S1 and C2's direct mail: C3's 15
+    // (static) and the relay's 40 are left, 0.725 * 40 = 29 of it spam.
+    assert!(close(
+        s.simulated_after.scenario.spam_share.unwrap(),
+        0.725 * 40.0 / 55.0
+    ));
+    let span = &s.relay_log.as_ref().unwrap().before;
+    assert_eq!(
+        (
+            span.deliveries,
+            span.ranked_hosts,
+            span.unranked_clients,
+            span.local
+        ),
+        (48.0, 40.0, 5.0, 3.0)
+    );
+    // The interval is built from the same fraction, resampled with the hosts.
+    let [lo, hi] = s.before.spam_share_ci95.unwrap();
+    assert!(lo <= 124.0 / 175.0 && 124.0 / 175.0 <= hi, "{lo} {hi}");
+}
+
+#[test]
+fn a_log_that_traces_nothing_to_ranked_hosts_leaves_the_inferred_fraction() {
+    let r = worked_example();
+    let log = relay_log_of(&r, &[(99, 5, 5)]);
+    let mut inp = input(r, None);
+    inp.relay_log = Some(log);
+    let s = estimate(&inp, 0, 1);
+    assert_eq!(s.before.relay_spam_fraction_source, "submissions");
+    assert!(s.before.relay_log_spam_fraction.is_none());
+    assert!(close(s.before.relay_log_volume.unwrap(), 0.0));
+    assert!(close(s.before.relay_spam_fraction, 0.25));
+}
+
+#[test]
+fn in_the_sessions_unit_the_log_counts_deliveries_whose_receiver_got_the_body() {
+    // Flows only: Z (host 1) handed in 2 submission sessions and C (host 2)
+    // 2, so f = 0.5; but the relay's 10 sessions that carried a body were 8
+    // of Z's messages and 2 of C's (the log also has 4 of Z's refused at
+    // RCPT, with no body, and 9 accepted: messages would count those).
+    let zombie = host(1, Verdict::Zombie, 9.0, |f| {
+        counts(f, 0, 0, 2);
+        f.has_dialogue = false;
+    });
+    let customer = host(2, Verdict::Clean, 0.0, |f| {
+        counts(f, 0, 0, 2);
+        f.has_dialogue = false;
+    });
+    let relay = host(3, Verdict::Relay, 0.0, |f| {
+        counts(f, 10, 0, 0);
+        f.host = "198.19.255.10".parse().unwrap();
+        f.configured_relay = true;
+        f.has_dialogue = false;
+    });
+    let r = ranking(vec![zombie, customer, relay], T0, T0 + HOUR_US);
+    let log = relay_log_of(&r, &[(1, 8, 5), (2, 2, 2)]);
+    let mut inp = input(r, None);
+    inp.relay_log = Some(log);
+    let s = estimate(&inp, 0, 1);
+    assert_eq!(s.unit, Unit::Sessions);
+    assert!(close(s.before.submitted_spam_fraction, 0.5));
+    assert!(close(s.before.relay_spam_fraction, 0.8));
+    assert!(close(s.before.spam_share.unwrap(), 0.8));
 }

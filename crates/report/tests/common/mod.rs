@@ -56,6 +56,7 @@ pub fn input(before: Ranking, after: Option<Ranking>) -> ReportInput {
         before,
         after,
         defaults_used: false,
+        relay_log: None,
     }
 }
 
@@ -212,10 +213,12 @@ pub fn inside(ci: Option<[f64; 2]>, x: f64) -> bool {
     ci.is_some_and(|[lo, hi]| lo - 1e-9 <= x && x <= hi + 1e-9)
 }
 
-/// One wakwak-2005 seed, both phases ranked, ready for `estimate`.
+/// One wakwak-2005 seed, both phases ranked, ready for `estimate`; the ISP
+/// mail servers' log read over both spans, for `input.relay_log`.
 pub struct SynthSeed {
     pub input: ReportInput,
     pub truth: serde_json::Value,
+    pub relay_log: op25b_report::relay_log::RelayLog,
 }
 
 /// Runs op25b-synth (wakwak-2005) into a temporary directory and ranks its
@@ -245,6 +248,17 @@ pub fn synth_seed(
     let truth = serde_json::from_str(&std::fs::read_to_string(&truth_path).expect("truth.json"))
         .expect("truth.json parses");
     dump_for_post_mortem(label, &before, &after, &truth_path);
+    let relay_log = op25b_report::relay_log::RelayLog::read(
+        &[
+            dir.path().join("before-maillog"),
+            dir.path().join("after-maillog"),
+        ],
+        &cfg.network,
+        0,
+        &before,
+        Some(&after),
+    )
+    .expect("the simulated ISP's mail log reads");
     SynthSeed {
         input: ReportInput {
             network: cfg.network.clone(),
@@ -252,8 +266,10 @@ pub fn synth_seed(
             before,
             after: Some(after),
             defaults_used: false,
+            relay_log: None,
         },
         truth,
+        relay_log,
     }
 }
 
