@@ -174,7 +174,6 @@ pub struct MailLogReader {
     trails: HashMap<String, Trail>,
     open: HashMap<(String, u32), OpenTransaction>,
     stats: MailLogStats,
-    latest_us: i64,
     lines_since_sweep: u64,
 }
 
@@ -188,7 +187,6 @@ impl MailLogReader {
             trails: HashMap::new(),
             open: HashMap::new(),
             stats: MailLogStats::default(),
-            latest_us: i64::MIN,
             lines_since_sweep: 0,
         }
     }
@@ -284,10 +282,9 @@ impl MailLogReader {
                 return false;
             }
         };
-        self.latest_us = self.latest_us.max(l.time_us);
         self.lines_since_sweep += 1;
         if self.lines_since_sweep >= 1 << 16 {
-            self.sweep(out);
+            self.sweep(l.time_us, out);
         }
         let mut parts = l.program.split('/');
         if !parts.next().is_some_and(|p| p.starts_with("postfix")) {
@@ -345,7 +342,7 @@ impl MailLogReader {
                 if let Some(t) = self.open.get_mut(&key) {
                     if t.qid == qid
                         && t.relay == rcpt.relay
-                        && l.time_us - t.last_us <= TRANSACTION_GAP_US
+                        && (l.time_us - t.last_us).abs() <= TRANSACTION_GAP_US
                     {
                         t.last_us = l.time_us;
                         t.recipients += 1;
@@ -421,10 +418,12 @@ impl MailLogReader {
     }
 
     /// Closes transactions no line can continue any more and forgets queue
-    /// IDs older than the queue lifetime.
-    fn sweep(&mut self, out: &mut dyn FnMut(RelayDelivery)) {
+    /// IDs older than the queue lifetime, as of `now`: the current line's
+    /// time, not the latest seen, so that a file whose clock steps back
+    /// (logs of two hosts joined, a rotated file out of order) does not
+    /// close what its own next lines continue.
+    fn sweep(&mut self, now: i64, out: &mut dyn FnMut(RelayDelivery)) {
         self.lines_since_sweep = 0;
-        let now = self.latest_us;
         let mut stale: Vec<(i64, (String, u32))> = self
             .open
             .iter()

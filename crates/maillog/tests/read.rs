@@ -260,3 +260,44 @@ fn the_simulated_isps_log_accounts_for_every_relay_session() {
         );
     }
 }
+
+/// Two hosts' logs joined one after the other: the clock steps back an
+/// hour in the middle, past the point where the reader sweeps (every 65 536
+/// lines). No transaction may be split or merged by that.
+#[test]
+fn a_clock_that_steps_back_splits_no_transaction() {
+    let messages = 9_000u32;
+    // Five lines of another program first, so that the sweep (line 65 536)
+    // falls on the fourth line of a message's seven, the third recipient:
+    // inside a transaction.
+    let mut text = "Nov 29 01:00:00 mail1 dovecot: starting\n".repeat(5);
+    for (host, pid0) in [("mail1", 1000u32), ("mail2", 1000)] {
+        for m in 0..messages {
+            let (min, sec) = ((m / 100) % 60, (m % 100) * 6 / 10);
+            let ts = format!("Nov 29 01:{min:02}:{sec:02}");
+            let qid = format!("{host}Q{m:06}").replace("mail", "M");
+            let pid = pid0 + m % 50;
+            text += &format!(
+                "{ts} {host} postfix/smtpd[9]: {qid}: client=c[198.18.1.{}]\n",
+                m % 200
+            );
+            for r in 0..5 {
+                text += &format!(
+                    "{ts} {host} postfix/smtp[{pid}]: {qid}: to=<r{r}@x.example>, relay=mx.x.example[192.0.2.{}]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)\n",
+                    1 + m % 7
+                );
+            }
+            text += &format!("{ts} {host} postfix/qmgr[8]: {qid}: removed\n");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "joined", text.as_bytes());
+    let (deliveries, stats) = read(&[p]).unwrap();
+    assert!(
+        stats.lines > 1 << 16,
+        "the reader swept in the second host's part"
+    );
+    assert_eq!(deliveries.len() as u32, 2 * messages);
+    assert!(deliveries.iter().all(|d| d.recipients == 5 && d.accepted));
+    assert_eq!(stats.deliveries_unknown_origin, 0);
+}
