@@ -702,6 +702,12 @@ pub struct Scenario {
     pub relay_log_volume: Option<f64>,
     /// `relay_log` or `submissions`: where `relay_spam_fraction` came from.
     pub relay_spam_fraction_source: &'static str,
+    /// The relays' outbound deliveries in the input's span, in the unit, and
+    /// those not traced to a ranked host (made on the relays, submitted
+    /// before the log starts, or by customers not in the traffic: the
+    /// breakdown is in `relay_log`); null without a log.
+    pub relay_log_deliveries: Option<f64>,
+    pub relay_log_untraced: Option<f64>,
     /// The share with suspects counted as legitimate / as zombies.
     pub spam_share_suspects_as_clean: Option<f64>,
     pub spam_share_suspects_as_spam: Option<f64>,
@@ -735,6 +741,9 @@ impl Scenario {
             } else {
                 "submissions"
             },
+            // Set from the log's span by `estimate_titled`.
+            relay_log_deliveries: None,
+            relay_log_untraced: None,
             spam_share_suspects_as_clean: t.spam_share(0.0),
             spam_share_suspects_as_spam: t.spam_share(1.0),
             duration_s,
@@ -1140,13 +1149,31 @@ pub(crate) fn estimate_titled(
         _ => None,
     };
 
+    let relay_log = log.map(|l| RelayLogSummary::of(l, &input.before, input.after.as_ref(), unit));
+    let with_span = |mut sc: Scenario, span: Option<&RelayLogSpan>| {
+        if let Some(sp) = span {
+            sc.relay_log_deliveries = Some(sp.deliveries);
+            sc.relay_log_untraced = Some(sp.deliveries - sp.ranked_hosts);
+        }
+        sc
+    };
+    let before_span = relay_log.as_ref().map(|l| &l.before);
+    let after_span = relay_log.as_ref().and_then(|l| l.after.as_ref());
+    let mut simulated_after = Simulated::of(&before_totals, unit, boot.simulated, dur_before);
+    simulated_after.scenario = with_span(simulated_after.scenario, before_span);
     Summary {
-        before: Scenario::measured(&before_totals, unit, boot.before, dur_before),
+        before: with_span(
+            Scenario::measured(&before_totals, unit, boot.before, dur_before),
+            before_span,
+        ),
         after: match (&input.after, &after_totals) {
-            (Some(a), Some(t)) => Some(Scenario::measured(t, unit, boot.after, duration_s(a))),
+            (Some(a), Some(t)) => Some(with_span(
+                Scenario::measured(t, unit, boot.after, duration_s(a)),
+                after_span,
+            )),
             _ => None,
         },
-        simulated_after: Simulated::of(&before_totals, unit, boot.simulated, dur_before),
+        simulated_after,
         differential,
         version: VERSION,
         title,
@@ -1162,6 +1189,6 @@ pub(crate) fn estimate_titled(
             sensitivity_factors: SENSITIVITY_FACTORS,
         },
         inputs,
-        relay_log: log.map(|l| RelayLogSummary::of(l, &input.before, input.after.as_ref(), unit)),
+        relay_log,
     }
 }

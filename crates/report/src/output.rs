@@ -77,6 +77,8 @@ pub const SUMMARY_CSV_COLUMNS: &[&str] = &[
     "relay_log_spam_fraction",
     "relay_log_volume",
     "relay_spam_fraction_source",
+    "relay_log_deliveries",
+    "relay_log_untraced",
 ];
 
 fn csv_cell(v: Option<&Value>) -> String {
@@ -750,8 +752,10 @@ impl<'a> Document<'a> {
         let logged = self.s.relay_log.is_some();
         if logged {
             header.extend([
-                "relays' log: deliveries traced",
-                "relays' log: spam fraction",
+                "relays' log: deliveries",
+                "not traced",
+                "traced to ranked hosts",
+                "their spam fraction",
             ]);
         }
         header.push("relays' spam fraction");
@@ -763,7 +767,10 @@ impl<'a> Document<'a> {
                 pct(sc.clean_acceptance),
             ];
             if logged {
-                row.push(sc.relay_log_volume.map_or_else(|| "n/a".into(), num));
+                let or_na = |v: Option<f64>| v.map_or_else(|| "n/a".into(), num);
+                row.push(or_na(sc.relay_log_deliveries));
+                row.push(or_na(sc.relay_log_untraced));
+                row.push(or_na(sc.relay_log_volume));
                 row.push(pct(sc.relay_log_spam_fraction));
             }
             row.push(format!(
@@ -778,37 +785,20 @@ impl<'a> Document<'a> {
     /// Under the relays' table: where the fraction came from.
     fn relay_note(&self) -> String {
         let mut note = RELAY_NOTE.to_string();
-        if let Some(l) = &self.s.relay_log {
-            let span = |name: &str, sp: &crate::RelayLogSpan| {
-                format!(
-                    "{name}: {} outbound deliveries in the span, {} traced to ranked hosts, {} to customers \
-                     not in the traffic, {} made on the relays, {} of unknown origin",
-                    num(sp.deliveries),
-                    num(sp.ranked_hosts),
-                    num(sp.unranked_clients),
-                    num(sp.local),
-                    num(sp.unknown_origin)
-                )
-            };
-            let mut spans = vec![span("before", &l.before)];
-            if let Some(a) = &l.after {
-                spans.push(span("after", a));
-            }
+        if self.s.relay_log.is_some() {
             let _ = write!(
                 note,
-                " The relays' log ({} file(s), {} lines, {} unreadable) traces each of the relays' outbound \
-                 deliveries to the customer who submitted it; where it traces any to a ranked host, the relays' \
-                 spam fraction is the weighted share of those (relay_log_spam_fraction, counted in {}; \
-                 relay_log_volume per host in submitters.csv) and f, A and a are not used. {}.",
-                l.files.len(),
-                l.lines,
-                l.unreadable_lines,
+                " With the relays' log (see Inputs), each of the relays' outbound deliveries is traced to the \
+                 customer who submitted it; where any is traced to a ranked host, the relays' spam fraction is \
+                 the weighted share of those (relay_log_spam_fraction over relay_log_volume, counted in {}; \
+                 per host in submitters.csv) and f, A and a are not used. Deliveries not traced to a ranked \
+                 host (relay_log_untraced of relay_log_deliveries: made on the relays, submitted before the \
+                 log starts, or by customers not in the traffic) are left out of it.",
                 if self.s.unit.as_str() == "messages" {
                     "deliveries the receiver accepted"
                 } else {
                     "deliveries whose receiver got the body"
-                },
-                spans.join("; ")
+                }
             );
         }
         note
@@ -980,6 +970,17 @@ impl<'a> Document<'a> {
             for f in &l.files {
                 out.push(format!("relays' log: {f}"));
             }
+            out.push(format!(
+                "relays' log: {} lines ({} unreadable, {} malformed Postfix lines), {} messages handed in, \
+                 {} hops between the ISP's servers, {} outbound deliveries ({} in neither input's span)",
+                l.lines,
+                l.unreadable_lines,
+                l.malformed_postfix_lines,
+                l.submissions,
+                l.hops,
+                l.deliveries,
+                l.outside_inputs
+            ));
         }
         out
     }

@@ -584,6 +584,10 @@ fn the_relays_log_replaces_the_inferred_fraction() {
         s.simulated_after.scenario.spam_share.unwrap(),
         0.725 * 40.0 / 55.0
     ));
+    // summary.csv's cells for the same: 48 deliveries, 8 not traced.
+    assert_eq!(s.before.relay_log_deliveries, Some(48.0));
+    assert_eq!(s.before.relay_log_untraced, Some(8.0));
+    assert_eq!(s.simulated_after.scenario.relay_log_untraced, Some(8.0));
     let span = &s.relay_log.as_ref().unwrap().before;
     assert_eq!(
         (
