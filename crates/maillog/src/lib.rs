@@ -79,7 +79,7 @@ pub struct RelayDelivery {
 }
 
 /// What the reader saw, for the summary: every line is in one count.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MailLogStats {
     pub files: Vec<PathBuf>,
     pub bytes: u64,
@@ -109,7 +109,7 @@ pub struct MailLogStats {
     pub deliveries_local: u64,
     pub deliveries_unknown_origin: u64,
     /// Recipient lines with `relay=none`: no server reached.
-    pub not_connected: u64,
+    pub not_connected_recipients: u64,
     /// Transactions to the ISP's own servers or local transports.
     pub internal_deliveries: u64,
 }
@@ -138,7 +138,7 @@ impl fmt::Display for MailLogStats {
             self.deliveries_local,
             self.deliveries_unknown_origin,
             self.internal_deliveries,
-            self.not_connected
+            self.not_connected_recipients
         )
     }
 }
@@ -318,7 +318,7 @@ impl MailLogReader {
             Event::Recipient { qid, rcpt } => {
                 self.stats.recipient_lines += 1;
                 if rcpt.relay == Relay::None {
-                    self.stats.not_connected += 1;
+                    self.stats.not_connected_recipients += 1;
                     return;
                 }
                 if let (Relay::Remote(ip), Some(next)) = (rcpt.relay, rcpt.queued_as)

@@ -6,7 +6,7 @@
 //! the classic BSD form (`Nov  8 10:00:18`, optionally with a fraction),
 //! which carries neither: the caller gives both ([`ClassicTime`]).
 
-use op25b_core::time::parse_rfc3339_us;
+use op25b_core::time::{days_from_civil, parse_rfc3339_us};
 
 /// A syslog line's fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,17 +115,6 @@ fn parse_classic(line: &str, c: ClassicTime) -> Result<(i64, &str), LineError> {
     let days = days_from_civil(c.year, month, day);
     let secs = days * 86_400 + h * 3600 + mi * 60 + s - c.utc_offset_s;
     Ok((secs * 1_000_000 + frac_us, rest))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

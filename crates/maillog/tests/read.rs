@@ -113,7 +113,7 @@ fn messages_are_followed_from_the_customer_to_the_outside() {
     assert_eq!(stats.files.len(), 2);
     assert_eq!(stats.hops, 2, "smtp → mail, mail → amavis → mail");
     assert_eq!(stats.internal_deliveries, 2);
-    assert_eq!(stats.not_connected, 1);
+    assert_eq!(stats.not_connected_recipients, 1);
     assert_eq!(stats.deliveries, 4);
     assert_eq!(
         (

@@ -11,6 +11,7 @@ use crate::relay_log::{RelayLog, RelayLogWindow};
 use crate::rng::SplitMix64;
 use crate::{ReportInput, VERSION};
 use op25b_core::IspConfig;
+use op25b_maillog::MailLogStats;
 use op25b_rank::{HostRank, RankConfig, Ranking, Verdict};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -997,22 +998,14 @@ pub struct Summary {
     pub relay_log: Option<RelayLogSummary>,
 }
 
-/// `relay_log` of summary.json: the files, how their lines were used, and
-/// the deliveries in each input's span by whom they are traced to.
+/// `relay_log` of summary.json: the files, how their lines were used
+/// (op25b-maillog's counts), and the deliveries in each input's span by whom
+/// they are traced to.
 #[derive(Clone, Debug, Serialize)]
 pub struct RelayLogSummary {
-    pub files: Vec<String>,
-    pub lines: u64,
-    pub unreadable_lines: u64,
-    pub non_utf8_lines: u64,
-    pub other_program_lines: u64,
-    pub unused_postfix_lines: u64,
-    pub malformed_postfix_lines: u64,
-    pub submissions: u64,
-    pub hops: u64,
-    pub deliveries: u64,
-    pub internal_deliveries: u64,
-    pub not_connected_recipients: u64,
+    #[serde(flatten)]
+    pub read: MailLogStats,
+    /// Outbound deliveries in neither input's span.
     pub outside_inputs: u64,
     pub classic_year: i64,
     pub classic_utc_offset_s: i64,
@@ -1048,20 +1041,8 @@ impl RelayLogSpan {
 
 impl RelayLogSummary {
     fn of(log: &RelayLog, before: &Ranking, after: Option<&Ranking>, unit: Unit) -> Self {
-        let st = &log.stats;
         RelayLogSummary {
-            files: log.files.iter().map(|p| p.display().to_string()).collect(),
-            lines: st.lines,
-            unreadable_lines: st.unreadable_lines,
-            non_utf8_lines: st.non_utf8_lines,
-            other_program_lines: st.other_program_lines,
-            unused_postfix_lines: st.unused_postfix_lines,
-            malformed_postfix_lines: st.malformed_postfix_lines,
-            submissions: st.submissions,
-            hops: st.hops,
-            deliveries: st.deliveries,
-            internal_deliveries: st.internal_deliveries,
-            not_connected_recipients: st.not_connected,
+            read: log.stats.clone(),
             outside_inputs: log.outside_inputs,
             classic_year: log.classic_year,
             classic_utc_offset_s: log.classic_utc_offset_s,

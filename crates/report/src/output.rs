@@ -967,18 +967,18 @@ impl<'a> Document<'a> {
             out.push(format!("input: {i}"));
         }
         if let Some(l) = &self.s.relay_log {
-            for f in &l.files {
-                out.push(format!("relays' log: {f}"));
+            for f in &l.read.files {
+                out.push(format!("relays' log: {}", f.display()));
             }
             out.push(format!(
                 "relays' log: {} lines ({} unreadable, {} malformed Postfix lines), {} messages handed in, \
                  {} hops between the ISP's servers, {} outbound deliveries ({} in neither input's span)",
-                l.lines,
-                l.unreadable_lines,
-                l.malformed_postfix_lines,
-                l.submissions,
-                l.hops,
-                l.deliveries,
+                l.read.lines,
+                l.read.unreadable_lines,
+                l.read.malformed_postfix_lines,
+                l.read.submissions,
+                l.read.hops,
+                l.read.deliveries,
                 l.outside_inputs
             ));
         }

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use op25b_core::time::civil_from_days;
 use op25b_core::{InputError, IspConfig, Network};
 use op25b_maillog::{ClassicTime, MailLogStats, Origin, RelayDelivery};
 use op25b_rank::Ranking;
@@ -133,7 +134,7 @@ impl RelayLog {
         // starts in, on the log's clock.
         let local_s = before.start_us.div_euclid(1_000_000) + utc_offset_s;
         let classic = ClassicTime {
-            year: year_of_days(local_s.div_euclid(86_400)),
+            year: civil_from_days(local_s.div_euclid(86_400)).0,
             utc_offset_s,
         };
         let mut b = RelayLogWindow::new(before);
@@ -206,34 +207,17 @@ fn parse_utc_offset(s: &str) -> Option<i64> {
     (h <= 14 && m < 60).then_some(sign * (h * 3600 + m * 60))
 }
 
-/// The year of a day count since 1970-01-01 (Hinnant's civil_from_days).
-fn year_of_days(z: i64) -> i64 {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let y = yoe + era * 400;
-    if mp >= 10 { y + 1 } else { y }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn offsets_and_years() {
+    fn utc_offsets() {
         assert_eq!(parse_utc_offset("+09:00"), Some(32_400));
         assert_eq!(parse_utc_offset("-05:30"), Some(-19_800));
         assert_eq!(parse_utc_offset("Z"), Some(0));
         for bad in ["09:00", "+9:00", "+15:00", "+09:60", "", "+", "+\u{e9}9:00"] {
             assert_eq!(parse_utc_offset(bad), None, "{bad:?}");
         }
-        assert_eq!(year_of_days(0), 1970);
-        assert_eq!(year_of_days(13_088), 2005, "2005-11-01");
-        assert_eq!(year_of_days(12_783), 2004, "2004-12-31");
-        assert_eq!(year_of_days(12_784), 2005, "2005-01-01");
-        assert_eq!(year_of_days(12_842), 2005, "2005-02-28");
     }
 }
