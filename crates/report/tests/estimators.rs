@@ -293,18 +293,22 @@ fn bootstrap_interval_covers_the_population_share() {
     assert!((0.88..=0.995).contains(&rate), "coverage {rate}");
 }
 
-#[test]
-fn sessions_unit_relay_fraction_counts_submissions_that_carried_mail() {
-    // Flows only. A zombie made 10 submission sessions, 6 of them failed AUTH
-    // (no body); a customer made 6, every one with a body. The relay sent 10
-    // mail sessions: f = 4 / (4 + 6) = 0.4, not 10 / 16.
+/// Flows only: a zombie (host 1) with `zombie` submission sessions, of
+/// which `zombie_with_body` carried mail; a customer (host 2) with
+/// `customer`, every one with a body; the relay with 10 outbound mail
+/// sessions.
+fn flows_with_submissions(
+    zombie: u64,
+    zombie_with_body: u64,
+    customer: u64,
+) -> op25b_rank::Ranking {
     let zombie = host(1, Verdict::Zombie, 9.0, |f| {
-        counts(f, 0, 0, 10);
-        f.submitted_mail_sessions = 4;
+        counts(f, 0, 0, zombie);
+        f.submitted_mail_sessions = zombie_with_body;
         f.has_dialogue = false;
     });
     let customer = host(2, Verdict::Clean, 0.0, |f| {
-        counts(f, 0, 0, 6);
+        counts(f, 0, 0, customer);
         f.has_dialogue = false;
     });
     let relay = host(3, Verdict::Relay, 0.0, |f| {
@@ -313,7 +317,15 @@ fn sessions_unit_relay_fraction_counts_submissions_that_carried_mail() {
         f.configured_relay = true;
         f.has_dialogue = false;
     });
-    let r = ranking(vec![zombie, customer, relay], T0, T0 + HOUR_US);
+    ranking(vec![zombie, customer, relay], T0, T0 + HOUR_US)
+}
+
+#[test]
+fn sessions_unit_relay_fraction_counts_submissions_that_carried_mail() {
+    // A zombie made 10 submission sessions, 6 of them failed AUTH (no
+    // body); a customer made 6, every one with a body. The relay sent 10
+    // mail sessions: f = 4 / (4 + 6) = 0.4, not 10 / 16.
+    let r = flows_with_submissions(10, 4, 6);
     let s = estimate(&input(r, None), 0, 1);
     assert_eq!(s.unit, Unit::Sessions);
     assert!(close(s.before.relay_spam_fraction, 0.4));
@@ -620,23 +632,9 @@ fn a_log_that_traces_nothing_to_ranked_hosts_leaves_the_inferred_fraction() {
 fn in_the_sessions_unit_the_log_counts_deliveries_whose_receiver_got_the_body() {
     // Flows only: Z (host 1) handed in 2 submission sessions and C (host 2)
     // 2, so f = 0.5; but the relay's 10 sessions that carried a body were 8
-    // of Z's messages and 2 of C's (the log also has 4 of Z's refused at
-    // RCPT, with no body, and 9 accepted: messages would count those).
-    let zombie = host(1, Verdict::Zombie, 9.0, |f| {
-        counts(f, 0, 0, 2);
-        f.has_dialogue = false;
-    });
-    let customer = host(2, Verdict::Clean, 0.0, |f| {
-        counts(f, 0, 0, 2);
-        f.has_dialogue = false;
-    });
-    let relay = host(3, Verdict::Relay, 0.0, |f| {
-        counts(f, 10, 0, 0);
-        f.host = "198.19.255.10".parse().unwrap();
-        f.configured_relay = true;
-        f.has_dialogue = false;
-    });
-    let r = ranking(vec![zombie, customer, relay], T0, T0 + HOUR_US);
+    // of Z's messages and 2 of C's. Receivers accepted 5 of Z's 8 (the
+    // messages unit would count those; this one does not).
+    let r = flows_with_submissions(2, 2, 2);
     let log = relay_log_of(&r, &[(1, 8, 5), (2, 2, 2)]);
     let mut inp = input(r, None);
     inp.relay_log = Some(log);
