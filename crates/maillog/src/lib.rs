@@ -57,7 +57,7 @@ pub enum Origin {
     /// A client over SMTP: the customer, once hops between the ISP's own
     /// servers are followed.
     Client(IpAddr),
-    /// Mail made on the server itself (`pickup`: sendmail, cron; bounces).
+    /// Mail made on the server itself (`pickup`: sendmail, cron).
     Local,
     /// The message's `client=` line is not in the log (before its start).
     Unknown,
@@ -98,6 +98,9 @@ pub struct MailLogStats {
     pub local_submissions: u64,
     /// Messages followed from one of the ISP's servers to the next.
     pub hops: u64,
+    /// Bounces the servers made, traced to whoever sent the message they
+    /// are about.
+    pub bounces: u64,
     pub removed: u64,
     /// Queue IDs forgotten after [`QUEUE_LIFETIME_US`] without `removed`.
     pub expired_queue_ids: u64,
@@ -129,9 +132,10 @@ impl fmt::Display for MailLogStats {
         )?;
         writeln!(
             f,
-            "  {} messages handed in by clients, {} locally, {} hops between the ISP's servers; {} outbound deliveries ({} from clients, {} local, {} of unknown origin), {} to internal or local transports, {} recipients not connected",
+            "  {} messages handed in by clients, {} locally, {} bounces made, {} hops between the ISP's servers; {} outbound deliveries ({} from clients, {} local, {} of unknown origin), {} to internal or local transports, {} recipients not connected",
             self.submissions,
             self.local_submissions,
+            self.bounces,
             self.hops,
             self.deliveries,
             self.deliveries_from_clients,
@@ -310,6 +314,20 @@ impl MailLogReader {
             Event::Local { qid } => {
                 self.stats.local_submissions += 1;
                 self.start_trail(qid, Origin::Local, l.time_us);
+            }
+            Event::Bounce { about, bounce } => {
+                self.stats.bounces += 1;
+                // A bounce is mail its original's sender caused: to a forged
+                // sender address it is backscatter of that sender's spam.
+                let origin = self.trails.get(about).map_or(Origin::Unknown, |t| t.origin);
+                self.trails.insert(
+                    bounce.to_string(),
+                    Trail {
+                        origin,
+                        followed: true,
+                        seen_us: l.time_us,
+                    },
+                );
             }
             Event::Removed { qid } => {
                 self.stats.removed += 1;

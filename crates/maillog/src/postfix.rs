@@ -6,6 +6,9 @@
 //!
 //! - `smtpd`: `QID: client=NAME[ADDR]` (then `, sasl_method=…` and others)
 //! - `pickup`: `QID: uid=N from=<SENDER>` (mail handed in on the server itself)
+//! - `bounce`: `QID: sender non-delivery notification: NEWQID` (a bounce the
+//!   server made about QID: mail QID's sender caused; backscatter when QID
+//!   was spam with a forged sender)
 //! - `smtp`/`lmtp`: `QID: to=<RCPT>, [orig_to=<…>, ]relay=NAME[ADDR]:PORT|none,
 //!   [conn_use=N, ]delay=…, delays=…, dsn=X.Y.Z, status=sent|bounced|deferred (TEXT)`
 //! - `qmgr`: `QID: removed`
@@ -25,6 +28,8 @@ pub enum Event<'a> {
     },
     /// A message was handed in on the server itself (sendmail, a bounce).
     Local { qid: &'a str },
+    /// The server made `bounce`, a notification about message `about`.
+    Bounce { about: &'a str, bounce: &'a str },
     /// One recipient of a delivery attempt.
     Recipient { qid: &'a str, rcpt: RcptLine<'a> },
     /// The message left the queue.
@@ -100,6 +105,14 @@ pub fn parse_event<'a>(daemon: &str, message: &'a str) -> Result<Option<Event<'a
             parse_recipient(text).map(|rcpt| Some(Event::Recipient { qid, rcpt }))
         }
         "qmgr" if text == "removed" => Ok(Some(Event::Removed { qid })),
+        "bounce" => Ok(text
+            .split_once("notification: ")
+            .map(|(_, new)| new.trim())
+            .filter(|new| is_queue_id(new))
+            .map(|new| Event::Bounce {
+                about: qid,
+                bounce: new,
+            })),
         _ => Ok(None),
     }
 }
@@ -224,6 +237,17 @@ mod tests {
             "3F2A1B4C5D: to=<a@example.com>, relay=mx.example.com[192.0.2.5]:25, delay=1.2, delays=0.1/0/0.5/0.6, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 9ABCDEF012)",
         );
         assert_eq!(sent.relay, Relay::Remote("192.0.2.5".parse().unwrap()));
+        // amavisd-new's reply around the re-injected queue ID.
+        let amavis = rcpt(
+            "78712A0018: to=<s@isp.example>, relay=127.0.0.1[127.0.0.1]:10024, delay=10, delays=0.78/0/0/9.5, dsn=2.0.0, status=sent (250 2.0.0 Ok, id=01106-02, from MTA([127.0.0.1]:10025): 250 2.0.0 Ok: queued as 8D257A009E)",
+        );
+        assert_eq!(
+            (amavis.relay, amavis.queued_as),
+            (
+                Relay::Remote("127.0.0.1".parse().unwrap()),
+                Some("8D257A009E")
+            )
+        );
         assert_eq!(
             (sent.status, sent.body_sent, sent.queued_as),
             (Status::Sent, true, Some("9ABCDEF012"))
@@ -284,6 +308,34 @@ mod tests {
         assert_eq!(
             parse_event("pickup", "3F2A1B4C5D: uid=1000 from=<root>"),
             Ok(Some(Event::Local { qid: "3F2A1B4C5D" }))
+        );
+        // The bounce is a new message about the first.
+        for kind in ["sender non-delivery", "sender delivery status"] {
+            assert_eq!(
+                parse_event(
+                    "bounce",
+                    &format!("3F2A1B4C5D: {kind} notification: 7E6D5C4B3A")
+                ),
+                Ok(Some(Event::Bounce {
+                    about: "3F2A1B4C5D",
+                    bounce: "7E6D5C4B3A"
+                }))
+            );
+        }
+        // Warnings have no queue ID, whatever their first word looks like.
+        assert_eq!(
+            parse_event(
+                "smtpd",
+                "warning: unknown[198.18.0.1]: SASL LOGIN authentication failed: authentication failure"
+            ),
+            Ok(None)
+        );
+        assert_eq!(
+            parse_event(
+                "smtp",
+                "6F263169B46: SASL authentication failed; cannot authenticate to server smtp.example[192.0.2.1]: no mechanism available"
+            ),
+            Ok(None)
         );
     }
 }

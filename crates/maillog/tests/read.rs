@@ -38,7 +38,8 @@ fn ip(s: &str) -> IpAddr {
 /// relay `mail`; the relay passes it through amavis on 127.0.0.1 and
 /// delivers to two outside servers (one refuses the body, one takes it).
 /// Another customer's message handed in before the rotation is delivered
-/// after it; a bounce made on the relay goes out too.
+/// after it, and refused: the relay's bounce to its sender goes out too,
+/// and so does a message made on the relay itself.
 const FIRST: &str = "\
 Nov 28 23:59:58 mail postfix/smtpd[2001]: 1A2B3C4D5E: client=p1.isp.example[198.18.0.7], sasl_method=PLAIN, sasl_username=u7
 Nov 28 23:59:58 mail postfix/cleanup[2002]: 1A2B3C4D5E: message-id=<x1@isp.example>
@@ -61,10 +62,12 @@ Nov 29 00:00:04 mail postfix/smtp[204]: CCCC000003: to=<y@a.example>, relay=mx.a
 Nov 29 00:00:04 mail postfix/smtp[205]: CCCC000003: to=<z@b.example>, relay=mx.b.example[2001:db8::b]:25, delay=1, delays=0/0/0.5/0.5, dsn=5.7.1, status=bounced (host mx.b.example[2001:db8::b] said: 554 5.7.1 spam (in reply to end of DATA command))
 Nov 29 00:00:05 mail postfix/qmgr[203]: CCCC000003: removed
 Nov 29 00:00:06 mail postfix/smtp[206]: 1A2B3C4D5E: to=<q@c.example>, relay=mx.c.example[192.0.2.3]:25, delay=8, delays=0/0/0.5/0.5, dsn=5.1.1, status=bounced (host mx.c.example[192.0.2.3] said: 550 5.1.1 unknown user (in reply to RCPT TO command))
-Nov 29 00:00:06 mail postfix/pickup[207]: DDDD000004: uid=0 from=<MAILER-DAEMON>
+Nov 29 00:00:06 mail postfix/bounce[207]: 1A2B3C4D5E: sender non-delivery notification: DDDD000004
 Nov 29 00:00:07 mail postfix/smtp[206]: DDDD000004: to=<u7@c.example>, relay=none, delay=30, delays=0/0/30/0, dsn=4.4.1, status=deferred (connect to mx.c.example[192.0.2.3]:25: Connection timed out)
 Nov 29 00:00:08 mail postfix/smtp[208]: DDDD000004: to=<u7@c.example>, relay=mx2.c.example[192.0.2.4]:25, delay=2, delays=0/0/1/1, dsn=2.0.0, status=sent (250 ok)
 Nov 29 00:00:09 mail dovecot: imap-login: Login: user=<u7>
+Nov 29 00:00:09 mail postfix/pickup[210]: EEEE000006: uid=0 from=<root>
+Nov 29 00:00:09 mail postfix/smtp[211]: EEEE000006: to=<ops@d.example>, relay=mx.d.example[192.0.2.8]:25, delay=0.3, delays=0/0/0.1/0.2, dsn=2.0.0, status=sent (250 ok)
 Nov 29 00:00:09 mail postfix/smtpd[209]: connect from unknown[198.18.9.9]
 Nov 29 00:00:10 mail postfix/smtpd[209]: XXXX000009: client=mangled
 this line is not syslog
@@ -107,27 +110,40 @@ fn messages_are_followed_from_the_customer_to_the_outside() {
                 false,
                 false
             ),
-            (Origin::Local, ip("192.0.2.4"), 1, true, true),
+            // The bounce about that message: its sender's.
+            (
+                Origin::Client(ip("198.18.0.7")),
+                ip("192.0.2.4"),
+                1,
+                true,
+                true
+            ),
+            (Origin::Local, ip("192.0.2.8"), 1, true, true),
         ]
     );
     assert_eq!(stats.files.len(), 2);
     assert_eq!(stats.hops, 2, "smtp → mail, mail → amavis → mail");
     assert_eq!(stats.internal_deliveries, 2);
     assert_eq!(stats.not_connected_recipients, 1);
-    assert_eq!(stats.deliveries, 4);
+    assert_eq!(stats.deliveries, 5);
+    assert_eq!(stats.bounces, 1);
     assert_eq!(
         (
             stats.deliveries_from_clients,
             stats.deliveries_local,
             stats.deliveries_unknown_origin
         ),
-        (3, 1, 0)
+        (4, 1, 0)
     );
     assert_eq!(stats.malformed_postfix_lines, 1, "client=mangled");
     assert_eq!(stats.unreadable_lines, 1);
     assert_eq!(stats.other_program_lines, 1, "dovecot");
     // Every line is in exactly one count.
-    let used = stats.submissions + stats.local_submissions + stats.removed + stats.recipient_lines;
+    let used = stats.submissions
+        + stats.local_submissions
+        + stats.bounces
+        + stats.removed
+        + stats.recipient_lines;
     assert_eq!(
         stats.lines,
         used + stats.unreadable_lines
@@ -142,8 +158,11 @@ fn a_delivery_whose_submission_is_not_in_the_log_has_an_unknown_origin() {
     let dir = tempfile::tempdir().unwrap();
     let only_second = write(dir.path(), "maillog", SECOND.as_bytes());
     let (deliveries, stats) = read(&[only_second]).unwrap();
+    // The message handed in before the log starts, and the bounce about it.
     assert_eq!(deliveries[2].origin, Origin::Unknown);
-    assert_eq!(stats.deliveries_unknown_origin, 1);
+    assert_eq!(deliveries[3].origin, Origin::Unknown);
+    assert_eq!(stats.deliveries_unknown_origin, 2);
+    assert_eq!(deliveries[4].origin, Origin::Local);
 }
 
 #[test]
