@@ -82,6 +82,9 @@ pub struct RelayDelivery {
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MailLogStats {
     pub files: Vec<PathBuf>,
+    /// Files whose reading broke off (truncated compression): what was read
+    /// before is used; each entry names the file and the offset.
+    pub damaged_files: Vec<String>,
     pub bytes: u64,
     pub lines: u64,
     /// Lines that are not `timestamp host program[pid]: message`.
@@ -130,6 +133,9 @@ impl fmt::Display for MailLogStats {
             self.unused_postfix_lines,
             self.malformed_postfix_lines
         )?;
+        for d in &self.damaged_files {
+            writeln!(f, "  damaged, read up to the damage: {d}")?;
+        }
         writeln!(
             f,
             "  {} messages handed in by clients, {} locally, {} bounces made, {} hops between the ISP's servers; {} outbound deliveries ({} from clients, {} local, {} of unknown origin), {} to internal or local transports, {} recipients not connected",
@@ -209,15 +215,16 @@ impl MailLogReader {
         let mut file_lines = 0u64;
         loop {
             buf.clear();
-            let read_err = |e: std::io::Error, offset: u64| InputError::Malformed {
-                path: path.to_path_buf(),
-                offset,
-                what: format!("reading the log (offset in the decompressed text): {e}"),
-            };
-            let n = (&mut reader)
+            let n = match (&mut reader)
                 .take(MAX_LINE as u64 + 1)
                 .read_until(b'\n', &mut buf)
-                .map_err(|e| read_err(e, offset))?;
+            {
+                Ok(n) => n,
+                Err(e) => {
+                    self.damaged(path, offset, &e, parsed_any)?;
+                    break;
+                }
+            };
             if n == 0 {
                 break;
             }
@@ -225,12 +232,20 @@ impl MailLogReader {
             self.stats.bytes += n as u64;
             if n > MAX_LINE && buf.last() != Some(&b'\n') {
                 // Skip to the end of the overlong line.
+                let mut broken = false;
                 loop {
                     buf.clear();
-                    let m = (&mut reader)
+                    let m = match (&mut reader)
                         .take(MAX_LINE as u64)
                         .read_until(b'\n', &mut buf)
-                        .map_err(|e| read_err(e, offset))?;
+                    {
+                        Ok(m) => m,
+                        Err(e) => {
+                            self.damaged(path, offset, &e, parsed_any)?;
+                            broken = true;
+                            break;
+                        }
+                    };
                     offset += m as u64;
                     self.stats.bytes += m as u64;
                     if m == 0 || buf.last() == Some(&b'\n') {
@@ -240,6 +255,9 @@ impl MailLogReader {
                 file_lines += 1;
                 self.stats.lines += 1;
                 self.stats.unreadable_lines += 1;
+                if broken {
+                    break;
+                }
                 continue;
             }
             while matches!(buf.last(), Some(b'\n' | b'\r')) {
@@ -274,6 +292,30 @@ impl MailLogReader {
                 what: "not a syslog file: no line is `timestamp host program[pid]: message`".into(),
             });
         }
+        Ok(())
+    }
+
+    /// A read error in the middle of a file (a gzip'd log cut off while
+    /// it was being rotated or copied) is damage: counted, named, and the
+    /// lines before it kept. Before any syslog line it is the file's error.
+    fn damaged(
+        &mut self,
+        path: &Path,
+        offset: u64,
+        e: &std::io::Error,
+        parsed_any: bool,
+    ) -> Result<(), InputError> {
+        if !parsed_any {
+            return Err(InputError::Malformed {
+                path: path.to_path_buf(),
+                offset,
+                what: format!("reading the log (offset in the decompressed text): {e}"),
+            });
+        }
+        self.stats.damaged_files.push(format!(
+            "{}: stopped at byte {offset} of the decompressed text: {e}",
+            path.display()
+        ));
         Ok(())
     }
 

@@ -320,3 +320,22 @@ fn a_clock_that_steps_back_splits_no_transaction() {
     assert!(deliveries.iter().all(|d| d.recipients == 5 && d.accepted));
     assert_eq!(stats.deliveries_unknown_origin, 0);
 }
+
+/// A gzip'd log cut off (rotated while it was copied): the lines before the
+/// cut are used, the damage is named with the file, and reading goes on with
+/// the next file. A file broken before its first line is an error.
+#[test]
+fn a_truncated_compressed_log_is_damage_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = gzip(SECOND);
+    let cut = write(dir.path(), "maillog.2.gz", &full[..full.len() * 2 / 3]);
+    let (whole, _) = read(&[write(dir.path(), "whole", SECOND.as_bytes())]).unwrap();
+    let (deliveries, stats) = read(std::slice::from_ref(&cut)).unwrap();
+    assert_eq!(stats.damaged_files.len(), 1, "{:?}", stats.damaged_files);
+    assert!(stats.damaged_files[0].contains("maillog.2.gz"));
+    assert!(stats.lines > 0 && stats.lines < SECOND.lines().count() as u64);
+    assert!(deliveries.len() < whole.len());
+    let header_only = write(dir.path(), "header.gz", &full[..12]);
+    let err = read(&[header_only]).unwrap_err().to_string();
+    assert!(err.contains("header.gz"), "{err}");
+}
