@@ -29,6 +29,34 @@ type Set<K> = HashSet<K, Hasher>;
 /// Distinct HELO names kept per host; sessions with further names are counted
 /// in `helo_overflow` (they still prove "many names").
 const HELO_NAMES_CAP: usize = 64;
+
+/// Keeps the [`HELO_NAMES_CAP`] alphabetically smallest names, whatever order
+/// sessions arrive in: with several capture threads records of one host come
+/// in a different order from run to run, and "the first 64 seen" made the
+/// HELO shares (and so scores) of a bot with hundreds of random names differ
+/// between runs. A name in the final set was among the smallest of those seen
+/// at each of its sessions, so it was never evicted and its count is exact.
+fn add_helo(names: &mut Vec<(Box<str>, u64)>, overflow: &mut u64, name: &str, n: u64) {
+    if let Some((_, c)) = names.iter_mut().find(|(h, _)| **h == *name) {
+        *c += n;
+        return;
+    }
+    if names.len() < HELO_NAMES_CAP {
+        names.push((name.into(), n));
+        return;
+    }
+    // Full: the new name replaces the largest kept one if it sorts before it.
+    let Some((largest, _)) = names.iter().enumerate().max_by(|a, b| a.1.0.cmp(&b.1.0)) else {
+        *overflow += n;
+        return;
+    };
+    if *name < *names[largest].0 {
+        *overflow += names[largest].1;
+        names[largest] = (name.into(), n);
+    } else {
+        *overflow += n;
+    }
+}
 /// Distinct submitting clients kept per internal server: relay inference only
 /// needs to know "at least `relay_min_submitters`".
 const SUBMITTERS_CAP: usize = 64;
@@ -183,13 +211,7 @@ impl HostState {
         }
         let helo = r.helo.trim();
         if !helo.is_empty() {
-            if let Some((_, n)) = self.helo_names.iter_mut().find(|(h, _)| **h == *helo) {
-                *n += 1;
-            } else if self.helo_names.len() < HELO_NAMES_CAP {
-                self.helo_names.push((helo.into(), 1));
-            } else {
-                self.helo_overflow += 1;
-            }
+            add_helo(&mut self.helo_names, &mut self.helo_overflow, helo, 1);
         }
     }
 
@@ -228,13 +250,7 @@ impl HostState {
         self.servers25.extend(other.servers25);
         self.helo_overflow += other.helo_overflow;
         for (name, n) in other.helo_names {
-            if let Some((_, mine)) = self.helo_names.iter_mut().find(|(h, _)| *h == name) {
-                *mine += n;
-            } else if self.helo_names.len() < HELO_NAMES_CAP {
-                self.helo_names.push((name, n));
-            } else {
-                self.helo_overflow += n;
-            }
+            add_helo(&mut self.helo_names, &mut self.helo_overflow, &name, n);
         }
         for (minute, c) in other.minutes {
             let mine = self.minutes.entry(minute).or_default();

@@ -872,3 +872,55 @@ fn on_a_dynamic_address_the_well_behaved_credit_needs_a_helo() {
     let r = rank(&ten_accepted_flows(ip("198.18.3.3")), &old);
     assert!(has_reason(find(&r, "198.18.3.3"), "legit_mta"));
 }
+
+/// A bot with hundreds of HELO names, of every kind: the names kept (64)
+/// and so its HELO shares, top name and score must not depend on the order
+/// its sessions arrive in, which several capture threads change from run to
+/// run.
+#[test]
+fn many_helo_names_give_the_same_features_in_any_order() {
+    let host = ip("198.18.3.3");
+    let mut rng = Rng(77);
+    let records: Vec<SessionRecord> = (0..400)
+        .map(|i| {
+            let mut r = session(
+                host,
+                outside(rng.below(100_000)),
+                25,
+                T0 + i * MIN,
+                Outcome::Delivered,
+            );
+            r.helo = match i % 4 {
+                0 => format!("[10.{}.{}.{}]", i % 7, i % 11, i % 13),
+                1 => (0..8)
+                    .map(|_| char::from(b'a' + rng.below(26) as u8))
+                    .collect(),
+                2 => format!("mail{i}.example.co.jp"),
+                _ => format!("host{}", rng.below(1000)),
+            };
+            r
+        })
+        .collect();
+    let cfg = RankConfig::default();
+    let forward = rank(&records, &cfg);
+    let mut reversed = records.clone();
+    reversed.reverse();
+    let backward = rank(&reversed, &cfg);
+    let mut agg = HostAggregator::new(&network());
+    for chunk in records.chunks(37).rev() {
+        agg.push_batch(chunk);
+    }
+    let chunked = agg.finish(&cfg);
+    let (a, b, c) = (
+        find(&forward, "198.18.3.3"),
+        find(&backward, "198.18.3.3"),
+        find(&chunked, "198.18.3.3"),
+    );
+    assert_eq!(a.features.helo_distinct, 65, "64 kept and the overflow");
+    for other in [b, c] {
+        assert_eq!(a.features.helo_top, other.features.helo_top);
+        assert_eq!(a.score, other.score);
+        assert_eq!(a.reasons, other.reasons);
+        assert_eq!(format!("{:?}", a.features), format!("{:?}", other.features));
+    }
+}
