@@ -108,7 +108,6 @@ impl RelayLogWindow {
 /// The log, cut to the before and after inputs' spans.
 #[derive(Clone, Debug, Serialize)]
 pub struct RelayLog {
-    pub files: Vec<PathBuf>,
     pub before: RelayLogWindow,
     pub after: Option<RelayLogWindow>,
     /// Outbound deliveries in neither span.
@@ -116,6 +115,7 @@ pub struct RelayLog {
     /// How classic (`Nov  8 10:00:18`) timestamps were dated.
     pub classic_year: i64,
     pub classic_utc_offset_s: i64,
+    /// The reader's counts, with the files in the order read.
     #[serde(skip)]
     pub stats: MailLogStats,
 }
@@ -150,7 +150,6 @@ impl RelayLog {
             }
         })?;
         Ok(RelayLog {
-            files: paths.to_vec(),
             before: b,
             after: a,
             outside_inputs: outside,

@@ -560,7 +560,6 @@ fn relay_log_of(
     w.deliveries.body_sent += 3;
     w.deliveries.accepted += 3;
     RelayLog {
-        files: Vec::new(),
         before: w,
         after: None,
         outside_inputs: 0,
