@@ -332,8 +332,8 @@ impl MailLogReader {
         if self.lines_since_sweep >= 1 << 16 {
             self.sweep(l.time_us, out);
         }
-        let mut parts = l.program.split('/');
-        if !parts.next().is_some_and(|p| p.starts_with("postfix")) {
+        // `postfix/smtpd`, `postfix-out/smtp`: the first component is a prefix.
+        if !l.program.starts_with("postfix") {
             self.stats.other_program_lines += 1;
             return true;
         }

@@ -9,7 +9,7 @@ mod common;
 use op25b_capture::{CaptureOptions, ingest};
 use op25b_core::IspConfig;
 use op25b_rank::{HostAggregator, RankConfig, Ranking};
-use op25b_report::{Summary, estimate};
+use op25b_report::Summary;
 use serde_json::Value;
 use std::path::Path;
 
@@ -51,13 +51,13 @@ fn run_seed(seed: u64, scale: f64) -> SeedResult {
         &format!("seed{seed}"),
         rank_capture,
     );
-    let summary = estimate(&input, 400, seed);
-    input.relay_log = Some(relay_log);
+    let (summary, with_relay_log) =
+        common::estimate_without_and_with_log(&mut input, relay_log, seed);
     SeedResult {
         seed,
         collateral_addresses: common::collateral_addresses(&input.before),
         summary,
-        with_relay_log: estimate(&input, 400, seed),
+        with_relay_log,
         truth,
     }
 }

@@ -20,7 +20,7 @@ use op25b_capture::{CaptureOptions, Datagram, ingest};
 use op25b_core::{DEFAULT_SMTP_PORTS, IspConfig};
 use op25b_flow::{DecoderOptions, FlowDecoder, PairerOptions, SessionPairer};
 use op25b_rank::{HostAggregator, RankConfig, Ranking};
-use op25b_report::{Summary, estimate};
+use op25b_report::Summary;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::path::Path;
@@ -100,8 +100,8 @@ fn run_seed(seed: u64, scale: f64) -> SeedResult {
             ranking
         },
     );
-    let flows_only = estimate(&input, 400, seed);
-    input.relay_log = Some(relay_log);
+    let (flows_only, with_relay_log) =
+        common::estimate_without_and_with_log(&mut input, relay_log, seed);
     SeedResult {
         collateral_addresses: common::collateral_addresses(&input.before),
         ranked_addresses: input
@@ -111,7 +111,7 @@ fn run_seed(seed: u64, scale: f64) -> SeedResult {
             .map(|h| h.features.host.to_string())
             .collect(),
         flows_only,
-        with_relay_log: estimate(&input, 400, seed),
+        with_relay_log,
         truth,
     }
 }

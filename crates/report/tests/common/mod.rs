@@ -273,6 +273,18 @@ pub fn synth_seed(
     }
 }
 
+/// `estimate` of `input` as ranked, then again with the ISP mail servers'
+/// log, which stays in `input`: (from the traffic alone, with the log).
+pub fn estimate_without_and_with_log(
+    input: &mut ReportInput,
+    relay_log: op25b_report::relay_log::RelayLog,
+    seed: u64,
+) -> (op25b_report::Summary, op25b_report::Summary) {
+    let alone = op25b_report::estimate(input, 400, seed);
+    input.relay_log = Some(relay_log);
+    (alone, op25b_report::estimate(input, 400, seed))
+}
+
 /// Addresses judged legitimate (clean or relay) with blockable sessions: the
 /// report's collateral hosts.
 pub fn collateral_addresses(r: &Ranking) -> Vec<String> {
