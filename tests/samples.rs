@@ -39,6 +39,7 @@ fn check(report: &str, before: &str, after: &str, extra: &[&str]) {
         "summary.csv",
         "hosts.csv",
         "hosts-after.csv",
+        "collateral.csv",
         "submitters.csv",
         "submitters-after.csv",
         "report.md",

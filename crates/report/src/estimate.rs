@@ -55,6 +55,15 @@ pub enum Class {
 }
 
 impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Zombie => "zombie",
+            Class::Suspect => "suspect",
+            Class::Clean => "clean",
+            Class::Relay => "relay",
+        }
+    }
+
     fn of(verdict: Verdict) -> Class {
         match verdict {
             Verdict::Zombie => Class::Zombie,
@@ -93,6 +102,42 @@ pub struct HostCounts {
     /// The relays' outbound deliveries the relays' log traces to this host's
     /// submissions, in the report's unit; `None` without a log.
     pub relay_logged: Option<f64>,
+    /// How rank judged the same address on `--after`, where it is there.
+    pub after: Option<AfterVerdict>,
+}
+
+/// Rank's judgement of an address on `--after`: evidence on whether a host
+/// the block cuts off on `--before` is a customer. A customer whose mail
+/// client is blocked stops, or retries its one or few servers; a bot goes on
+/// spreading port-25 attempts over many servers, blocked or not, and rank
+/// judges that on `--after` as it does on `--before`.
+#[derive(Clone, Copy, Debug)]
+pub struct AfterVerdict {
+    pub class: Class,
+    pub score: f64,
+    pub mail_attempts: u64,
+}
+
+impl AfterVerdict {
+    pub fn of(h: &HostRank) -> AfterVerdict {
+        AfterVerdict {
+            class: Class::of(h.verdict),
+            score: h.score,
+            mail_attempts: op25b_rank::score::mail_attempts(&h.features),
+        }
+    }
+}
+
+/// The class that decides whether a host the block cuts off counts as a
+/// legitimate customer (collateral), an undecided suspect, or a bot: its
+/// class on `--before`, or its class on `--after` where that is worse
+/// (zombie over suspect over clean; a relay counts as clean here).
+pub fn collateral_class(before: Class, after: Option<Class>) -> Class {
+    match (before, after) {
+        (Class::Clean | Class::Relay, Some(a @ (Class::Zombie | Class::Suspect))) => a,
+        (Class::Suspect, Some(Class::Zombie)) => Class::Zombie,
+        (b, _) => b,
+    }
 }
 
 impl HostCounts {
@@ -167,7 +212,28 @@ impl HostCounts {
             attempts: attempts.max(accepted) as f64,
             accepted: accepted as f64,
             relay_logged: log.map(|w| w.volume_of(&f.host, unit)),
+            after: None,
         }
+    }
+
+    /// This host's class on `--after` at the given thresholds (see
+    /// [`reclassify`]).
+    fn after_class(
+        &self,
+        zombie_score: f64,
+        suspect_score: f64,
+        min_attempts: u64,
+    ) -> Option<Class> {
+        self.after.map(|a| {
+            reclassify_parts(
+                a.class,
+                a.score,
+                a.mail_attempts,
+                zombie_score,
+                suspect_score,
+                min_attempts,
+            )
+        })
     }
 }
 
@@ -265,6 +331,9 @@ pub struct Totals {
     /// Suspects with blockable sessions: undecided, reported apart.
     pub collateral_suspect_hosts: u64,
     pub collateral_suspect_sessions: u64,
+    /// Hosts with blockable sessions counted by a worse class on `--after`
+    /// than on `--before` ([`collateral_class`]).
+    pub collateral_bots_after_hosts: u64,
     /// The relays' outbound deliveries traced by their log to the hosts
     /// summed (relays excluded), and to the zombies and suspects among them;
     /// `relay_log` is set once a host with a log count is added.
@@ -275,7 +344,9 @@ pub struct Totals {
 }
 
 impl Totals {
-    pub fn add(&mut self, h: &HostCounts, class: Class) {
+    /// `after`: the host's class on `--after` at the same thresholds, which
+    /// only the collateral counts use.
+    pub fn add(&mut self, h: &HostCounts, class: Class, after: Option<Class>) {
         self.hosts += 1;
         self.outbound_sessions += h.outbound_sessions;
         self.outbound_messages += h.outbound_messages;
@@ -328,7 +399,11 @@ impl Totals {
             }
         }
         if h.blockable_sessions > 0 {
-            match class {
+            let judged = collateral_class(class, after);
+            if judged != class {
+                self.collateral_bots_after_hosts += 1;
+            }
+            match judged {
                 Class::Zombie => {}
                 Class::Suspect => {
                     self.collateral_suspect_hosts += 1;
@@ -346,7 +421,7 @@ impl Totals {
     pub fn of(hosts: &[HostCounts]) -> Totals {
         let mut t = Totals::default();
         for h in hosts {
-            t.add(h, h.class);
+            t.add(h, h.class, h.after.map(|a| a.class));
         }
         t
     }
@@ -553,7 +628,7 @@ impl Strata {
             for _ in 0..stratum.len() {
                 // `below` is always < len: the index is in bounds.
                 if let Some(h) = stratum.get(rng.below(stratum.len())) {
-                    t.add(h, h.class);
+                    t.add(h, h.class, h.after.map(|a| a.class));
                 }
             }
         }
@@ -768,6 +843,10 @@ pub struct Simulated {
     pub collateral_suspect_hosts: u64,
     pub collateral_suspect_sessions: u64,
     pub spam_share_if_legit_moves: Option<f64>,
+    /// Hosts the block cuts off that `--after` judged worse than `--before`
+    /// (they went on trying port 25 like bots) and were counted so; null
+    /// without `--after`.
+    pub collateral_bots_after_hosts: Option<u64>,
 }
 
 impl Simulated {
@@ -798,6 +877,7 @@ impl Simulated {
             collateral_suspect_hosts: t.collateral_suspect_hosts,
             collateral_suspect_sessions: t.collateral_suspect_sessions,
             spam_share_if_legit_moves: t.simulated_spam_share_if_legit_moves(SUSPECT_WEIGHT),
+            collateral_bots_after_hosts: None,
         }
     }
 }
@@ -848,10 +928,28 @@ pub fn reclassify(
     suspect_score: f64,
     zombie_min_attempts: u64,
 ) -> Class {
-    match h.class {
+    reclassify_parts(
+        h.class,
+        h.score,
+        h.mail_attempts,
+        zombie_score,
+        suspect_score,
+        zombie_min_attempts,
+    )
+}
+
+fn reclassify_parts(
+    class: Class,
+    score: f64,
+    mail_attempts: u64,
+    zombie_score: f64,
+    suspect_score: f64,
+    zombie_min_attempts: u64,
+) -> Class {
+    match class {
         Class::Relay => Class::Relay,
-        _ if h.score >= zombie_score && h.mail_attempts >= zombie_min_attempts => Class::Zombie,
-        _ if h.score >= suspect_score => Class::Suspect,
+        _ if score >= zombie_score && mail_attempts >= zombie_min_attempts => Class::Zombie,
+        _ if score >= suspect_score => Class::Suspect,
         _ => Class::Clean,
     }
 }
@@ -870,7 +968,8 @@ pub fn sensitivity(
             let redrawn = |hosts: &[HostCounts]| {
                 let mut t = Totals::default();
                 for h in hosts {
-                    t.add(h, reclassify(h, z, s, cfg.zombie_min_attempts));
+                    let min = cfg.zombie_min_attempts;
+                    t.add(h, reclassify(h, z, s, min), h.after_class(z, s, min));
                 }
                 t
             };
@@ -950,10 +1049,13 @@ pub const ESTIMATORS: &[EstimatorDoc] = &[
         formula: "the attribution estimator on the before input with each host's OP25B-blockable volume \
                   (port 25 from dynamic_pools to anything but mail_servers) removed; \
                   collateral = hosts judged clean (or relays) with blockable sessions; suspects with blockable \
-                  sessions are counted apart (collateral_suspect_hosts, the upper bound)",
+                  sessions are counted apart (collateral_suspect_hosts, the upper bound); with --after, a host \
+                  whose address rank judged worse on --after counts by that verdict (collateral_bots_after_hosts)",
         assumptions: "blocked mail is not resent another way (spam_share_if_legit_moves: legitimate blocked mail \
                       is resubmitted through the relays); verdicts as before; a suspect is not called a legitimate \
-                      customer (on the simulated ISP they are zombies with few attempts)",
+                      customer (on the simulated ISP they are zombies with few attempts); with --after, a customer \
+                      stops or retries its few servers after the block while a bot goes on spreading port-25 \
+                      attempts, and an address stays with its machine between the two inputs",
     },
     EstimatorDoc {
         name: "differential",
@@ -1079,7 +1181,17 @@ pub(crate) fn estimate_titled(
             .collect()
     };
     let log = input.relay_log.as_ref();
-    let before_hosts = counts(&input.before, log.map(|l| &l.before));
+    let mut before_hosts = counts(&input.before, log.map(|l| &l.before));
+    if let Some(after) = &input.after {
+        let by_address: std::collections::HashMap<_, _> = after
+            .hosts
+            .iter()
+            .map(|h| (h.features.host, AfterVerdict::of(h)))
+            .collect();
+        for (c, h) in before_hosts.iter_mut().zip(&input.before.hosts) {
+            c.after = by_address.get(&h.features.host).copied();
+        }
+    }
     let after_hosts = input
         .after
         .as_ref()
@@ -1141,6 +1253,10 @@ pub(crate) fn estimate_titled(
     let before_span = relay_log.as_ref().map(|l| &l.before);
     let after_span = relay_log.as_ref().and_then(|l| l.after.as_ref());
     let mut simulated_after = Simulated::of(&before_totals, unit, boot.simulated, dur_before);
+    if input.after.is_some() {
+        simulated_after.collateral_bots_after_hosts =
+            Some(before_totals.collateral_bots_after_hosts);
+    }
     simulated_after.scenario = with_span(simulated_after.scenario, before_span);
     Summary {
         before: with_span(

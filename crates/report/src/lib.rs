@@ -15,14 +15,15 @@ mod rng;
 mod time;
 
 pub use estimate::{
-    BootstrapResult, Class, ConfigSummary, Differential, DifferentialParts, ESTIMATORS,
-    EstimatorDoc, HostCounts, RelayLogSpan, RelayLogSummary, SENSITIVITY_FACTORS, SUSPECT_WEIGHT,
-    Scenario, SensitivityRow, Simulated, Strata, Summary, Totals, Unit, bootstrap, choose_unit,
-    differential, duration_scale, estimate, messages_per_mail_session, percentile_interval,
-    reclassify, sensitivity, spam_weight,
+    AfterVerdict, BootstrapResult, Class, ConfigSummary, Differential, DifferentialParts,
+    ESTIMATORS, EstimatorDoc, HostCounts, RelayLogSpan, RelayLogSummary, SENSITIVITY_FACTORS,
+    SUSPECT_WEIGHT, Scenario, SensitivityRow, Simulated, Strata, Summary, Totals, Unit, bootstrap,
+    choose_unit, collateral_class, differential, duration_scale, estimate,
+    messages_per_mail_session, percentile_interval, reclassify, sensitivity, spam_weight,
 };
 pub use output::{
-    SUBMITTERS_CSV_COLUMNS, SUMMARY_CSV_COLUMNS, base64_encode, submitters_csv, summary_csv,
+    COLLATERAL_CSV_COLUMNS, SUBMITTERS_CSV_COLUMNS, SUMMARY_CSV_COLUMNS, base64_encode,
+    collateral_csv, submitters_csv, summary_csv,
 };
 pub use rng::SplitMix64;
 

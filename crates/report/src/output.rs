@@ -1,5 +1,5 @@
 //! The files of a report directory: summary.json, summary.csv, hosts.csv,
-//! submitters.csv, the charts, report.md and report.html.
+//! collateral.csv, submitters.csv, the charts, report.md and report.html.
 //!
 //! summary.csv is made from the very JSON objects written to summary.json,
 //! so the two cannot disagree; report.md and report.html only print numbers
@@ -7,7 +7,8 @@
 
 use crate::charts::{self, ShareBar, TimelineRow, TopHost};
 use crate::estimate::{
-    ESTIMATORS, HostCounts, SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Summary, Unit, spam_weight,
+    AfterVerdict, Class, ESTIMATORS, HostCounts, SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Summary,
+    Unit, collateral_class, spam_weight,
 };
 use crate::relay_log::RelayLogWindow;
 use crate::time::format_utc;
@@ -16,10 +17,11 @@ use anyhow::{Context, anyhow};
 use op25b_rank::{HostRank, Ranking, Verdict, write_hosts_csv};
 use plotters::prelude::*;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::net::IpAddr;
 use std::path::Path;
 
 /// Columns of summary.csv: `scenario`, then the CONTRACT keys, then the keys
@@ -79,6 +81,7 @@ pub const SUMMARY_CSV_COLUMNS: &[&str] = &[
     "relay_spam_fraction_source",
     "relay_log_deliveries",
     "relay_log_untraced",
+    "collateral_bots_after_hosts",
 ];
 
 fn csv_cell(v: Option<&Value>) -> String {
@@ -345,6 +348,91 @@ fn write_hosts(path: &Path, rows: &[HostRank]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// Columns of collateral.csv: every host the block would cut off.
+pub const COLLATERAL_CSV_COLUMNS: &[&str] = &[
+    "host",
+    "verdict",
+    "score",
+    "blockable_sessions",
+    "blockable_volume",
+    "verdict_after",
+    "score_after",
+    "blockable_sessions_after",
+    "submitted_sessions_after",
+    "counted_as",
+];
+
+/// What a host the block cuts off counts as in `simulated_after`.
+fn counted_as(class: Class) -> &'static str {
+    match class {
+        Class::Zombie => "zombie",
+        Class::Suspect => "suspect",
+        Class::Clean | Class::Relay => "collateral",
+    }
+}
+
+/// collateral.csv: one row per host of `before` with sessions OP25B would
+/// block, the customers an abuse team has to move to port 587 first. Its
+/// `counted_as` ([`collateral_class`]: the verdict, or the worse verdict the
+/// same address got on `after`) gives `simulated_after` its counts:
+/// `collateral_hosts` and `collateral_sessions` are the rows counted as
+/// `collateral` and the sum of their `blockable_sessions`,
+/// `collateral_suspect_*` the same for `suspect`, and
+/// `collateral_bots_after_hosts` the rows whose `counted_as` is worse than
+/// their `verdict`. Collateral first, then most blocked sessions.
+pub fn collateral_csv(before: &Ranking, after: Option<&Ranking>, unit: Unit) -> String {
+    let after_by_address: HashMap<IpAddr, &HostRank> = after
+        .map(|a| a.hosts.iter().map(|h| (h.features.host, h)).collect())
+        .unwrap_or_default();
+    let mut rows: Vec<(&HostRank, HostCounts, Option<&HostRank>, Class)> = before
+        .hosts
+        .iter()
+        .filter(|h| h.features.blockable_sessions > 0)
+        .map(|h| {
+            let c = HostCounts::of(h, unit, None);
+            let a = after_by_address.get(&h.features.host).copied();
+            let judged = collateral_class(c.class, a.map(|a| AfterVerdict::of(a).class));
+            (h, c, a, judged)
+        })
+        .collect();
+    let order = |c: Class| match c {
+        Class::Clean | Class::Relay => 0,
+        Class::Suspect => 1,
+        Class::Zombie => 2,
+    };
+    rows.sort_by(|(ha, _, _, ja), (hb, _, _, jb)| {
+        order(*ja)
+            .cmp(&order(*jb))
+            .then(
+                hb.features
+                    .blockable_sessions
+                    .cmp(&ha.features.blockable_sessions),
+            )
+            .then(ha.features.host.cmp(&hb.features.host))
+    });
+    let mut out = COLLATERAL_CSV_COLUMNS.join(",");
+    out.push('\n');
+    for (h, c, a, judged) in rows {
+        let _ = writeln!(
+            out,
+            "{},{},{:.2},{},{},{},{},{},{},{}",
+            h.features.host,
+            h.verdict.as_str(),
+            h.score,
+            h.features.blockable_sessions,
+            c.blockable_volume,
+            a.map(|a| a.verdict.as_str()).unwrap_or_default(),
+            a.map(|a| format!("{:.2}", a.score)).unwrap_or_default(),
+            a.map(|a| a.features.blockable_sessions.to_string())
+                .unwrap_or_default(),
+            a.map(|a| a.features.submitted_sessions.to_string())
+                .unwrap_or_default(),
+            counted_as(judged),
+        );
+    }
+    out
+}
+
 /// Columns of submitters.csv: what every customer handed to the ISP's mail
 /// servers, the input of the relays' spam fraction f.
 pub const SUBMITTERS_CSV_COLUMNS: &[&str] = &[
@@ -416,6 +504,10 @@ pub(crate) fn write_all(
     write_file(&dir.join("summary.csv"), &summary_csv(summary)?)?;
     let before_rows = input.before.contract_hosts();
     write_hosts(&dir.join("hosts.csv"), &before_rows)?;
+    write_file(
+        &dir.join("collateral.csv"),
+        &collateral_csv(&input.before, input.after.as_ref(), summary.unit),
+    )?;
     write_file(
         &dir.join("submitters.csv"),
         &submitters_csv(
@@ -565,12 +657,27 @@ impl<'a> Document<'a> {
                 sim.blocked_sessions
             ),
         ));
+        let after_evidence = match sim.collateral_bots_after_hosts {
+            Some(1) => " One blocked host was judged worse on the after traffic (it went on trying port 25 \
+                        like a bot) and is counted by that verdict."
+                .to_string(),
+            Some(n) if n > 1 => format!(
+                " {n} blocked hosts were judged worse on the after traffic (they went on trying port 25 \
+                 like bots) and are counted by that verdict."
+            ),
+            _ => String::new(),
+        };
+        let suspects = match sim.collateral_suspect_hosts {
+            1 => "1 more host blocked is a suspect".to_string(),
+            n => format!("{n} more hosts blocked are suspects"),
+        };
         out.push((
             sim.collateral_hosts.to_string(),
             format!(
                 "legitimate customers (hosts judged clean) send on port 25 from a dynamic pool and would have \
-                 to move to port 587 ({} sessions); {} more hosts blocked are suspects ({} sessions).",
-                sim.collateral_sessions, sim.collateral_suspect_hosts, sim.collateral_suspect_sessions
+                 to move to port 587 ({} sessions); {suspects} ({} sessions).{after_evidence} \
+                 Every host blocked is a row of collateral.csv.",
+                sim.collateral_sessions, sim.collateral_suspect_sessions,
             ),
         ));
         if let Some(d) = &s.differential {
@@ -622,6 +729,24 @@ impl<'a> Document<'a> {
                         .to_string(),
                 );
             }
+        }
+        if let (Some(n), Some(after)) = (
+            self.s.simulated_after.collateral_bots_after_hosts,
+            self.input.after.as_ref(),
+        ) && n > 0
+        {
+            // Dynamic addresses are reassigned; the longer the gap, the more
+            // likely an address changed hands between the two inputs.
+            let gap_days = (after.start_us - self.input.before.end_us) as f64 / 86_400e6;
+            out.push(format!(
+                "{} the block cuts off {} counted by {} verdict on the after input (collateral.csv, \
+                 verdict_after): this takes an address to be the same machine in both inputs, which are \
+                 {gap_days:.1} days apart. Where the dynamic pools reassign addresses more often than that, \
+                 check those rows.",
+                count(n, "host"),
+                if n == 1 { "is" } else { "are" },
+                if n == 1 { "its" } else { "their" }
+            ));
         }
         if self.s.bootstrap.undefined_replicates > 0 {
             out.push(format!(
@@ -729,6 +854,13 @@ impl<'a> Document<'a> {
                     format!("collateral {}", self.s.unit.as_str()),
                     num(sim.collateral_volume),
                     "collateral_volume".into(),
+                ],
+                vec![
+                    "of the hosts blocked, counted by their worse verdict after the block".into(),
+                    sim.collateral_bots_after_hosts
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "(no --after)".into()),
+                    "collateral_bots_after_hosts".into(),
                 ],
                 vec![
                     "spam share if legitimate blocked mail moves to the relays".into(),
@@ -1036,7 +1168,8 @@ impl<'a> Document<'a> {
         let _ = writeln!(
             md,
             "op25b {}: every number below is a cell of `summary.csv` or `hosts.csv` (shares shown as rounded percents; \
-             what customers submitted to the ISP's mail servers is in `submitters.csv`).\n",
+             what customers submitted to the ISP's mail servers is in `submitters.csv`, the hosts the block cuts off \
+             in `collateral.csv`).\n",
             self.s.version
         );
         for (big, rest) in self.headlines() {
@@ -1086,7 +1219,7 @@ impl<'a> Document<'a> {
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
              <title>{title}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<main>\n<h1>{title}</h1>\n\
              <p class=\"sub\">op25b {} — every number is a cell of <code>summary.csv</code> or <code>hosts.csv</code> \
-             (submissions: <code>submitters.csv</code>).</p>\n",
+             (submissions: <code>submitters.csv</code>; hosts the block cuts off: <code>collateral.csv</code>).</p>\n",
             escape_html(self.s.version)
         );
         h.push_str("<section class=\"cards\">\n");

@@ -35,7 +35,7 @@ struct SeedResult {
     /// The same with the ISP mail servers' log (`--relay-log`).
     with_relay_log: Summary,
     truth: Value,
-    /// Addresses judged legitimate (clean or relay) with blockable sessions.
+    /// The report's collateral hosts (collateral.csv).
     collateral_addresses: Vec<String>,
 }
 
@@ -55,7 +55,11 @@ fn run_seed(seed: u64, scale: f64) -> SeedResult {
         common::estimate_without_and_with_log(&mut input, relay_log, seed);
     SeedResult {
         seed,
-        collateral_addresses: common::collateral_addresses(&input.before),
+        collateral_addresses: common::collateral_addresses(
+            &input.before,
+            input.after.as_ref(),
+            summary.unit,
+        ),
         summary,
         with_relay_log,
         truth,

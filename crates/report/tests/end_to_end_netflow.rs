@@ -80,6 +80,8 @@ struct SeedResult {
     with_relay_log: Summary,
     truth: Value,
     collateral_addresses: Vec<String>,
+    /// The same from the before input's verdicts alone.
+    collateral_before_only: Vec<String>,
     /// Every client address of the before ranking.
     ranked_addresses: Vec<String>,
 }
@@ -103,7 +105,12 @@ fn run_seed(seed: u64, scale: f64) -> SeedResult {
     let (flows_only, with_relay_log) =
         common::estimate_without_and_with_log(&mut input, relay_log, seed);
     SeedResult {
-        collateral_addresses: common::collateral_addresses(&input.before),
+        collateral_addresses: common::collateral_addresses(
+            &input.before,
+            input.after.as_ref(),
+            flows_only.unit,
+        ),
+        collateral_before_only: common::collateral_addresses(&input.before, None, flows_only.unit),
         ranked_addresses: input
             .before
             .hosts
@@ -237,7 +244,7 @@ fn netflow_estimates_match_the_simulators_truth() {
     // after, simulated) at scale 0.5, 20/20/19 at 1, 20/20/20 at 2; largest
     // misses 0.024 (after, scale 0.5) and 0.025 (simulated, scale 1).
     let mut with_log = Tally::new("flows + relay log", [0.03, 0.03, 0.03, 0.05]);
-    let mut collateral_ok = 0u32;
+    let (mut collateral_ok, mut before_only_ok) = (0u32, 0u32);
     let mut failures = Vec::new();
     for seed in 1..=seeds {
         let r = run_seed(seed, scale);
@@ -271,21 +278,29 @@ fn netflow_estimates_match_the_simulators_truth() {
             logged.relay_spam_fraction_source, "relay_log",
             "seed {seed}"
         );
+        assert_eq!(
+            r.flows_only.simulated_after.collateral_hosts as usize,
+            r.collateral_addresses.len(),
+            "seed {seed}: collateral.csv against summary"
+        );
         let found = common::machines(&r.collateral_addresses, truth);
-        let expected = common::truth_collateral(truth);
-        collateral_ok += u32::from(found == expected);
-        if found != expected {
-            println!("  collateral {found:?} vs truth {expected:?}");
-        }
-        // Every legitimate customer the block cuts off is found. Extra
-        // addresses are low-rate zombies that rank, on flows, called clean.
         // NetFlow v5 cannot carry IPv6: a customer whose blocked sessions
         // all went over IPv6 is not in the flows at all, and is left out.
         let visible = common::machines(&r.ranked_addresses, truth);
-        let missed: Vec<&String> = expected
-            .difference(&found)
-            .filter(|m| visible.contains(*m))
+        let expected: std::collections::BTreeSet<String> = common::truth_collateral(truth)
+            .into_iter()
+            .filter(|m| visible.contains(m))
             .collect();
+        collateral_ok += u32::from(found == expected);
+        before_only_ok += u32::from(common::machines(&r.collateral_before_only, truth) == expected);
+        if found != expected {
+            println!("  collateral {found:?} vs truth (visible) {expected:?}");
+        }
+        // Every legitimate customer the block cuts off is found, on every
+        // seed. Extra addresses are low-rate zombies that rank, on flows,
+        // called clean before the block and, with 3 refused attempts, after
+        // it too (asserted below: at most one seed in ten).
+        let missed: Vec<&String> = expected.difference(&found).collect();
         if !missed.is_empty() {
             failures.push(format!(
                 "seed {seed}: collateral machines missed: {missed:?}"
@@ -294,8 +309,17 @@ fn netflow_estimates_match_the_simulators_truth() {
     }
     flows_only.report(seeds);
     with_log.report(seeds);
-    println!("collateral machines equal on {collateral_ok} of {seeds}");
+    println!(
+        "collateral machines equal (those visible in v5) on {collateral_ok} of {seeds} \
+         ({before_only_ok} from the before verdicts alone)"
+    );
     assert!(failures.is_empty(), "{failures:#?}");
+    // Measured 2026-11-29, 20 seeds: 20, 20 and 18 of 20 at scales 0.5, 1
+    // and 2 (from the before verdicts alone: printed above).
+    assert!(
+        f64::from(collateral_ok) >= 0.9 * seeds as f64,
+        "collateral equal to truth on only {collateral_ok} of {seeds} seeds"
+    );
     flows_only.assert_coverage(seeds);
     with_log.assert_coverage(seeds);
     for (i, c) in with_log.close.iter().enumerate() {

@@ -64,6 +64,7 @@ fn assert_files(dir: &Path, more: &[&str]) {
         "summary.csv",
         "hosts.csv",
         "hosts-after.csv",
+        "collateral.csv",
         "submitters.csv",
         "submitters-after.csv",
         "report.md",
@@ -179,6 +180,43 @@ fn summary_has_contract_keys_and_csv_matches_json() {
         rows[2][col("collateral_hosts")],
         json["simulated_after"]["collateral_hosts"].to_string()
     );
+    // collateral.csv gives simulated_after its collateral counts.
+    {
+        let text = std::fs::read_to_string(dir.join("collateral.csv")).unwrap();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        assert_eq!(header, op25b_report::COLLATERAL_CSV_COLUMNS);
+        let at = |name: &str| header.iter().position(|c| *c == name).unwrap();
+        let (mut hosts, mut sessions, mut suspects, mut worse_after, mut rows) = (0, 0, 0, 0, 0);
+        for line in lines {
+            let cells: Vec<&str> = line.split(',').collect();
+            let blocked: u64 = cells[at("blockable_sessions")].parse().unwrap();
+            assert!(blocked > 0, "{line}");
+            let counted = cells[at("counted_as")];
+            match counted {
+                "collateral" => {
+                    hosts += 1;
+                    sessions += blocked;
+                }
+                "suspect" => suspects += 1,
+                _ => assert_eq!(counted, "zombie", "{line}"),
+            }
+            let verdict = cells[at("verdict")];
+            let same = verdict == counted
+                || (counted == "collateral" && matches!(verdict, "clean" | "relay"));
+            worse_after += u64::from(!same);
+            rows += 1;
+        }
+        let sim = &json["simulated_after"];
+        assert!(rows > 0, "collateral.csv has no rows");
+        assert_eq!(hosts, sim["collateral_hosts"].as_u64().unwrap());
+        assert_eq!(sessions, sim["collateral_sessions"].as_u64().unwrap());
+        assert_eq!(suspects, sim["collateral_suspect_hosts"].as_u64().unwrap());
+        assert_eq!(
+            worse_after,
+            sim["collateral_bots_after_hosts"].as_u64().unwrap()
+        );
+    }
     // submitters.csv holds the relays' f: sum of weight x volume over sum of
     // volume, recomputed here from its cells.
     for (file, scenario) in [

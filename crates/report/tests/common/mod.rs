@@ -285,16 +285,28 @@ pub fn estimate_without_and_with_log(
     (alone, op25b_report::estimate(input, 400, seed))
 }
 
-/// Addresses judged legitimate (clean or relay) with blockable sessions: the
-/// report's collateral hosts.
-pub fn collateral_addresses(r: &Ranking) -> Vec<String> {
-    r.hosts
-        .iter()
-        .filter(|h| {
-            matches!(h.verdict, Verdict::Clean | Verdict::Relay)
-                && h.features.blockable_sessions > 0
-        })
-        .map(|h| h.features.host.to_string())
+/// The report's collateral hosts: the rows of collateral.csv counted as
+/// `collateral` (judged clean or relay, on `--before` and, where the address
+/// is there, on `--after`).
+pub fn collateral_addresses(
+    before: &Ranking,
+    after: Option<&Ranking>,
+    unit: op25b_report::Unit,
+) -> Vec<String> {
+    let csv = op25b_report::collateral_csv(before, after, unit);
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|c| *c == name)
+            .unwrap_or_else(|| panic!("collateral.csv has no {name} column"))
+    };
+    let (host, counted) = (col("host"), col("counted_as"));
+    lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|cells| cells[counted] == "collateral")
+        .map(|cells| cells[host].to_string())
         .collect()
 }
 
