@@ -237,7 +237,7 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
 
 #[test]
 fn measured_after_and_differential_with_different_durations() {
-    // After: two hours... no, half the duration (30 min): zombies blocked,
+    // After: half the duration (30 min): zombies blocked,
     // C2 submits its mail; the relay sent 30, C3 8.
     let after = ranking(
         vec![
