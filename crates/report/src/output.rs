@@ -657,16 +657,6 @@ impl<'a> Document<'a> {
                 sim.blocked_sessions
             ),
         ));
-        let after_evidence = match sim.collateral_bots_after_hosts {
-            Some(1) => " One blocked host was judged worse on the after traffic (it went on trying port 25 \
-                        like a bot) and is counted by that verdict."
-                .to_string(),
-            Some(n) if n > 1 => format!(
-                " {n} blocked hosts were judged worse on the after traffic (they went on trying port 25 \
-                 like bots) and are counted by that verdict."
-            ),
-            _ => String::new(),
-        };
         let suspects = match sim.collateral_suspect_hosts {
             1 => "1 more host blocked is a suspect".to_string(),
             n => format!("{n} more hosts blocked are suspects"),
@@ -675,8 +665,7 @@ impl<'a> Document<'a> {
             sim.collateral_hosts.to_string(),
             format!(
                 "legitimate customers (hosts judged clean) send on port 25 from a dynamic pool and would have \
-                 to move to port 587 ({} sessions); {suspects} ({} sessions).{after_evidence} \
-                 Every host blocked is a row of collateral.csv.",
+                 to move to port 587 ({} sessions); {suspects} ({} sessions).",
                 sim.collateral_sessions, sim.collateral_suspect_sessions,
             ),
         ));
@@ -856,7 +845,7 @@ impl<'a> Document<'a> {
                     "collateral_volume".into(),
                 ],
                 vec![
-                    "of the hosts blocked, counted by their worse verdict after the block".into(),
+                    "hosts blocked counted by a worse verdict after the block".into(),
                     sim.collateral_bots_after_hosts
                         .map(|n| n.to_string())
                         .unwrap_or_else(|| "(no --after)".into()),
