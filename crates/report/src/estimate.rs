@@ -55,15 +55,6 @@ pub enum Class {
 }
 
 impl Class {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Class::Zombie => "zombie",
-            Class::Suspect => "suspect",
-            Class::Clean => "clean",
-            Class::Relay => "relay",
-        }
-    }
-
     fn of(verdict: Verdict) -> Class {
         match verdict {
             Verdict::Zombie => Class::Zombie,
@@ -126,6 +117,21 @@ impl AfterVerdict {
             mail_attempts: op25b_rank::score::mail_attempts(&h.features),
         }
     }
+}
+
+/// The host with the same address in `after` for each host of `before`, in
+/// `before`'s order.
+pub(crate) fn same_address_after<'a>(
+    before: &Ranking,
+    after: &'a Ranking,
+) -> Vec<Option<&'a HostRank>> {
+    let by_address: std::collections::HashMap<_, _> =
+        after.hosts.iter().map(|h| (h.features.host, h)).collect();
+    before
+        .hosts
+        .iter()
+        .map(|h| by_address.get(&h.features.host).copied())
+        .collect()
 }
 
 /// The class that decides whether a host the block cuts off counts as a
@@ -1183,13 +1189,11 @@ pub(crate) fn estimate_titled(
     let log = input.relay_log.as_ref();
     let mut before_hosts = counts(&input.before, log.map(|l| &l.before));
     if let Some(after) = &input.after {
-        let by_address: std::collections::HashMap<_, _> = after
-            .hosts
-            .iter()
-            .map(|h| (h.features.host, AfterVerdict::of(h)))
-            .collect();
-        for (c, h) in before_hosts.iter_mut().zip(&input.before.hosts) {
-            c.after = by_address.get(&h.features.host).copied();
+        for (c, a) in before_hosts
+            .iter_mut()
+            .zip(same_address_after(&input.before, after))
+        {
+            c.after = a.map(AfterVerdict::of);
         }
     }
     let after_hosts = input

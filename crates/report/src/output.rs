@@ -8,7 +8,7 @@
 use crate::charts::{self, ShareBar, TimelineRow, TopHost};
 use crate::estimate::{
     AfterVerdict, Class, ESTIMATORS, HostCounts, SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Summary,
-    Unit, collateral_class, spam_weight,
+    Unit, collateral_class, same_address_after, spam_weight,
 };
 use crate::relay_log::RelayLogWindow;
 use crate::time::format_utc;
@@ -17,11 +17,10 @@ use anyhow::{Context, anyhow};
 use op25b_rank::{HostRank, Ranking, Verdict, write_hosts_csv};
 use plotters::prelude::*;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::net::IpAddr;
 use std::path::Path;
 
 /// Columns of summary.csv: `scenario`, then the CONTRACT keys, then the keys
@@ -381,16 +380,17 @@ fn counted_as(class: Class) -> &'static str {
 /// `collateral_bots_after_hosts` the rows whose `counted_as` is worse than
 /// their `verdict`. Collateral first, then most blocked sessions.
 pub fn collateral_csv(before: &Ranking, after: Option<&Ranking>, unit: Unit) -> String {
-    let after_by_address: HashMap<IpAddr, &HostRank> = after
-        .map(|a| a.hosts.iter().map(|h| (h.features.host, h)).collect())
-        .unwrap_or_default();
+    let after_hosts = match after {
+        Some(a) => same_address_after(before, a),
+        None => vec![None; before.hosts.len()],
+    };
     let mut rows: Vec<(&HostRank, HostCounts, Option<&HostRank>, Class)> = before
         .hosts
         .iter()
-        .filter(|h| h.features.blockable_sessions > 0)
-        .map(|h| {
+        .zip(after_hosts)
+        .filter(|(h, _)| h.features.blockable_sessions > 0)
+        .map(|(h, a)| {
             let c = HostCounts::of(h, unit, None);
-            let a = after_by_address.get(&h.features.host).copied();
             let judged = collateral_class(c.class, a.map(|a| AfterVerdict::of(a).class));
             (h, c, a, judged)
         })
