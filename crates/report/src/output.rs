@@ -739,7 +739,9 @@ impl<'a> Document<'a> {
         }
         if self.s.bootstrap.undefined_replicates > 0 {
             out.push(format!(
-                "{} bootstrap replicates had no outbound mail and were left out of the intervals.",
+                "{} bootstrap replicates had no outbound mail in at least one scenario (with OP25B \
+                 simulated, the block can remove it all); each interval is over the replicates where its \
+                 share was defined.",
                 self.s.bootstrap.undefined_replicates
             ));
         }
