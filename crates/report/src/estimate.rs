@@ -107,6 +107,7 @@ pub struct AfterVerdict {
     pub class: Class,
     pub score: f64,
     pub mail_attempts: u64,
+    pub conduct: AfterTheBlock,
 }
 
 impl AfterVerdict {
@@ -115,6 +116,39 @@ impl AfterVerdict {
             class: Class::of(h.verdict),
             score: h.score,
             mail_attempts: op25b_rank::score::mail_attempts(&h.features),
+            conduct: AfterTheBlock::of(Some(h)),
+        }
+    }
+}
+
+/// What an address did on `--after`, for a host the block cuts off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterTheBlock {
+    /// It submitted (to the ISP's mail servers, or on port 587/465
+    /// anywhere) and made no attempt the block stops: it moved.
+    Moved,
+    /// It still made attempts the block stops.
+    StillBlocked,
+    /// Not in `--after`, or there without either.
+    NotSeen,
+}
+
+impl AfterTheBlock {
+    pub fn of(after: Option<&HostRank>) -> AfterTheBlock {
+        match after.map(|h| &h.features) {
+            Some(f) if f.blockable_sessions > 0 => AfterTheBlock::StillBlocked,
+            Some(f) if f.submitted_sessions > 0 || f.submission_port_sessions > 0 => {
+                AfterTheBlock::Moved
+            }
+            _ => AfterTheBlock::NotSeen,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AfterTheBlock::Moved => "moved",
+            AfterTheBlock::StillBlocked => "still_blocked",
+            AfterTheBlock::NotSeen => "not_seen",
         }
     }
 }
@@ -222,23 +256,24 @@ impl HostCounts {
         }
     }
 
-    /// This host's class on `--after` at the given thresholds (see
+    /// This host on `--after` with its class at the given thresholds (see
     /// [`reclassify`]).
-    fn after_class(
+    fn after_at(
         &self,
         zombie_score: f64,
         suspect_score: f64,
         min_attempts: u64,
-    ) -> Option<Class> {
-        self.after.map(|a| {
-            reclassify_parts(
+    ) -> Option<AfterVerdict> {
+        self.after.map(|a| AfterVerdict {
+            class: reclassify_parts(
                 a.class,
                 a.score,
                 a.mail_attempts,
                 zombie_score,
                 suspect_score,
                 min_attempts,
-            )
+            ),
+            ..a
         })
     }
 }
@@ -340,6 +375,8 @@ pub struct Totals {
     /// Hosts with blockable sessions counted by a worse class on `--after`
     /// than on `--before` ([`collateral_class`]).
     pub collateral_bots_after_hosts: u64,
+    /// Collateral hosts that moved to submission on `--after`.
+    pub collateral_moved_hosts: u64,
     /// The relays' outbound deliveries traced by their log to the hosts
     /// summed (relays excluded), and to the zombies and suspects among them;
     /// `relay_log` is set once a host with a log count is added.
@@ -350,9 +387,9 @@ pub struct Totals {
 }
 
 impl Totals {
-    /// `after`: the host's class on `--after` at the same thresholds, which
-    /// only the collateral counts use.
-    pub fn add(&mut self, h: &HostCounts, class: Class, after: Option<Class>) {
+    /// `after`: the host on `--after`, its class at the same thresholds;
+    /// only the collateral counts use it.
+    pub fn add(&mut self, h: &HostCounts, class: Class, after: Option<AfterVerdict>) {
         self.hosts += 1;
         self.outbound_sessions += h.outbound_sessions;
         self.outbound_messages += h.outbound_messages;
@@ -405,9 +442,14 @@ impl Totals {
             }
         }
         if h.blockable_sessions > 0 {
-            let judged = collateral_class(class, after);
+            let judged = collateral_class(class, after.map(|a| a.class));
             if judged != class {
                 self.collateral_bots_after_hosts += 1;
+            }
+            if matches!(judged, Class::Clean | Class::Relay)
+                && after.is_some_and(|a| a.conduct == AfterTheBlock::Moved)
+            {
+                self.collateral_moved_hosts += 1;
             }
             match judged {
                 Class::Zombie => {}
@@ -427,7 +469,7 @@ impl Totals {
     pub fn of(hosts: &[HostCounts]) -> Totals {
         let mut t = Totals::default();
         for h in hosts {
-            t.add(h, h.class, h.after.map(|a| a.class));
+            t.add(h, h.class, h.after);
         }
         t
     }
@@ -634,7 +676,7 @@ impl Strata {
             for _ in 0..stratum.len() {
                 // `below` is always < len: the index is in bounds.
                 if let Some(h) = stratum.get(rng.below(stratum.len())) {
-                    t.add(h, h.class, h.after.map(|a| a.class));
+                    t.add(h, h.class, h.after);
                 }
             }
         }
@@ -853,6 +895,10 @@ pub struct Simulated {
     /// (they went on trying port 25 like bots) and were counted so; null
     /// without `--after`.
     pub collateral_bots_after_hosts: Option<u64>,
+    /// Collateral hosts seen on `--after` submitting (to the ISP's mail
+    /// servers, or on port 587/465) with no attempt the block stops; null
+    /// without `--after`.
+    pub collateral_moved_hosts: Option<u64>,
 }
 
 impl Simulated {
@@ -884,6 +930,7 @@ impl Simulated {
             collateral_suspect_sessions: t.collateral_suspect_sessions,
             spam_share_if_legit_moves: t.simulated_spam_share_if_legit_moves(SUSPECT_WEIGHT),
             collateral_bots_after_hosts: None,
+            collateral_moved_hosts: None,
         }
     }
 }
@@ -975,7 +1022,7 @@ pub fn sensitivity(
                 let mut t = Totals::default();
                 for h in hosts {
                     let min = cfg.zombie_min_attempts;
-                    t.add(h, reclassify(h, z, s, min), h.after_class(z, s, min));
+                    t.add(h, reclassify(h, z, s, min), h.after_at(z, s, min));
                 }
                 t
             };
@@ -1056,7 +1103,9 @@ pub const ESTIMATORS: &[EstimatorDoc] = &[
                   (port 25 from dynamic_pools to anything but mail_servers) removed; \
                   collateral = hosts judged clean (or relays) with blockable sessions; suspects with blockable \
                   sessions are counted apart (collateral_suspect_hosts, the upper bound); with --after, a host \
-                  whose address rank judged worse on --after counts by that verdict (collateral_bots_after_hosts)",
+                  whose address rank judged worse on --after counts by that verdict (collateral_bots_after_hosts); \
+                  collateral_moved_hosts = collateral hosts whose address on --after submitted and made no \
+                  attempt the block stops",
         assumptions: "blocked mail is not resent another way (spam_share_if_legit_moves: legitimate blocked mail \
                       is resubmitted through the relays); verdicts as before; a suspect is not called a legitimate \
                       customer (on the simulated ISP they are zombies with few attempts); with --after, a customer \
@@ -1260,6 +1309,7 @@ pub(crate) fn estimate_titled(
     if input.after.is_some() {
         simulated_after.collateral_bots_after_hosts =
             Some(before_totals.collateral_bots_after_hosts);
+        simulated_after.collateral_moved_hosts = Some(before_totals.collateral_moved_hosts);
     }
     simulated_after.scenario = with_span(simulated_after.scenario, before_span);
     Summary {

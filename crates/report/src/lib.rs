@@ -15,10 +15,10 @@ mod rng;
 mod time;
 
 pub use estimate::{
-    AfterVerdict, BootstrapResult, Class, ConfigSummary, Differential, DifferentialParts,
-    ESTIMATORS, EstimatorDoc, HostCounts, RelayLogSpan, RelayLogSummary, SENSITIVITY_FACTORS,
-    SUSPECT_WEIGHT, Scenario, SensitivityRow, Simulated, Strata, Summary, Totals, Unit, bootstrap,
-    choose_unit, collateral_class, differential, duration_scale, estimate,
+    AfterTheBlock, AfterVerdict, BootstrapResult, Class, ConfigSummary, Differential,
+    DifferentialParts, ESTIMATORS, EstimatorDoc, HostCounts, RelayLogSpan, RelayLogSummary,
+    SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Scenario, SensitivityRow, Simulated, Strata, Summary,
+    Totals, Unit, bootstrap, choose_unit, collateral_class, differential, duration_scale, estimate,
     messages_per_mail_session, percentile_interval, reclassify, sensitivity, spam_weight,
 };
 pub use output::{

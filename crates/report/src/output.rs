@@ -7,8 +7,8 @@
 
 use crate::charts::{self, ShareBar, TimelineRow, TopHost};
 use crate::estimate::{
-    AfterVerdict, Class, ESTIMATORS, HostCounts, SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Summary,
-    Unit, collateral_class, same_address_after, spam_weight,
+    AfterTheBlock, AfterVerdict, Class, ESTIMATORS, HostCounts, SENSITIVITY_FACTORS,
+    SUSPECT_WEIGHT, Summary, Unit, collateral_class, same_address_after, spam_weight,
 };
 use crate::relay_log::RelayLogWindow;
 use crate::time::format_utc;
@@ -81,6 +81,7 @@ pub const SUMMARY_CSV_COLUMNS: &[&str] = &[
     "relay_log_deliveries",
     "relay_log_untraced",
     "collateral_bots_after_hosts",
+    "collateral_moved_hosts",
 ];
 
 fn csv_cell(v: Option<&Value>) -> String {
@@ -358,6 +359,8 @@ pub const COLLATERAL_CSV_COLUMNS: &[&str] = &[
     "score_after",
     "blockable_sessions_after",
     "submitted_sessions_after",
+    "submission_port_sessions_after",
+    "after_the_block",
     "counted_as",
 ];
 
@@ -378,7 +381,9 @@ fn counted_as(class: Class) -> &'static str {
 /// `collateral` and the sum of their `blockable_sessions`,
 /// `collateral_suspect_*` the same for `suspect`, and
 /// `collateral_bots_after_hosts` the rows whose `counted_as` is worse than
-/// their `verdict`. Collateral first, then most blocked sessions.
+/// their `verdict`, `collateral_moved_hosts` the `collateral` rows whose
+/// `after_the_block` is `moved` ([`AfterTheBlock`]; empty without `after`).
+/// Collateral first, then most blocked sessions.
 pub fn collateral_csv(before: &Ranking, after: Option<&Ranking>, unit: Unit) -> String {
     let after_hosts = match after {
         Some(a) => same_address_after(before, a),
@@ -415,7 +420,7 @@ pub fn collateral_csv(before: &Ranking, after: Option<&Ranking>, unit: Unit) -> 
     for (h, c, a, judged) in rows {
         let _ = writeln!(
             out,
-            "{},{},{:.2},{},{},{},{},{},{},{}",
+            "{},{},{:.2},{},{},{},{},{},{},{},{},{}",
             h.features.host,
             h.verdict.as_str(),
             h.score,
@@ -427,6 +432,13 @@ pub fn collateral_csv(before: &Ranking, after: Option<&Ranking>, unit: Unit) -> 
                 .unwrap_or_default(),
             a.map(|a| a.features.submitted_sessions.to_string())
                 .unwrap_or_default(),
+            a.map(|a| a.features.submission_port_sessions.to_string())
+                .unwrap_or_default(),
+            if after.is_some() {
+                AfterTheBlock::of(a).as_str()
+            } else {
+                ""
+            },
             counted_as(judged),
         );
     }
@@ -657,6 +669,10 @@ impl<'a> Document<'a> {
                 sim.blocked_sessions
             ),
         ));
+        let moved = match sim.collateral_moved_hosts {
+            Some(m) => format!(" After the block, {m} of them had moved to submission."),
+            None => String::new(),
+        };
         let suspects = match sim.collateral_suspect_hosts {
             1 => "1 more host blocked is a suspect".to_string(),
             n => format!("{n} more hosts blocked are suspects"),
@@ -665,7 +681,7 @@ impl<'a> Document<'a> {
             sim.collateral_hosts.to_string(),
             format!(
                 "legitimate customers (hosts judged clean) send on port 25 from a dynamic pool and would have \
-                 to move to port 587 ({} sessions); {suspects} ({} sessions).",
+                 to move to port 587 ({} sessions); {suspects} ({} sessions).{moved}",
                 sim.collateral_sessions, sim.collateral_suspect_sessions,
             ),
         ));
@@ -845,6 +861,13 @@ impl<'a> Document<'a> {
                     format!("collateral {}", self.s.unit.as_str()),
                     num(sim.collateral_volume),
                     "collateral_volume".into(),
+                ],
+                vec![
+                    "collateral hosts that moved to submission after the block".into(),
+                    sim.collateral_moved_hosts
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "(no --after)".into()),
+                    "collateral_moved_hosts".into(),
                 ],
                 vec![
                     "hosts blocked counted by a worse verdict after the block".into(),

@@ -37,6 +37,8 @@ struct SeedResult {
     truth: Value,
     /// The report's collateral hosts (collateral.csv).
     collateral_addresses: Vec<String>,
+    /// Those that moved to submission after the block.
+    moved_addresses: Vec<String>,
 }
 
 fn run_seed(seed: u64, scale: f64) -> SeedResult {
@@ -59,6 +61,13 @@ fn run_seed(seed: u64, scale: f64) -> SeedResult {
             &input.before,
             input.after.as_ref(),
             summary.unit,
+            false,
+        ),
+        moved_addresses: common::collateral_addresses(
+            &input.before,
+            input.after.as_ref(),
+            summary.unit,
+            true,
         ),
         summary,
         with_relay_log,
@@ -72,6 +81,7 @@ fn estimates_match_the_simulators_truth() {
     let scale: f64 = common::env_or("OP25B_E2E_SCALE", 0.5);
     let mut covered = [0u32; 3];
     let mut after_close = 0u32;
+    let mut moved_ok = 0u32;
     let mut logged_covered = [0u32; 3];
     let mut failures = Vec::new();
     for seed in 1..=seeds {
@@ -81,6 +91,7 @@ fn estimates_match_the_simulators_truth() {
             with_relay_log: logged,
             truth,
             collateral_addresses,
+            moved_addresses,
         } = run_seed(seed, scale);
         let before_truth = common::num(&truth["phases"]["before"]["spam_share_messages"]);
         let after_truth = common::num(&truth["phases"]["after"]["spam_share_messages"]);
@@ -161,6 +172,17 @@ fn estimates_match_the_simulators_truth() {
                 "seed {seed} collateral machines: {found:?} vs truth {expected:?}"
             ));
         }
+        // Customers who moved to submission after the block, against truth.
+        let moved = common::machines(&moved_addresses, &truth);
+        assert_eq!(
+            moved_addresses.len() as u64,
+            s.simulated_after.collateral_moved_hosts.unwrap_or(u64::MAX),
+            "seed {seed}: collateral.csv against collateral_moved_hosts"
+        );
+        match common::check_moved(&moved, &found, &truth) {
+            Ok(equal) => moved_ok += u32::from(equal),
+            Err(e) => failures.push(format!("seed {seed}: {e}")),
+        }
         assert_eq!(
             expected.len() as u64,
             truth["simulated_after"]["collateral_hosts"]
@@ -224,6 +246,7 @@ fn estimates_match_the_simulators_truth() {
     );
     println!("truth inside the 95% CI (before, after, simulated): {covered:?} of {seeds}");
     println!("after within 0.02 of the truth: {after_close} of {seeds}");
+    println!("collateral moved to submission equal to truth on {moved_ok} of {seeds}");
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(
         f64::from(after_close) >= 0.9 * seeds as f64,

@@ -84,6 +84,9 @@ struct SeedResult {
     collateral_addresses: Vec<String>,
     /// The same from the before input's verdicts alone.
     collateral_before_only: Vec<String>,
+    /// Those of `collateral_addresses` that moved to submission after the
+    /// block.
+    moved_addresses: Vec<String>,
     /// Every client address of the before ranking.
     ranked_addresses: Vec<String>,
 }
@@ -115,8 +118,20 @@ fn run_seed(seed: u64, scale: f64, export: &str) -> SeedResult {
             &input.before,
             input.after.as_ref(),
             flows_only.unit,
+            false,
         ),
-        collateral_before_only: common::collateral_addresses(&input.before, None, flows_only.unit),
+        moved_addresses: common::collateral_addresses(
+            &input.before,
+            input.after.as_ref(),
+            flows_only.unit,
+            true,
+        ),
+        collateral_before_only: common::collateral_addresses(
+            &input.before,
+            None,
+            flows_only.unit,
+            false,
+        ),
         ranked_addresses: input
             .before
             .hosts
@@ -260,7 +275,7 @@ fn estimates_match_the_simulators_truth(export: &str) {
     // after, simulated) at scale 0.5, 20/20/19 at 1, 20/20/20 at 2; largest
     // misses 0.024 (after, scale 0.5) and 0.025 (simulated, scale 1).
     let mut with_log = Tally::new("flows + relay log", [0.03, 0.03, 0.03, 0.05]);
-    let (mut collateral_ok, mut before_only_ok) = (0u32, 0u32);
+    let (mut collateral_ok, mut before_only_ok, mut moved_ok) = (0u32, 0u32, 0u32);
     let mut failures = Vec::new();
     for seed in 1..=seeds {
         let r = run_seed(seed, scale, export);
@@ -321,6 +336,11 @@ fn estimates_match_the_simulators_truth(export: &str) {
         if found != expected {
             println!("  collateral {found:?} vs truth (visible) {expected:?}");
         }
+        // Customers who moved to submission after the block, against truth.
+        match common::check_moved(&common::machines(&r.moved_addresses, truth), &found, truth) {
+            Ok(equal) => moved_ok += u32::from(equal),
+            Err(e) => failures.push(format!("seed {seed}: {e}")),
+        }
         // Every legitimate customer the block cuts off is found, on every
         // seed. Extra addresses are low-rate zombies that rank, on flows,
         // called clean before the block and, with 3 refused attempts, after
@@ -336,7 +356,7 @@ fn estimates_match_the_simulators_truth(export: &str) {
     with_log.report(seeds);
     println!(
         "{export}: collateral machines equal (those in the flows) on {collateral_ok} of {seeds} \
-         ({before_only_ok} from the before verdicts alone)"
+         ({before_only_ok} from the before verdicts alone); moved to submission equal on {moved_ok}"
     );
     assert!(failures.is_empty(), "{failures:#?}");
     // Measured 2026-11-29, 20 seeds: 20, 20 and 18 of 20 at scales 0.5, 1

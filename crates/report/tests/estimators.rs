@@ -100,13 +100,15 @@ fn simulated_block_on_the_worked_example() {
 
 /// Hosts the block cuts off, judged on before and again on after:
 ///
-/// | host | before | score | blockable | after | score | outbound / submitted after |
-/// | 1 | zombie  | 9   | 60 | zombie  | 10  | 50 / 0 |
-/// | 3 | suspect | 3   | 10 | clean   | 0.4 | 0 / 5  |
-/// | 5 | clean   | 1   | 20 | zombie  | 7   | 15 / 0 |
-/// | 8 | clean   | 1.5 | 5  | suspect | 4   | 6 / 0  |
-/// | 9 | clean   | 0.5 | 3  | (absent) |    |        |
-/// | 10 | clean  | 0.5 | 4  | clean   | 0.3 | 0 / 4  |
+/// | host | before | score | blockable | after | score | blockable / submitted / 587 after |
+/// | 1 | zombie  | 9   | 60 | zombie  | 10  | 50 / 0 / 0 |
+/// | 3 | suspect | 3   | 10 | clean   | 0.4 | 0 / 5 / 0  |
+/// | 5 | clean   | 1   | 20 | zombie  | 7   | 15 / 0 / 0 |
+/// | 8 | clean   | 1.5 | 5  | suspect | 4   | 6 / 0 / 0  |
+/// | 9 | clean   | 0.5 | 3  | (absent) |    |            |
+/// | 10 | clean  | 0.5 | 4  | clean   | 0.3 | 0 / 4 / 0  |
+/// | 11 | clean  | 0.5 | 2  | clean   | 0   | 0 / 0 / 2 (port 587 elsewhere) |
+/// | 12 | clean  | 0.5 | 1  | clean   | 1   | 1 / 0 / 0  |
 fn blocked_before_and_after() -> (op25b_rank::Ranking, op25b_rank::Ranking) {
     let before = ranking(
         vec![
@@ -116,6 +118,8 @@ fn blocked_before_and_after() -> (op25b_rank::Ranking, op25b_rank::Ranking) {
             host(8, Verdict::Clean, 1.5, |f| counts(f, 5, 5, 0)),
             host(9, Verdict::Clean, 0.5, |f| counts(f, 3, 3, 0)),
             host(10, Verdict::Clean, 0.5, |f| counts(f, 4, 4, 0)),
+            host(11, Verdict::Clean, 0.5, |f| counts(f, 2, 2, 0)),
+            host(12, Verdict::Clean, 0.5, |f| counts(f, 1, 1, 0)),
         ],
         T0,
         T0 + HOUR_US,
@@ -127,6 +131,11 @@ fn blocked_before_and_after() -> (op25b_rank::Ranking, op25b_rank::Ranking) {
             host(5, Verdict::Zombie, 7.0, |f| counts(f, 15, 15, 0)),
             host(8, Verdict::Suspect, 4.0, |f| counts(f, 6, 6, 0)),
             host(10, Verdict::Clean, 0.3, |f| counts(f, 0, 0, 4)),
+            host(11, Verdict::Clean, 0.0, |f| {
+                f.sessions = 2;
+                f.submission_port_sessions = 2;
+            }),
+            host(12, Verdict::Clean, 1.0, |f| counts(f, 1, 1, 0)),
         ],
         T0 + 2 * HOUR_US,
         T0 + 3 * HOUR_US,
@@ -137,11 +146,11 @@ fn blocked_before_and_after() -> (op25b_rank::Ranking, op25b_rank::Ranking) {
 #[test]
 fn collateral_counts_the_worse_verdict_after_the_block() {
     let (before, after) = blocked_before_and_after();
-    // Before alone: clean 5, 8, 9, 10 (20 + 5 + 3 + 4 = 32 sessions);
-    // suspect 3 (10).
+    // Before alone: clean 5, 8, 9, 10, 11, 12 (20 + 5 + 3 + 4 + 2 + 1 = 35
+    // sessions); suspect 3 (10).
     let alone = estimate(&input(before.clone(), None), 0, 1);
     let sim = &alone.simulated_after;
-    assert_eq!((sim.collateral_hosts, sim.collateral_sessions), (4, 32));
+    assert_eq!((sim.collateral_hosts, sim.collateral_sessions), (6, 35));
     assert_eq!(
         (
             sim.collateral_suspect_hosts,
@@ -150,14 +159,17 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
         (1, 10)
     );
     assert_eq!(sim.collateral_bots_after_hosts, None);
+    assert_eq!(sim.collateral_moved_hosts, None);
 
     // With after: 5 went on like a zombie (not collateral), 8 like a suspect
     // (undecided); 3 looks clean after but a suspect stays a suspect; 9 is
-    // not there. Collateral: 9 and 10 (3 + 4 = 7 sessions); suspects 3 and
-    // 8 (10 + 5 = 15); two hosts counted by their verdict after.
+    // not there. Collateral: 9, 10, 11, 12 (3 + 4 + 2 + 1 = 10 sessions);
+    // suspects 3 and 8 (10 + 5 = 15); two hosts counted by their verdict
+    // after. Of the collateral, 10 (through the ISP's servers) and 11 (on
+    // port 587 elsewhere) moved; 12 still tried port 25.
     let both = estimate(&input(before.clone(), Some(after.clone())), 0, 1);
     let sim = &both.simulated_after;
-    assert_eq!((sim.collateral_hosts, sim.collateral_sessions), (2, 7));
+    assert_eq!((sim.collateral_hosts, sim.collateral_sessions), (4, 10));
     assert_eq!(
         (
             sim.collateral_suspect_hosts,
@@ -166,8 +178,9 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
         (2, 15)
     );
     assert_eq!(sim.collateral_bots_after_hosts, Some(2));
+    assert_eq!(sim.collateral_moved_hosts, Some(2));
     // The collateral volume is the collateral hosts' blocked messages.
-    assert!(close(sim.collateral_volume, 7.0));
+    assert!(close(sim.collateral_volume, 10.0));
     // Nothing else in the scenario moves: the spam share of what the block
     // lets through is the same with or without the after input's verdicts.
     assert_eq!(
@@ -177,7 +190,8 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
 
     // The sensitivity table re-draws both verdicts at each threshold. At
     // factor 2 (zombie 12, suspect 6): before, 1 is a suspect and everyone
-    // else clean; after, 1 and 5 are suspects. Collateral: 3, 8, 9, 10.
+    // else clean; after, 1 and 5 are suspects. Collateral: 3, 8, 9, 10, 11,
+    // 12.
     let row = |factor: f64| {
         both.sensitivity
             .iter()
@@ -185,41 +199,56 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
             .expect("factor row")
             .collateral_hosts
     };
-    assert_eq!(row(1.0), 2);
-    assert_eq!(row(2.0), 4);
+    assert_eq!(row(1.0), 4);
+    assert_eq!(row(2.0), 6);
     // At factor 0.5 (zombie 3, suspect 1.5): 8 is a suspect on both (6
     // attempts after, fewer than the 10 a zombie needs), 5 a zombie after;
-    // collateral 9 and 10.
-    assert_eq!(row(0.5), 2);
+    // collateral 9, 10, 11, 12.
+    assert_eq!(row(0.5), 4);
 
     // collateral.csv lists every host blocked, collateral first, with the
-    // verdict after and what it was counted as.
+    // verdict after, what the address did after the block and what it was
+    // counted as.
     let csv = op25b_report::collateral_csv(&before, Some(&after), Unit::Messages);
-    let rows: Vec<Vec<&str>> = csv
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect())
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header, op25b_report::COLLATERAL_CSV_COLUMNS);
+    let at = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let summary: Vec<[&str; 5]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r[at("host")],
+                r[at("verdict")],
+                r[at("verdict_after")],
+                r[at("after_the_block")],
+                r[at("counted_as")],
+            ]
+        })
         .collect();
-    let summary: Vec<(&str, &str, &str, &str)> =
-        rows.iter().map(|r| (r[0], r[1], r[5], r[9])).collect();
     assert_eq!(
         summary,
         vec![
-            ("198.18.0.10", "clean", "clean", "collateral"),
-            ("198.18.0.9", "clean", "", "collateral"),
-            ("198.18.0.3", "suspect", "clean", "suspect"),
-            ("198.18.0.8", "clean", "suspect", "suspect"),
-            ("198.18.0.1", "zombie", "zombie", "zombie"),
-            ("198.18.0.5", "clean", "zombie", "zombie"),
+            ["198.18.0.10", "clean", "clean", "moved", "collateral"],
+            ["198.18.0.9", "clean", "", "not_seen", "collateral"],
+            ["198.18.0.11", "clean", "clean", "moved", "collateral"],
+            [
+                "198.18.0.12",
+                "clean",
+                "clean",
+                "still_blocked",
+                "collateral"
+            ],
+            ["198.18.0.3", "suspect", "clean", "moved", "suspect"],
+            ["198.18.0.8", "clean", "suspect", "still_blocked", "suspect"],
+            ["198.18.0.1", "zombie", "zombie", "still_blocked", "zombie"],
+            ["198.18.0.5", "clean", "zombie", "still_blocked", "zombie"],
         ]
-    );
-    assert_eq!(
-        csv.lines().next(),
-        Some(op25b_report::COLLATERAL_CSV_COLUMNS.join(",").as_str())
     );
     // Host 8's row in full: 5 blocked before, 6 port-25 attempts after.
     assert_eq!(
-        rows[3],
+        rows[5],
         [
             "198.18.0.8",
             "clean",
@@ -230,9 +259,15 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
             "4.00",
             "6",
             "0",
+            "0",
+            "still_blocked",
             "suspect"
         ]
     );
+    // Without after, the after cells are empty.
+    let csv = op25b_report::collateral_csv(&before, None, Unit::Messages);
+    let row = csv.lines().nth(1).unwrap();
+    assert_eq!(row, "198.18.0.5,clean,1.00,20,20,,,,,,,collateral");
 }
 
 #[test]

@@ -187,7 +187,8 @@ fn summary_has_contract_keys_and_csv_matches_json() {
         let header: Vec<&str> = lines.next().unwrap().split(',').collect();
         assert_eq!(header, op25b_report::COLLATERAL_CSV_COLUMNS);
         let at = |name: &str| header.iter().position(|c| *c == name).unwrap();
-        let (mut hosts, mut sessions, mut suspects, mut worse_after, mut rows) = (0, 0, 0, 0, 0);
+        let (mut hosts, mut sessions, mut suspects, mut worse_after, mut moved, mut rows) =
+            (0, 0, 0, 0, 0, 0);
         for line in lines {
             let cells: Vec<&str> = line.split(',').collect();
             let blocked: u64 = cells[at("blockable_sessions")].parse().unwrap();
@@ -197,6 +198,7 @@ fn summary_has_contract_keys_and_csv_matches_json() {
                 "collateral" => {
                     hosts += 1;
                     sessions += blocked;
+                    moved += u64::from(cells[at("after_the_block")] == "moved");
                 }
                 "suspect" => suspects += 1,
                 _ => assert_eq!(counted, "zombie", "{line}"),
@@ -216,6 +218,7 @@ fn summary_has_contract_keys_and_csv_matches_json() {
             worse_after,
             sim["collateral_bots_after_hosts"].as_u64().unwrap()
         );
+        assert_eq!(moved, sim["collateral_moved_hosts"].as_u64().unwrap());
     }
     // submitters.csv holds the relays' f: sum of weight x volume over sum of
     // volume, recomputed here from its cells.

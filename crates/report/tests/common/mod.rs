@@ -287,11 +287,13 @@ pub fn estimate_without_and_with_log(
 
 /// The report's collateral hosts: the rows of collateral.csv counted as
 /// `collateral` (judged clean or relay, on `--before` and, where the address
-/// is there, on `--after`).
+/// is there, on `--after`); with `moved`, only those that moved to
+/// submission after the block.
 pub fn collateral_addresses(
     before: &Ranking,
     after: Option<&Ranking>,
     unit: op25b_report::Unit,
+    moved: bool,
 ) -> Vec<String> {
     let csv = op25b_report::collateral_csv(before, after, unit);
     let mut lines = csv.lines();
@@ -302,11 +304,64 @@ pub fn collateral_addresses(
             .position(|c| *c == name)
             .unwrap_or_else(|| panic!("collateral.csv has no {name} column"))
     };
-    let (host, counted) = (col("host"), col("counted_as"));
+    let (host, counted, conduct) = (col("host"), col("counted_as"), col("after_the_block"));
     lines
         .map(|l| l.split(',').collect::<Vec<_>>())
-        .filter(|cells| cells[counted] == "collateral")
+        .filter(|cells| cells[counted] == "collateral" && (!moved || cells[conduct] == "moved"))
         .map(|cells| cells[host].to_string())
+        .collect()
+}
+
+/// Checks the report's moved collateral machines against truth.json's
+/// collateral machines that sent mail after the block (every one of them
+/// moved: to port 587/465 elsewhere, or to the ISP's servers), among the
+/// machines the report counted as collateral (`collateral`; whether those
+/// are right is checked apart). `found` must be among them; a machine
+/// missed must be dual-stack (the report follows addresses, and it may have
+/// been blocked on one family and moved on the other). Returns whether the
+/// two are equal, or the error.
+pub fn check_moved(
+    found: &std::collections::BTreeSet<String>,
+    collateral: &std::collections::BTreeSet<String>,
+    truth: &serde_json::Value,
+) -> Result<bool, String> {
+    let expected: std::collections::BTreeSet<String> = truth_moved(truth)
+        .intersection(collateral)
+        .cloned()
+        .collect();
+    let wrong: Vec<_> = found.difference(&expected).collect();
+    if !wrong.is_empty() {
+        return Err(format!("moved but not in truth: {wrong:?}"));
+    }
+    let dual_stack: std::collections::BTreeSet<&str> = truth["hosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|h| h["ip6"].is_string())
+        .filter_map(|h| h["ip"].as_str())
+        .collect();
+    let missed: Vec<_> = expected
+        .difference(found)
+        .filter(|m| !dual_stack.contains(m.as_str()))
+        .collect();
+    if !missed.is_empty() {
+        return Err(format!("moved machines missed: {missed:?}"));
+    }
+    Ok(found == &expected)
+}
+
+/// truth.json's collateral machines that sent mail after the block.
+fn truth_moved(truth: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    let active: std::collections::BTreeSet<&str> = truth["hosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|h| h["after"]["smtp_sessions"].as_u64().unwrap_or(0) > 0)
+        .filter_map(|h| h["ip"].as_str())
+        .collect();
+    truth_collateral(truth)
+        .into_iter()
+        .filter(|m| active.contains(m.as_str()))
         .collect()
 }
 
