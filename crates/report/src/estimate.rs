@@ -116,7 +116,7 @@ impl AfterVerdict {
             class: Class::of(h.verdict),
             score: h.score,
             mail_attempts: op25b_rank::score::mail_attempts(&h.features),
-            conduct: AfterTheBlock::of(Some(h)),
+            conduct: AfterTheBlock::of(h),
         }
     }
 }
@@ -134,13 +134,15 @@ pub enum AfterTheBlock {
 }
 
 impl AfterTheBlock {
-    pub fn of(after: Option<&HostRank>) -> AfterTheBlock {
-        match after.map(|h| &h.features) {
-            Some(f) if f.blockable_sessions > 0 => AfterTheBlock::StillBlocked,
-            Some(f) if f.submitted_sessions > 0 || f.submission_port_sessions > 0 => {
-                AfterTheBlock::Moved
-            }
-            _ => AfterTheBlock::NotSeen,
+    /// What `after`, the address on `--after`, did.
+    pub fn of(after: &HostRank) -> AfterTheBlock {
+        let f = &after.features;
+        if f.blockable_sessions > 0 {
+            AfterTheBlock::StillBlocked
+        } else if f.submitted_sessions > 0 || f.submission_port_sessions > 0 {
+            AfterTheBlock::Moved
+        } else {
+            AfterTheBlock::NotSeen
         }
     }
 
@@ -157,14 +159,34 @@ impl AfterTheBlock {
 /// `before`'s order.
 pub(crate) fn same_address_after<'a>(
     before: &Ranking,
-    after: &'a Ranking,
+    after: Option<&'a Ranking>,
 ) -> Vec<Option<&'a HostRank>> {
-    let by_address: std::collections::HashMap<_, _> =
-        after.hosts.iter().map(|h| (h.features.host, h)).collect();
+    let by_address: std::collections::HashMap<_, _> = after
+        .map(|a| a.hosts.iter().map(|h| (h.features.host, h)).collect())
+        .unwrap_or_default();
     before
         .hosts
         .iter()
         .map(|h| by_address.get(&h.features.host).copied())
+        .collect()
+}
+
+/// [`HostCounts`] of every host of `before`, each with its verdict on
+/// `--after` where the address is there (`after`: [`same_address_after`]).
+pub(crate) fn before_counts(
+    before: &Ranking,
+    after: &[Option<&HostRank>],
+    unit: Unit,
+    log: Option<&RelayLogWindow>,
+) -> Vec<HostCounts> {
+    before
+        .hosts
+        .iter()
+        .zip(after)
+        .map(|(h, a)| HostCounts {
+            after: a.map(AfterVerdict::of),
+            ..HostCounts::of(h, unit, log)
+        })
         .collect()
 }
 
@@ -1236,15 +1258,12 @@ pub(crate) fn estimate_titled(
             .collect()
     };
     let log = input.relay_log.as_ref();
-    let mut before_hosts = counts(&input.before, log.map(|l| &l.before));
-    if let Some(after) = &input.after {
-        for (c, a) in before_hosts
-            .iter_mut()
-            .zip(same_address_after(&input.before, after))
-        {
-            c.after = a.map(AfterVerdict::of);
-        }
-    }
+    let before_hosts = before_counts(
+        &input.before,
+        &same_address_after(&input.before, input.after.as_ref()),
+        unit,
+        log.map(|l| &l.before),
+    );
     let after_hosts = input
         .after
         .as_ref()

@@ -7,8 +7,8 @@
 
 use crate::charts::{self, ShareBar, TimelineRow, TopHost};
 use crate::estimate::{
-    AfterTheBlock, AfterVerdict, Class, ESTIMATORS, HostCounts, SENSITIVITY_FACTORS,
-    SUSPECT_WEIGHT, Summary, Unit, collateral_class, same_address_after, spam_weight,
+    AfterTheBlock, Class, ESTIMATORS, HostCounts, SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Summary,
+    Unit, before_counts, collateral_class, same_address_after, spam_weight,
 };
 use crate::relay_log::RelayLogWindow;
 use crate::time::format_utc;
@@ -385,20 +385,14 @@ fn counted_as(class: Class) -> &'static str {
 /// `after_the_block` is `moved` ([`AfterTheBlock`]; empty without `after`).
 /// Collateral first, then most blocked sessions.
 pub fn collateral_csv(before: &Ranking, after: Option<&Ranking>, unit: Unit) -> String {
-    let after_hosts = match after {
-        Some(a) => same_address_after(before, a),
-        None => vec![None; before.hosts.len()],
-    };
+    let after_hosts = same_address_after(before, after);
     let mut rows: Vec<(&HostRank, HostCounts, Option<&HostRank>, Class)> = before
         .hosts
         .iter()
-        .zip(after_hosts)
-        .filter(|(h, _)| h.features.blockable_sessions > 0)
-        .map(|(h, a)| {
-            let c = HostCounts::of(h, unit, None);
-            let judged = collateral_class(c.class, a.map(|a| AfterVerdict::of(a).class));
-            (h, c, a, judged)
-        })
+        .zip(before_counts(before, &after_hosts, unit, None))
+        .zip(after_hosts.iter().copied())
+        .filter(|((h, _), _)| h.features.blockable_sessions > 0)
+        .map(|((h, c), a)| (h, c, a, collateral_class(c.class, c.after.map(|v| v.class))))
         .collect();
     let order = |c: Class| match c {
         Class::Clean | Class::Relay => 0,
@@ -435,7 +429,9 @@ pub fn collateral_csv(before: &Ranking, after: Option<&Ranking>, unit: Unit) -> 
             a.map(|a| a.features.submission_port_sessions.to_string())
                 .unwrap_or_default(),
             if after.is_some() {
-                AfterTheBlock::of(a).as_str()
+                c.after
+                    .map_or(AfterTheBlock::NotSeen, |v| v.conduct)
+                    .as_str()
             } else {
                 ""
             },
@@ -742,7 +738,11 @@ impl<'a> Document<'a> {
         {
             // Dynamic addresses are reassigned; the longer the gap, the more
             // likely an address changed hands between the two inputs.
-            let gap_days = (after.start_us - self.input.before.end_us) as f64 / 86_400e6;
+            let before = &self.input.before;
+            let gap_us = (after.start_us - before.end_us)
+                .max(before.start_us - after.end_us)
+                .max(0);
+            let gap_days = gap_us as f64 / 86_400e6;
             out.push(format!(
                 "{} the block cuts off {} counted by {} verdict on the after input (collateral.csv, \
                  verdict_after): this takes an address to be the same machine in both inputs, which are \
