@@ -108,16 +108,30 @@ pub struct AfterVerdict {
     pub score: f64,
     pub mail_attempts: u64,
     pub conduct: AfterTheBlock,
+    /// Its direct port-25 attempts reached more outside servers than rank's
+    /// `fanout_low`, where fan-out starts to count as evidence: spread like
+    /// a bot's. A customer's mail server retrying its queue after the block
+    /// reaches only the few servers it was delivering to, however often it
+    /// retries (and each refused retry raises its score: on flows, four an
+    /// hour to one server make a suspect).
+    pub spread: bool,
 }
 
 impl AfterVerdict {
-    pub fn of(h: &HostRank) -> AfterVerdict {
+    pub fn of(h: &HostRank, cfg: &RankConfig) -> AfterVerdict {
         AfterVerdict {
             class: Class::of(h.verdict),
             score: h.score,
             mail_attempts: op25b_rank::score::mail_attempts(&h.features),
             conduct: AfterTheBlock::of(h),
+            spread: h.features.direct25_fanout as f64 > cfg.fanout_low,
         }
+    }
+
+    /// The class this is evidence for in [`collateral_class`]: only a
+    /// verdict reached while spreading attempts over many servers.
+    pub fn evidence(&self) -> Option<Class> {
+        self.spread.then_some(self.class)
     }
 }
 
@@ -178,13 +192,14 @@ pub(crate) fn before_counts(
     after: &[Option<&HostRank>],
     unit: Unit,
     log: Option<&RelayLogWindow>,
+    cfg: &RankConfig,
 ) -> Vec<HostCounts> {
     before
         .hosts
         .iter()
         .zip(after)
         .map(|(h, a)| HostCounts {
-            after: a.map(AfterVerdict::of),
+            after: a.map(|a| AfterVerdict::of(a, cfg)),
             ..HostCounts::of(h, unit, log)
         })
         .collect()
@@ -193,7 +208,8 @@ pub(crate) fn before_counts(
 /// The class that decides whether a host the block cuts off counts as a
 /// legitimate customer (collateral), an undecided suspect, or a bot: its
 /// class on `--before`, or its class on `--after` where that is worse
-/// (zombie over suspect over clean; a relay counts as clean here).
+/// (zombie over suspect over clean; a relay counts as clean here). `after`
+/// is [`AfterVerdict::evidence`].
 pub fn collateral_class(before: Class, after: Option<Class>) -> Class {
     match (before, after) {
         (Class::Clean | Class::Relay, Some(a @ (Class::Zombie | Class::Suspect))) => a,
@@ -464,7 +480,7 @@ impl Totals {
             }
         }
         if h.blockable_sessions > 0 {
-            let judged = collateral_class(class, after.map(|a| a.class));
+            let judged = collateral_class(class, after.and_then(|a| a.evidence()));
             if judged != class {
                 self.collateral_bots_after_hosts += 1;
             }
@@ -1125,7 +1141,8 @@ pub const ESTIMATORS: &[EstimatorDoc] = &[
                   (port 25 from dynamic_pools to anything but mail_servers) removed; \
                   collateral = hosts judged clean (or relays) with blockable sessions; suspects with blockable \
                   sessions are counted apart (collateral_suspect_hosts, the upper bound); with --after, a host \
-                  whose address rank judged worse on --after counts by that verdict (collateral_bots_after_hosts); \
+                  whose address rank judged worse on --after, its port-25 attempts there reaching more than \
+                  fanout_low outside servers, counts by that verdict (collateral_bots_after_hosts); \
                   collateral_moved_hosts = collateral hosts whose address on --after submitted and made no \
                   attempt the block stops",
         assumptions: "blocked mail is not resent another way (spam_share_if_legit_moves: legitimate blocked mail \
@@ -1263,6 +1280,7 @@ pub(crate) fn estimate_titled(
         &same_address_after(&input.before, input.after.as_ref()),
         unit,
         log.map(|l| &l.before),
+        &input.rank_cfg,
     );
     let after_hosts = input
         .after

@@ -14,7 +14,7 @@ use crate::relay_log::RelayLogWindow;
 use crate::time::format_utc;
 use crate::{ReportInput, ReportOptions};
 use anyhow::{Context, anyhow};
-use op25b_rank::{HostRank, Ranking, Verdict, write_hosts_csv};
+use op25b_rank::{HostRank, RankConfig, Ranking, Verdict, write_hosts_csv};
 use plotters::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -384,15 +384,23 @@ fn counted_as(class: Class) -> &'static str {
 /// their `verdict`, `collateral_moved_hosts` the `collateral` rows whose
 /// `after_the_block` is `moved` ([`AfterTheBlock`]; empty without `after`).
 /// Collateral first, then most blocked sessions.
-pub fn collateral_csv(before: &Ranking, after: Option<&Ranking>, unit: Unit) -> String {
+pub fn collateral_csv(
+    before: &Ranking,
+    after: Option<&Ranking>,
+    unit: Unit,
+    cfg: &RankConfig,
+) -> String {
     let after_hosts = same_address_after(before, after);
     let mut rows: Vec<(&HostRank, HostCounts, Option<&HostRank>, Class)> = before
         .hosts
         .iter()
-        .zip(before_counts(before, &after_hosts, unit, None))
+        .zip(before_counts(before, &after_hosts, unit, None, cfg))
         .zip(after_hosts.iter().copied())
         .filter(|((h, _), _)| h.features.blockable_sessions > 0)
-        .map(|((h, c), a)| (h, c, a, collateral_class(c.class, c.after.map(|v| v.class))))
+        .map(|((h, c), a)| {
+            let judged = collateral_class(c.class, c.after.and_then(|v| v.evidence()));
+            (h, c, a, judged)
+        })
         .collect();
     let order = |c: Class| match c {
         Class::Clean | Class::Relay => 0,
@@ -514,7 +522,12 @@ pub(crate) fn write_all(
     write_hosts(&dir.join("hosts.csv"), &before_rows)?;
     write_file(
         &dir.join("collateral.csv"),
-        &collateral_csv(&input.before, input.after.as_ref(), summary.unit),
+        &collateral_csv(
+            &input.before,
+            input.after.as_ref(),
+            summary.unit,
+            &input.rank_cfg,
+        ),
     )?;
     write_file(
         &dir.join("submitters.csv"),

@@ -58,13 +58,13 @@ fn run_seed(seed: u64, scale: f64) -> SeedResult {
     SeedResult {
         seed,
         collateral_addresses: common::collateral_addresses(
-            &input.before,
+            &input,
             input.after.as_ref(),
             summary.unit,
             false,
         ),
         moved_addresses: common::collateral_addresses(
-            &input.before,
+            &input,
             input.after.as_ref(),
             summary.unit,
             true,

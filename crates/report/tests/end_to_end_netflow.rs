@@ -115,23 +115,18 @@ fn run_seed(seed: u64, scale: f64, export: &str) -> SeedResult {
         common::estimate_without_and_with_log(&mut input, relay_log, seed);
     SeedResult {
         collateral_addresses: common::collateral_addresses(
-            &input.before,
+            &input,
             input.after.as_ref(),
             flows_only.unit,
             false,
         ),
         moved_addresses: common::collateral_addresses(
-            &input.before,
+            &input,
             input.after.as_ref(),
             flows_only.unit,
             true,
         ),
-        collateral_before_only: common::collateral_addresses(
-            &input.before,
-            None,
-            flows_only.unit,
-            false,
-        ),
+        collateral_before_only: common::collateral_addresses(&input, None, flows_only.unit, false),
         ranked_addresses: input
             .before
             .hosts

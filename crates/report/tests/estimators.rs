@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use op25b_rank::Verdict;
+use op25b_rank::{RankConfig, Verdict};
 use op25b_report::{
     HostCounts, SplitMix64, Strata, Totals, Unit, bootstrap, choose_unit, estimate,
 };
@@ -98,17 +98,20 @@ fn simulated_block_on_the_worked_example() {
     assert!(close(sim.spam_share_if_legit_moves.unwrap(), 10.0 / 80.0));
 }
 
-/// Hosts the block cuts off, judged on before and again on after:
+/// Hosts the block cuts off, judged on before and again on after (the
+/// after verdict counts where the host's direct port-25 attempts reached
+/// more than rank's `fanout_low` = 3 outside servers):
 ///
-/// | host | before | score | blockable | after | score | blockable / submitted / 587 after |
-/// | 1 | zombie  | 9   | 60 | zombie  | 10  | 50 / 0 / 0 |
-/// | 3 | suspect | 3   | 10 | clean   | 0.4 | 0 / 5 / 0  |
-/// | 5 | clean   | 1   | 20 | zombie  | 7   | 15 / 0 / 0 |
-/// | 8 | clean   | 1.5 | 5  | suspect | 4   | 6 / 0 / 0  |
-/// | 9 | clean   | 0.5 | 3  | (absent) |    |            |
-/// | 10 | clean  | 0.5 | 4  | clean   | 0.3 | 0 / 4 / 0  |
-/// | 11 | clean  | 0.5 | 2  | clean   | 0   | 0 / 0 / 2 (port 587 elsewhere) |
-/// | 12 | clean  | 0.5 | 1  | clean   | 1   | 1 / 0 / 0  |
+/// | host | before | score | blockable | after | score | blockable / submitted / 587 after | servers after |
+/// | 1 | zombie  | 9   | 60 | zombie  | 10  | 50 / 0 / 0 | 40 |
+/// | 3 | suspect | 3   | 10 | clean   | 0.4 | 0 / 5 / 0  | 0 |
+/// | 5 | clean   | 1   | 20 | zombie  | 7   | 15 / 0 / 0 | 15 |
+/// | 8 | clean   | 1.5 | 5  | suspect | 4   | 6 / 0 / 0  | 6 |
+/// | 9 | clean   | 0.5 | 3  | (absent) |    |            | |
+/// | 10 | clean  | 0.5 | 4  | clean   | 0.3 | 0 / 4 / 0  | 0 |
+/// | 11 | clean  | 0.5 | 2  | clean   | 0   | 0 / 0 / 2 (port 587 elsewhere) | 0 |
+/// | 12 | clean  | 0.5 | 1  | clean   | 1   | 1 / 0 / 0  | 1 |
+/// | 13 | clean  | 0.5 | 2  | suspect | 3.3 | 5 / 0 / 0  | 1 (its queue retried) |
 fn blocked_before_and_after() -> (op25b_rank::Ranking, op25b_rank::Ranking) {
     let before = ranking(
         vec![
@@ -120,22 +123,39 @@ fn blocked_before_and_after() -> (op25b_rank::Ranking, op25b_rank::Ranking) {
             host(10, Verdict::Clean, 0.5, |f| counts(f, 4, 4, 0)),
             host(11, Verdict::Clean, 0.5, |f| counts(f, 2, 2, 0)),
             host(12, Verdict::Clean, 0.5, |f| counts(f, 1, 1, 0)),
+            host(13, Verdict::Clean, 0.5, |f| counts(f, 2, 2, 0)),
         ],
         T0,
         T0 + HOUR_US,
     );
     let after = ranking(
         vec![
-            host(1, Verdict::Zombie, 10.0, |f| counts(f, 50, 50, 0)),
+            host(1, Verdict::Zombie, 10.0, |f| {
+                counts(f, 50, 50, 0);
+                f.direct25_fanout = 40;
+            }),
             host(3, Verdict::Clean, 0.4, |f| counts(f, 0, 0, 5)),
-            host(5, Verdict::Zombie, 7.0, |f| counts(f, 15, 15, 0)),
-            host(8, Verdict::Suspect, 4.0, |f| counts(f, 6, 6, 0)),
+            host(5, Verdict::Zombie, 7.0, |f| {
+                counts(f, 15, 15, 0);
+                f.direct25_fanout = 15;
+            }),
+            host(8, Verdict::Suspect, 4.0, |f| {
+                counts(f, 6, 6, 0);
+                f.direct25_fanout = 6;
+            }),
             host(10, Verdict::Clean, 0.3, |f| counts(f, 0, 0, 4)),
             host(11, Verdict::Clean, 0.0, |f| {
                 f.sessions = 2;
                 f.submission_port_sessions = 2;
             }),
-            host(12, Verdict::Clean, 1.0, |f| counts(f, 1, 1, 0)),
+            host(12, Verdict::Clean, 1.0, |f| {
+                counts(f, 1, 1, 0);
+                f.direct25_fanout = 1;
+            }),
+            host(13, Verdict::Suspect, 3.3, |f| {
+                counts(f, 5, 5, 0);
+                f.direct25_fanout = 1;
+            }),
         ],
         T0 + 2 * HOUR_US,
         T0 + 3 * HOUR_US,
@@ -146,11 +166,11 @@ fn blocked_before_and_after() -> (op25b_rank::Ranking, op25b_rank::Ranking) {
 #[test]
 fn collateral_counts_the_worse_verdict_after_the_block() {
     let (before, after) = blocked_before_and_after();
-    // Before alone: clean 5, 8, 9, 10, 11, 12 (20 + 5 + 3 + 4 + 2 + 1 = 35
-    // sessions); suspect 3 (10).
+    // Before alone: clean 5, 8, 9, 10, 11, 12, 13 (20 + 5 + 3 + 4 + 2 + 1 +
+    // 2 = 37 sessions); suspect 3 (10).
     let alone = estimate(&input(before.clone(), None), 0, 1);
     let sim = &alone.simulated_after;
-    assert_eq!((sim.collateral_hosts, sim.collateral_sessions), (6, 35));
+    assert_eq!((sim.collateral_hosts, sim.collateral_sessions), (7, 37));
     assert_eq!(
         (
             sim.collateral_suspect_hosts,
@@ -162,14 +182,16 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
     assert_eq!(sim.collateral_moved_hosts, None);
 
     // With after: 5 went on like a zombie (not collateral), 8 like a suspect
-    // (undecided); 3 looks clean after but a suspect stays a suspect; 9 is
-    // not there. Collateral: 9, 10, 11, 12 (3 + 4 + 2 + 1 = 10 sessions);
-    // suspects 3 and 8 (10 + 5 = 15); two hosts counted by their verdict
-    // after. Of the collateral, 10 (through the ISP's servers) and 11 (on
-    // port 587 elsewhere) moved; 12 still tried port 25.
+    // (undecided), both spread over many servers; 13 is a suspect after too,
+    // but from retrying one server, which is not evidence; 3 looks clean
+    // after but a suspect stays a suspect; 9 is not there. Collateral: 9,
+    // 10, 11, 12, 13 (3 + 4 + 2 + 1 + 2 = 12 sessions); suspects 3 and 8
+    // (10 + 5 = 15); two hosts counted by their verdict after. Of the
+    // collateral, 10 (through the ISP's servers) and 11 (on port 587
+    // elsewhere) moved; 12 and 13 still tried port 25.
     let both = estimate(&input(before.clone(), Some(after.clone())), 0, 1);
     let sim = &both.simulated_after;
-    assert_eq!((sim.collateral_hosts, sim.collateral_sessions), (4, 10));
+    assert_eq!((sim.collateral_hosts, sim.collateral_sessions), (5, 12));
     assert_eq!(
         (
             sim.collateral_suspect_hosts,
@@ -180,7 +202,7 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
     assert_eq!(sim.collateral_bots_after_hosts, Some(2));
     assert_eq!(sim.collateral_moved_hosts, Some(2));
     // The collateral volume is the collateral hosts' blocked messages.
-    assert!(close(sim.collateral_volume, 10.0));
+    assert!(close(sim.collateral_volume, 12.0));
     // Nothing else in the scenario moves: the spam share of what the block
     // lets through is the same with or without the after input's verdicts.
     assert_eq!(
@@ -191,7 +213,7 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
     // The sensitivity table re-draws both verdicts at each threshold. At
     // factor 2 (zombie 12, suspect 6): before, 1 is a suspect and everyone
     // else clean; after, 1 and 5 are suspects. Collateral: 3, 8, 9, 10, 11,
-    // 12.
+    // 12, 13.
     let row = |factor: f64| {
         both.sensitivity
             .iter()
@@ -199,17 +221,22 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
             .expect("factor row")
             .collateral_hosts
     };
-    assert_eq!(row(1.0), 4);
-    assert_eq!(row(2.0), 6);
+    assert_eq!(row(1.0), 5);
+    assert_eq!(row(2.0), 7);
     // At factor 0.5 (zombie 3, suspect 1.5): 8 is a suspect on both (6
-    // attempts after, fewer than the 10 a zombie needs), 5 a zombie after;
-    // collateral 9, 10, 11, 12.
-    assert_eq!(row(0.5), 4);
+    // attempts after, fewer than the 10 a zombie needs), 5 a zombie after,
+    // 13 a suspect after from one server; collateral 9, 10, 11, 12, 13.
+    assert_eq!(row(0.5), 5);
 
     // collateral.csv lists every host blocked, collateral first, with the
     // verdict after, what the address did after the block and what it was
     // counted as.
-    let csv = op25b_report::collateral_csv(&before, Some(&after), Unit::Messages);
+    let csv = op25b_report::collateral_csv(
+        &before,
+        Some(&after),
+        Unit::Messages,
+        &RankConfig::default(),
+    );
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     assert_eq!(header, op25b_report::COLLATERAL_CSV_COLUMNS);
@@ -234,6 +261,13 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
             ["198.18.0.9", "clean", "", "not_seen", "collateral"],
             ["198.18.0.11", "clean", "clean", "moved", "collateral"],
             [
+                "198.18.0.13",
+                "clean",
+                "suspect",
+                "still_blocked",
+                "collateral"
+            ],
+            [
                 "198.18.0.12",
                 "clean",
                 "clean",
@@ -248,7 +282,7 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
     );
     // Host 8's row in full: 5 blocked before, 6 port-25 attempts after.
     assert_eq!(
-        rows[5],
+        rows[6],
         [
             "198.18.0.8",
             "clean",
@@ -265,7 +299,7 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
         ]
     );
     // Without after, the after cells are empty.
-    let csv = op25b_report::collateral_csv(&before, None, Unit::Messages);
+    let csv = op25b_report::collateral_csv(&before, None, Unit::Messages, &RankConfig::default());
     let row = csv.lines().nth(1).unwrap();
     assert_eq!(row, "198.18.0.5,clean,1.00,20,20,,,,,,,collateral");
 }

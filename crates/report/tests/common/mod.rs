@@ -287,15 +287,15 @@ pub fn estimate_without_and_with_log(
 
 /// The report's collateral hosts: the rows of collateral.csv counted as
 /// `collateral` (judged clean or relay, on `--before` and, where the address
-/// is there, on `--after`); with `moved`, only those that moved to
+/// is there, on `after`); with `moved`, only those that moved to
 /// submission after the block.
 pub fn collateral_addresses(
-    before: &Ranking,
+    input: &ReportInput,
     after: Option<&Ranking>,
     unit: op25b_report::Unit,
     moved: bool,
 ) -> Vec<String> {
-    let csv = op25b_report::collateral_csv(before, after, unit);
+    let csv = op25b_report::collateral_csv(&input.before, after, unit, &input.rank_cfg);
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
     let col = |name: &str| {
