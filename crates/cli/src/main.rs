@@ -106,7 +106,7 @@ enum Command {
     },
     /// Make a simulated ISP's traffic before and after OP25B, with ground truth.
     Synth {
-        /// wakwak-2005 (default), clean, heavy.
+        /// wakwak-2005 (default), clean, heavy, wakwak-2005-retries.
         #[arg(long, default_value = "wakwak-2005")]
         profile: String,
         #[arg(short = 'o', long = "output")]

@@ -47,6 +47,7 @@ fn run_seed(seed: u64, scale: f64) -> SeedResult {
         truth,
         relay_log,
     } = common::synth_seed(
+        "wakwak-2005",
         seed,
         scale,
         ("before.pcap", "after.pcap"),

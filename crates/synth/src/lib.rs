@@ -100,6 +100,7 @@ pub fn run(opts: &SynthOptions) -> anyhow::Result<SynthSummary> {
             prefix,
             sampling,
             profile.spam_target,
+            profile.direct25_mta_retries,
         )?;
         let (stats, hosts, f) = run.run()?;
         files.extend(f);

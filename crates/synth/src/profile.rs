@@ -33,6 +33,12 @@ pub struct Profile {
     /// The share the zombies' DATA acceptance is steered towards (see
     /// `sim::PhaseRun::zombie_queue_probability`); 0 = no steering.
     pub spam_target: f64,
+    /// After the block, each message of a direct-25 customer is first
+    /// retried this many times on port 25 to its recipient's MX, every
+    /// `rates::MTA_RETRY_US`, never answered (the customer's own mail
+    /// server working its queue), before the customer sends it the new
+    /// way. 0: customers move at once (and no random number is drawn).
+    pub direct25_mta_retries: u32,
 }
 
 pub const PROFILES: &[Profile] = &[
@@ -48,6 +54,7 @@ pub const PROFILES: &[Profile] = &[
         business_newsletter: 1.0,
         spam_band: (0.80, 0.86),
         spam_target: 0.815,
+        direct25_mta_retries: 0,
     },
     Profile {
         name: "clean",
@@ -61,6 +68,7 @@ pub const PROFILES: &[Profile] = &[
         business_newsletter: 1.0,
         spam_band: (0.0, 0.0),
         spam_target: 0.0,
+        direct25_mta_retries: 0,
     },
     Profile {
         name: "heavy",
@@ -74,10 +82,27 @@ pub const PROFILES: &[Profile] = &[
         business_newsletter: 1.0,
         spam_band: (0.93, 0.97),
         spam_target: 0.935,
+        direct25_mta_retries: 0,
+    },
+    // wakwak-2005 where the customers cut off run their own mail server,
+    // which keeps retrying port 25 after the block.
+    Profile {
+        name: "wakwak-2005-retries",
+        subscribers_relay: 220.0,
+        subscribers_submission: 60.0,
+        subscribers_direct25: 16.0,
+        zombies_heavy: 3.0,
+        zombies_medium: 10.0,
+        zombies_low: 30.0,
+        business_mx: 12.0,
+        business_newsletter: 1.0,
+        spam_band: (0.80, 0.86),
+        spam_target: 0.815,
+        direct25_mta_retries: 5,
     },
 ];
 
-pub const PROFILE_NAMES: &[&str] = &["wakwak-2005", "clean", "heavy"];
+pub const PROFILE_NAMES: &[&str] = &["wakwak-2005", "clean", "heavy", "wakwak-2005-retries"];
 
 pub fn find(name: &str) -> Option<&'static Profile> {
     PROFILES.iter().find(|p| p.name == name)
@@ -125,4 +150,6 @@ pub mod rates {
     /// After the block, direct-25 users move to another provider's 587
     /// with this probability (else to the ISP's relay).
     pub const DIRECT25_MOVE_TO_587: f64 = 0.75;
+    /// A mail server's queue retry interval (Postfix's minimal backoff).
+    pub const MTA_RETRY_US: u64 = 300_000_000;
 }

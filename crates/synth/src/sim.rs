@@ -202,6 +202,8 @@ pub struct PhaseRun<'a> {
     pub host_stats: Vec<HostStats>,
     relay_server_side: [Server; 2],
     spam_target: f64,
+    /// `Profile::direct25_mta_retries`.
+    direct25_mta_retries: u32,
     /// Legitimate messages the relay has accepted and not yet delivered.
     pending_legit: u64,
 }
@@ -243,6 +245,7 @@ impl<'a> PhaseRun<'a> {
         prefix: &str,
         sampling: u32,
         spam_target: f64,
+        direct25_mta_retries: u32,
     ) -> anyhow::Result<Self> {
         let pcap = PcapWriter::create(&out_dir.join(format!("{prefix}.pcap")))?;
         // The exporter has been up for 12 days and a bit.
@@ -279,6 +282,7 @@ impl<'a> PhaseRun<'a> {
             host_stats: vec![HostStats::default(); n],
             relay_server_side: [isp_server(false), isp_server(true)],
             spam_target,
+            direct25_mta_retries,
             pending_legit: 0,
         })
     }
@@ -717,16 +721,42 @@ impl<'a> PhaseRun<'a> {
             Role::SubscriberDirect25 => {
                 if self.phase == 0 {
                     self.direct_delivery(t, host, Sender::Mua);
-                } else if self.rng.chance(rates::DIRECT25_MOVE_TO_587) {
-                    self.submission_elsewhere(t, host);
                 } else {
-                    self.subscriber_to_isp(t, host, false);
+                    self.mta_retries(t, host);
+                    if self.rng.chance(rates::DIRECT25_MOVE_TO_587) {
+                        self.submission_elsewhere(t, host);
+                    } else {
+                        self.subscriber_to_isp(t, host, false);
+                    }
                 }
             }
             Role::BusinessMx | Role::BusinessNewsletter => {
                 self.direct_delivery(t, host, Sender::Mta)
             }
             Role::IspRelay | Role::IspSubmission => {}
+        }
+    }
+
+    /// After the block, a direct-25 customer's own mail server retrying a
+    /// message on port 25 to the recipient's MX (`direct25_mta_retries`
+    /// times, `MTA_RETRY_US` apart, within the phase): the SYNs never get
+    /// out. Draws nothing where the profile has no retries.
+    fn mta_retries(&mut self, t: u64, host: usize) {
+        if self.direct25_mta_retries == 0 {
+            return;
+        }
+        let server = if self.rng.chance(0.7) {
+            self.popular_mx()
+        } else {
+            self.alive_mx()
+        };
+        for k in 0..u64::from(self.direct25_mta_retries) {
+            let at = t + k * rates::MTA_RETRY_US;
+            if at >= self.stop_us {
+                break;
+            }
+            self.stats.op25b_dropped_sessions += 1;
+            self.smtp_session(at, host, &server, 25, false, Plan::NoAnswer, false);
         }
     }
 

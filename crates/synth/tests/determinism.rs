@@ -61,3 +61,37 @@ fn clean_profile_has_no_spam_and_heavy_has_a_lot() {
     let share = f(&heavy.truth["phases"]["before"]["spam_share_messages"]);
     assert!((0.93..=0.97).contains(&share), "heavy share {share}");
 }
+
+#[test]
+fn retries_profile_changes_only_what_the_customers_cut_off_do_after_the_block() {
+    // wakwak-2005-retries is wakwak-2005 whose direct-25 customers' mail
+    // servers retry each message 5 times on port 25 after the block.
+    let base = generate("wakwak-2005", 7, 0.2, 1);
+    let retries = generate("wakwak-2005-retries", 7, 0.2, 1);
+    // The before phase draws the same numbers: the same traffic.
+    assert!(read(&base, "before.pcap") == read(&retries, "before.pcap"));
+    let hosts = |s: &common::Sample| s.truth["hosts"].as_array().cloned().unwrap_or_default();
+    let (b, r) = (hosts(&base), hosts(&retries));
+    assert_eq!(b.len(), r.len());
+    let mut retried = 0;
+    for (hb, hr) in b.iter().zip(&r) {
+        assert_eq!(hb["ip"], hr["ip"]);
+        let blocked = common::u(&hr["after"]["op25b_blocked_sessions"]);
+        if hr["role"] == "subscriber_direct25" {
+            // Every message after the block was retried (up to 5 times
+            // within the hour, 5 minutes apart); none of it got out.
+            let sent = common::u(&hr["after"]["smtp_sessions"]) - blocked;
+            assert!(blocked <= 5 * sent, "{hr}");
+            assert!(sent == 0 || blocked > 0, "{hr}");
+            assert_eq!(
+                common::u(&hr["after"]["port25_outbound_sessions"]),
+                blocked,
+                "{hr}"
+            );
+            retried += u64::from(blocked > 0);
+        } else if !hr["zombie"].as_bool().unwrap_or(false) {
+            assert_eq!(blocked, 0, "{hr}");
+        }
+    }
+    assert!(retried > 0, "no customer's mail server retried");
+}

@@ -221,10 +221,11 @@ pub struct SynthSeed {
     pub relay_log: op25b_report::relay_log::RelayLog,
 }
 
-/// Runs op25b-synth (wakwak-2005) into a temporary directory and ranks its
+/// Runs op25b-synth (`profile`) into a temporary directory and ranks its
 /// `before_file` and `after_file` with `rank` (capture or flow path); keeps
 /// the rankings for a post-mortem under `label` when `OP25B_E2E_DUMP` is set.
 pub fn synth_seed(
+    profile: &str,
     seed: u64,
     scale: f64,
     (before_file, after_file): (&str, &str),
@@ -233,7 +234,7 @@ pub fn synth_seed(
 ) -> SynthSeed {
     let dir = tempfile::tempdir().expect("tempdir");
     op25b_synth::run(&op25b_synth::SynthOptions {
-        profile: "wakwak-2005".into(),
+        profile: profile.into(),
         out_dir: dir.path().to_path_buf(),
         seed,
         scale,
@@ -350,13 +351,17 @@ pub fn check_moved(
     Ok(found == &expected)
 }
 
-/// truth.json's collateral machines that sent mail after the block.
+/// truth.json's collateral machines that sent mail after the block and made
+/// no attempt the block stopped.
 fn truth_moved(truth: &serde_json::Value) -> std::collections::BTreeSet<String> {
     let active: std::collections::BTreeSet<&str> = truth["hosts"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|h| h["after"]["smtp_sessions"].as_u64().unwrap_or(0) > 0)
+        .filter(|h| {
+            h["after"]["smtp_sessions"].as_u64().unwrap_or(0) > 0
+                && h["after"]["op25b_blocked_sessions"].as_u64().unwrap_or(0) == 0
+        })
         .filter_map(|h| h["ip"].as_str())
         .collect();
     truth_collateral(truth)
