@@ -25,6 +25,7 @@ use op25b_rank::{HostAggregator, RankConfig, Ranking};
 use op25b_report::Summary;
 use serde_json::Value;
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The CLI's path for flow exports inside a capture (crates/cli/src/sources.rs):
@@ -87,8 +88,23 @@ struct SeedResult {
     /// Those of `collateral_addresses` that moved to submission after the
     /// block.
     moved_addresses: Vec<String>,
-    /// Every client address of the before ranking.
-    ranked_addresses: Vec<String>,
+    /// truth.json's collateral machines the before flows show.
+    visible_collateral: BTreeSet<String>,
+}
+
+/// truth.json's collateral machines among those the flows of `before` show
+/// (every client address of its ranking).
+fn visible_truth_collateral(before: &Ranking, truth: &Value) -> BTreeSet<String> {
+    let ranked: Vec<String> = before
+        .hosts
+        .iter()
+        .map(|h| h.features.host.to_string())
+        .collect();
+    let visible = common::machines(&ranked, truth);
+    common::truth_collateral(truth)
+        .into_iter()
+        .filter(|m| visible.contains(m))
+        .collect()
 }
 
 /// `export`: the name synth gives the export, `netflow5` or `ipfix`.
@@ -128,12 +144,7 @@ fn run_seed(seed: u64, scale: f64, export: &str) -> SeedResult {
             true,
         ),
         collateral_before_only: common::collateral_addresses(&input, None, flows_only.unit, false),
-        ranked_addresses: input
-            .before
-            .hosts
-            .iter()
-            .map(|h| h.features.host.to_string())
-            .collect(),
+        visible_collateral: visible_truth_collateral(&input.before, &truth),
         flows_only,
         with_relay_log,
         truth,
@@ -313,13 +324,8 @@ fn estimates_match_the_simulators_truth(export: &str) {
         let found = common::machines(&r.collateral_addresses, truth);
         // NetFlow v5 cannot carry IPv6: a customer whose blocked sessions
         // all went over IPv6 is not in its flows at all, and is left out.
-        let visible = common::machines(&r.ranked_addresses, truth);
         let all = common::truth_collateral(truth);
-        let expected: std::collections::BTreeSet<String> = all
-            .iter()
-            .filter(|m| visible.contains(*m))
-            .cloned()
-            .collect();
+        let expected = r.visible_collateral.clone();
         // IPFIX carries IPv6: every customer the block cuts off is there.
         if export != "netflow5" && expected != all {
             failures.push(format!(
@@ -416,17 +422,7 @@ fn customers_whose_mail_server_retries_after_the_block_stay_collateral() {
             summary.simulated_after.collateral_hosts as usize,
             addresses.len()
         );
-        let visible: Vec<String> = input
-            .before
-            .hosts
-            .iter()
-            .map(|h| h.features.host.to_string())
-            .collect();
-        let visible = common::machines(&visible, &truth);
-        let expected: std::collections::BTreeSet<String> = common::truth_collateral(&truth)
-            .into_iter()
-            .filter(|m| visible.contains(m))
-            .collect();
+        let expected = visible_truth_collateral(&input.before, &truth);
         let found = common::machines(&addresses, &truth);
         println!(
             "retries seed {seed}: collateral {} (truth {}), judged suspect or zombie after so far {suspect_after}",

@@ -314,8 +314,9 @@ pub fn collateral_addresses(
 }
 
 /// Checks the report's moved collateral machines against truth.json's
-/// collateral machines that sent mail after the block (every one of them
-/// moved: to port 587/465 elsewhere, or to the ISP's servers), among the
+/// collateral machines that sent mail after the block and made no attempt
+/// the block stopped (they moved: to port 587/465 elsewhere, or to the
+/// ISP's servers), among the
 /// machines the report counted as collateral (`collateral`; whether those
 /// are right is checked apart). `found` must be among them; a machine
 /// missed must be dual-stack (the report follows addresses, and it may have
