@@ -109,11 +109,13 @@ pub struct AfterVerdict {
     pub mail_attempts: u64,
     pub conduct: AfterTheBlock,
     /// Its direct port-25 attempts reached more outside servers than rank's
-    /// `fanout_low`, where fan-out starts to count as evidence: spread like
-    /// a bot's. A customer's mail server retrying its queue after the block
-    /// reaches only the few servers it was delivering to, however often it
-    /// retries (and each refused retry raises its score: on flows, four an
-    /// hour to one server make a suspect).
+    /// `fanout_low`, where fan-out starts to count as evidence, and came
+    /// back to them less than twice on average: sprayed like a bot's, not
+    /// retried like a mail server's queue. A customer's own mail server
+    /// retries each queued message, every few minutes, to the same few
+    /// servers, and each refused retry raises its score (on flows, four an
+    /// hour to one server make a suspect); spambots rarely retry (the
+    /// premise of greylisting).
     pub spread: bool,
 }
 
@@ -124,12 +126,16 @@ impl AfterVerdict {
             score: h.score,
             mail_attempts: op25b_rank::score::mail_attempts(&h.features),
             conduct: AfterTheBlock::of(h),
-            spread: h.features.direct25_fanout as f64 > cfg.fanout_low,
+            spread: {
+                let f = &h.features;
+                f.direct25_fanout as f64 > cfg.fanout_low
+                    && f.direct25_sessions < 2 * f.direct25_fanout
+            },
         }
     }
 
     /// The class this is evidence for in [`collateral_class`]: only a
-    /// verdict reached while spreading attempts over many servers.
+    /// verdict reached while spraying attempts over many servers.
     pub fn evidence(&self) -> Option<Class> {
         self.spread.then_some(self.class)
     }
@@ -1142,14 +1148,16 @@ pub const ESTIMATORS: &[EstimatorDoc] = &[
                   collateral = hosts judged clean (or relays) with blockable sessions; suspects with blockable \
                   sessions are counted apart (collateral_suspect_hosts, the upper bound); with --after, a host \
                   whose address rank judged worse on --after, its port-25 attempts there reaching more than \
-                  fanout_low outside servers, counts by that verdict (collateral_bots_after_hosts); \
+                  fanout_low outside servers fewer than twice each on average, counts by that verdict \
+                  (collateral_bots_after_hosts); \
                   collateral_moved_hosts = collateral hosts whose address on --after submitted and made no \
                   attempt the block stops",
         assumptions: "blocked mail is not resent another way (spam_share_if_legit_moves: legitimate blocked mail \
                       is resubmitted through the relays); verdicts as before; a suspect is not called a legitimate \
                       customer (on the simulated ISP they are zombies with few attempts); with --after, a customer \
-                      stops or retries its few servers after the block while a bot goes on spreading port-25 \
-                      attempts, and an address stays with its machine between the two inputs",
+                      stops after the block, or its mail server retries the same few servers, while a bot goes on \
+                      spraying port-25 attempts over new servers, and an address stays with its machine between \
+                      the two inputs",
     },
     EstimatorDoc {
         name: "differential",

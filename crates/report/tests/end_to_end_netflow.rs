@@ -380,11 +380,13 @@ fn estimates_match_the_simulators_truth(export: &str) {
 }
 
 /// A simulated ISP whose customers cut off by the block run their own mail
-/// server, which retries each message five times on port 25 after the block
-/// (synth profile `wakwak-2005-retries`). Every refused retry raises rank's
-/// score, so rank calls such a customer a suspect after the block; having
-/// reached one or two servers, not many, it stays collateral. Seeds:
-/// `OP25B_E2E_RETRY_SEEDS` (default 3), scale 0.5, NetFlow v5.
+/// server, which after the block retries each message five times on port
+/// 25 to the MX of each of its 1-4 recipient domains (synth profile
+/// `wakwak-2005-retries`). Every refused retry raises rank's score, so rank
+/// calls such a customer a suspect, or a zombie, after the block; having
+/// come back to the same servers rather than sprayed new ones, it stays
+/// collateral. Seeds: `OP25B_E2E_RETRY_SEEDS` (default 3), scale 0.5,
+/// NetFlow v5.
 #[test]
 fn customers_whose_mail_server_retries_after_the_block_stay_collateral() {
     let seeds: u64 = common::env_or("OP25B_E2E_RETRY_SEEDS", 3);
@@ -432,7 +434,7 @@ fn customers_whose_mail_server_retries_after_the_block_stay_collateral() {
         assert_eq!(found, expected, "seed {seed}");
     }
     // Measured 2026-11-29, seeds 1-3: every one of the 8 customers a seed
-    // cuts off was a suspect after the block.
+    // cuts off was a suspect or a zombie after the block.
     assert!(
         suspect_after > 0,
         "no retrying customer was judged worse after the block: nothing was tested"

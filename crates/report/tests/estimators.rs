@@ -100,7 +100,8 @@ fn simulated_block_on_the_worked_example() {
 
 /// Hosts the block cuts off, judged on before and again on after (the
 /// after verdict counts where the host's direct port-25 attempts reached
-/// more than rank's `fanout_low` = 3 outside servers):
+/// more than rank's `fanout_low` = 3 outside servers, fewer than twice each
+/// on average):
 ///
 /// | host | before | score | blockable | after | score | blockable / submitted / 587 after | servers after |
 /// | 1 | zombie  | 9   | 60 | zombie  | 10  | 50 / 0 / 0 | 40 |
@@ -112,6 +113,7 @@ fn simulated_block_on_the_worked_example() {
 /// | 11 | clean  | 0.5 | 2  | clean   | 0   | 0 / 0 / 2 (port 587 elsewhere) | 0 |
 /// | 12 | clean  | 0.5 | 1  | clean   | 1   | 1 / 0 / 0  | 1 |
 /// | 13 | clean  | 0.5 | 2  | suspect | 3.3 | 5 / 0 / 0  | 1 (its queue retried) |
+/// | 14 | clean  | 0.5 | 3  | zombie  | 8   | 40 / 0 / 0 | 8 (its queue retried, 5 times each) |
 fn blocked_before_and_after() -> (op25b_rank::Ranking, op25b_rank::Ranking) {
     let before = ranking(
         vec![
@@ -124,6 +126,7 @@ fn blocked_before_and_after() -> (op25b_rank::Ranking, op25b_rank::Ranking) {
             host(11, Verdict::Clean, 0.5, |f| counts(f, 2, 2, 0)),
             host(12, Verdict::Clean, 0.5, |f| counts(f, 1, 1, 0)),
             host(13, Verdict::Clean, 0.5, |f| counts(f, 2, 2, 0)),
+            host(14, Verdict::Clean, 0.5, |f| counts(f, 3, 3, 0)),
         ],
         T0,
         T0 + HOUR_US,
@@ -156,6 +159,10 @@ fn blocked_before_and_after() -> (op25b_rank::Ranking, op25b_rank::Ranking) {
                 counts(f, 5, 5, 0);
                 f.direct25_fanout = 1;
             }),
+            host(14, Verdict::Zombie, 8.0, |f| {
+                counts(f, 40, 40, 0);
+                f.direct25_fanout = 8;
+            }),
         ],
         T0 + 2 * HOUR_US,
         T0 + 3 * HOUR_US,
@@ -166,11 +173,11 @@ fn blocked_before_and_after() -> (op25b_rank::Ranking, op25b_rank::Ranking) {
 #[test]
 fn collateral_counts_the_worse_verdict_after_the_block() {
     let (before, after) = blocked_before_and_after();
-    // Before alone: clean 5, 8, 9, 10, 11, 12, 13 (20 + 5 + 3 + 4 + 2 + 1 +
-    // 2 = 37 sessions); suspect 3 (10).
+    // Before alone: clean 5, 8, 9, 10, 11, 12, 13, 14 (20 + 5 + 3 + 4 + 2 +
+    // 1 + 2 + 3 = 40 sessions); suspect 3 (10).
     let alone = estimate(&input(before.clone(), None), 0, 1);
     let sim = &alone.simulated_after;
-    assert_eq!((sim.collateral_hosts, sim.collateral_sessions), (7, 37));
+    assert_eq!((sim.collateral_hosts, sim.collateral_sessions), (8, 40));
     assert_eq!(
         (
             sim.collateral_suspect_hosts,
@@ -182,16 +189,17 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
     assert_eq!(sim.collateral_moved_hosts, None);
 
     // With after: 5 went on like a zombie (not collateral), 8 like a suspect
-    // (undecided), both spread over many servers; 13 is a suspect after too,
-    // but from retrying one server, which is not evidence; 3 looks clean
-    // after but a suspect stays a suspect; 9 is not there. Collateral: 9,
-    // 10, 11, 12, 13 (3 + 4 + 2 + 1 + 2 = 12 sessions); suspects 3 and 8
-    // (10 + 5 = 15); two hosts counted by their verdict after. Of the
-    // collateral, 10 (through the ISP's servers) and 11 (on port 587
-    // elsewhere) moved; 12 and 13 still tried port 25.
+    // (undecided), both spraying many servers; 13 is a suspect after too,
+    // but from retrying one server, and 14 a zombie from retrying eight
+    // five times each, which is not evidence; 3 looks clean after but a
+    // suspect stays a suspect; 9 is not there. Collateral: 9, 10, 11, 12,
+    // 13, 14 (3 + 4 + 2 + 1 + 2 + 3 = 15 sessions); suspects 3 and 8 (10 +
+    // 5 = 15); two hosts counted by their verdict after. Of the collateral,
+    // 10 (through the ISP's servers) and 11 (on port 587 elsewhere) moved;
+    // 12, 13 and 14 still tried port 25.
     let both = estimate(&input(before.clone(), Some(after.clone())), 0, 1);
     let sim = &both.simulated_after;
-    assert_eq!((sim.collateral_hosts, sim.collateral_sessions), (5, 12));
+    assert_eq!((sim.collateral_hosts, sim.collateral_sessions), (6, 15));
     assert_eq!(
         (
             sim.collateral_suspect_hosts,
@@ -202,7 +210,7 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
     assert_eq!(sim.collateral_bots_after_hosts, Some(2));
     assert_eq!(sim.collateral_moved_hosts, Some(2));
     // The collateral volume is the collateral hosts' blocked messages.
-    assert!(close(sim.collateral_volume, 12.0));
+    assert!(close(sim.collateral_volume, 15.0));
     // Nothing else in the scenario moves: the spam share of what the block
     // lets through is the same with or without the after input's verdicts.
     assert_eq!(
@@ -213,7 +221,7 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
     // The sensitivity table re-draws both verdicts at each threshold. At
     // factor 2 (zombie 12, suspect 6): before, 1 is a suspect and everyone
     // else clean; after, 1 and 5 are suspects. Collateral: 3, 8, 9, 10, 11,
-    // 12, 13.
+    // 12, 13, 14.
     let row = |factor: f64| {
         both.sensitivity
             .iter()
@@ -221,12 +229,12 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
             .expect("factor row")
             .collateral_hosts
     };
-    assert_eq!(row(1.0), 5);
-    assert_eq!(row(2.0), 7);
+    assert_eq!(row(1.0), 6);
+    assert_eq!(row(2.0), 8);
     // At factor 0.5 (zombie 3, suspect 1.5): 8 is a suspect on both (6
     // attempts after, fewer than the 10 a zombie needs), 5 a zombie after,
-    // 13 a suspect after from one server; collateral 9, 10, 11, 12, 13.
-    assert_eq!(row(0.5), 5);
+    // 13 a suspect after from one server; collateral 9, 10, 11, 12, 13, 14.
+    assert_eq!(row(0.5), 6);
 
     // collateral.csv lists every host blocked, collateral first, with the
     // verdict after, what the address did after the block and what it was
@@ -259,6 +267,13 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
         vec![
             ["198.18.0.10", "clean", "clean", "moved", "collateral"],
             ["198.18.0.9", "clean", "", "not_seen", "collateral"],
+            [
+                "198.18.0.14",
+                "clean",
+                "zombie",
+                "still_blocked",
+                "collateral"
+            ],
             ["198.18.0.11", "clean", "clean", "moved", "collateral"],
             [
                 "198.18.0.13",
@@ -282,7 +297,7 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
     );
     // Host 8's row in full: 5 blocked before, 6 port-25 attempts after.
     assert_eq!(
-        rows[6],
+        rows[7],
         [
             "198.18.0.8",
             "clean",

@@ -34,10 +34,11 @@ pub struct Profile {
     /// `sim::PhaseRun::zombie_queue_probability`); 0 = no steering.
     pub spam_target: f64,
     /// After the block, each message of a direct-25 customer is first
-    /// retried this many times on port 25 to its recipient's MX, every
-    /// `rates::MTA_RETRY_US`, never answered (the customer's own mail
-    /// server working its queue), before the customer sends it the new
-    /// way. 0: customers move at once (and no random number is drawn).
+    /// retried this many times on port 25 to the MX of each of its 1-4
+    /// recipient domains, every `rates::MTA_RETRY_US`, never answered (the
+    /// customer's own mail server working its queue), before the customer
+    /// sends it the new way. 0: customers move at once (and no random
+    /// number is drawn).
     pub direct25_mta_retries: u32,
 }
 

@@ -738,25 +738,28 @@ impl<'a> PhaseRun<'a> {
     }
 
     /// After the block, a direct-25 customer's own mail server retrying a
-    /// message on port 25 to the recipient's MX (`direct25_mta_retries`
-    /// times, `MTA_RETRY_US` apart, within the phase): the SYNs never get
-    /// out. Draws nothing where the profile has no retries.
+    /// message on port 25: the message goes to 1-4 recipient domains, each
+    /// its own MX and queue entry, each retried `direct25_mta_retries` times
+    /// `MTA_RETRY_US` apart within the phase; the SYNs never get out. Draws
+    /// nothing where the profile has no retries.
     fn mta_retries(&mut self, t: u64, host: usize) {
         if self.direct25_mta_retries == 0 {
             return;
         }
-        let server = if self.rng.chance(0.7) {
-            self.popular_mx()
-        } else {
-            self.alive_mx()
-        };
-        for k in 0..u64::from(self.direct25_mta_retries) {
-            let at = t + k * rates::MTA_RETRY_US;
-            if at >= self.stop_us {
-                break;
+        for _ in 0..self.rng.range(1, 4) {
+            let server = if self.rng.chance(0.7) {
+                self.popular_mx()
+            } else {
+                self.alive_mx()
+            };
+            for k in 0..u64::from(self.direct25_mta_retries) {
+                let at = t + k * rates::MTA_RETRY_US;
+                if at >= self.stop_us {
+                    break;
+                }
+                self.stats.op25b_dropped_sessions += 1;
+                self.smtp_session(at, host, &server, 25, false, Plan::NoAnswer, false);
             }
-            self.stats.op25b_dropped_sessions += 1;
-            self.smtp_session(at, host, &server, 25, false, Plan::NoAnswer, false);
         }
     }
 
