@@ -56,20 +56,12 @@ fn run_seed(seed: u64, scale: f64) -> SeedResult {
     );
     let (summary, with_relay_log) =
         common::estimate_without_and_with_log(&mut input, relay_log, seed);
+    let (collateral_addresses, moved_addresses) =
+        common::collateral_and_moved(&input, input.after.as_ref(), summary.unit);
     SeedResult {
         seed,
-        collateral_addresses: common::collateral_addresses(
-            &input,
-            input.after.as_ref(),
-            summary.unit,
-            false,
-        ),
-        moved_addresses: common::collateral_addresses(
-            &input,
-            input.after.as_ref(),
-            summary.unit,
-            true,
-        ),
+        collateral_addresses,
+        moved_addresses,
         summary,
         with_relay_log,
         truth,

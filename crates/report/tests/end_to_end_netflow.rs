@@ -130,20 +130,12 @@ fn run_seed(seed: u64, scale: f64, export: &str) -> SeedResult {
     );
     let (flows_only, with_relay_log) =
         common::estimate_without_and_with_log(&mut input, relay_log, seed);
+    let (collateral_addresses, moved_addresses) =
+        common::collateral_and_moved(&input, input.after.as_ref(), flows_only.unit);
     SeedResult {
-        collateral_addresses: common::collateral_addresses(
-            &input,
-            input.after.as_ref(),
-            flows_only.unit,
-            false,
-        ),
-        moved_addresses: common::collateral_addresses(
-            &input,
-            input.after.as_ref(),
-            flows_only.unit,
-            true,
-        ),
-        collateral_before_only: common::collateral_addresses(&input, None, flows_only.unit, false),
+        collateral_addresses,
+        moved_addresses,
+        collateral_before_only: common::collateral_and_moved(&input, None, flows_only.unit).0,
         visible_collateral: visible_truth_collateral(&input.before, &truth),
         flows_only,
         with_relay_log,
@@ -418,8 +410,8 @@ fn customers_whose_mail_server_retries_after_the_block_stay_collateral() {
                 suspect_after += 1;
             }
         }
-        let addresses =
-            common::collateral_addresses(&input, input.after.as_ref(), summary.unit, false);
+        let (addresses, _) =
+            common::collateral_and_moved(&input, input.after.as_ref(), summary.unit);
         assert_eq!(
             summary.simulated_after.collateral_hosts as usize,
             addresses.len()

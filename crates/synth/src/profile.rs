@@ -42,21 +42,24 @@ pub struct Profile {
     pub direct25_mta_retries: u32,
 }
 
+/// The simulated WAKWAK-like ISP of 2005.
+const WAKWAK_2005: Profile = Profile {
+    name: "wakwak-2005",
+    subscribers_relay: 220.0,
+    subscribers_submission: 60.0,
+    subscribers_direct25: 16.0,
+    zombies_heavy: 3.0,
+    zombies_medium: 10.0,
+    zombies_low: 30.0,
+    business_mx: 12.0,
+    business_newsletter: 1.0,
+    spam_band: (0.80, 0.86),
+    spam_target: 0.815,
+    direct25_mta_retries: 0,
+};
+
 pub const PROFILES: &[Profile] = &[
-    Profile {
-        name: "wakwak-2005",
-        subscribers_relay: 220.0,
-        subscribers_submission: 60.0,
-        subscribers_direct25: 16.0,
-        zombies_heavy: 3.0,
-        zombies_medium: 10.0,
-        zombies_low: 30.0,
-        business_mx: 12.0,
-        business_newsletter: 1.0,
-        spam_band: (0.80, 0.86),
-        spam_target: 0.815,
-        direct25_mta_retries: 0,
-    },
+    WAKWAK_2005,
     Profile {
         name: "clean",
         subscribers_relay: 220.0,
@@ -89,17 +92,8 @@ pub const PROFILES: &[Profile] = &[
     // which keeps retrying port 25 after the block.
     Profile {
         name: "wakwak-2005-retries",
-        subscribers_relay: 220.0,
-        subscribers_submission: 60.0,
-        subscribers_direct25: 16.0,
-        zombies_heavy: 3.0,
-        zombies_medium: 10.0,
-        zombies_low: 30.0,
-        business_mx: 12.0,
-        business_newsletter: 1.0,
-        spam_band: (0.80, 0.86),
-        spam_target: 0.815,
         direct25_mta_retries: 5,
+        ..WAKWAK_2005
     },
 ];
 

@@ -286,16 +286,15 @@ pub fn estimate_without_and_with_log(
     (alone, op25b_report::estimate(input, 400, seed))
 }
 
-/// The report's collateral hosts: the rows of collateral.csv counted as
-/// `collateral` (judged clean or relay, on `--before` and, where the address
-/// is there, on `after`); with `moved`, only those that moved to
-/// submission after the block.
-pub fn collateral_addresses(
+/// The report's collateral hosts (the rows of collateral.csv counted as
+/// `collateral`: judged clean or relay, on `--before` and, where the address
+/// is there, on `after`), and those of them that moved to submission after
+/// the block.
+pub fn collateral_and_moved(
     input: &ReportInput,
     after: Option<&Ranking>,
     unit: op25b_report::Unit,
-    moved: bool,
-) -> Vec<String> {
+) -> (Vec<String>, Vec<String>) {
     let csv = op25b_report::collateral_csv(&input.before, after, unit, &input.rank_cfg);
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
@@ -306,11 +305,16 @@ pub fn collateral_addresses(
             .unwrap_or_else(|| panic!("collateral.csv has no {name} column"))
     };
     let (host, counted, conduct) = (col("host"), col("counted_as"), col("after_the_block"));
-    lines
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .filter(|cells| cells[counted] == "collateral" && (!moved || cells[conduct] == "moved"))
-        .map(|cells| cells[host].to_string())
-        .collect()
+    let (mut collateral, mut moved) = (Vec::new(), Vec::new());
+    for cells in lines.map(|l| l.split(',').collect::<Vec<_>>()) {
+        if cells[counted] == "collateral" {
+            collateral.push(cells[host].to_string());
+            if cells[conduct] == "moved" {
+                moved.push(cells[host].to_string());
+            }
+        }
+    }
+    (collateral, moved)
 }
 
 /// Checks the report's moved collateral machines against truth.json's
