@@ -13,8 +13,9 @@
 //! servers' Postfix log (`--relay-log`), which traces each relay delivery
 //! to the customer who submitted it.
 //!
-//! Seeds and scale: `OP25B_E2E_SEEDS` (default 10) and `OP25B_E2E_SCALE`
-//! (default 0.5), as in `end_to_end.rs`.
+//! Seeds and scale: `OP25B_E2E_SEEDS` (default 10), `OP25B_E2E_SCALE`
+//! (default 0.5) and `OP25B_E2E_FIRST_SEED` (default 1), as in
+//! `end_to_end.rs`.
 
 mod common;
 
@@ -256,7 +257,8 @@ fn ipfix_estimates_match_the_simulators_truth() {
 
 fn estimates_match_the_simulators_truth(export: &str) {
     println!("== {export}");
-    let seeds: u64 = common::env_or("OP25B_E2E_SEEDS", 10);
+    let seed_range = common::seeds("OP25B_E2E_SEEDS", 10);
+    let seeds = seed_range.clone().count() as u64;
     let scale: f64 = common::env_or("OP25B_E2E_SCALE", 0.5);
     // What is asserted on every seed, from the flows alone: differential
     // and before, the bounds (before: up to 0.03 on rare seeds,
@@ -276,7 +278,7 @@ fn estimates_match_the_simulators_truth(export: &str) {
     let mut with_log = Tally::new("flows + relay log", [0.03, 0.03, 0.03, 0.05]);
     let (mut collateral_ok, mut before_only_ok, mut moved_ok) = (0u32, 0u32, 0u32);
     let mut failures = Vec::new();
-    for seed in 1..=seeds {
+    for seed in seed_range {
         let r = run_seed(seed, scale, export);
         let truth = &r.truth;
         let (b, a) = (&truth["phases"]["before"], &truth["phases"]["after"]);
@@ -381,9 +383,9 @@ fn estimates_match_the_simulators_truth(export: &str) {
 /// NetFlow v5.
 #[test]
 fn customers_whose_mail_server_retries_after_the_block_stay_collateral() {
-    let seeds: u64 = common::env_or("OP25B_E2E_RETRY_SEEDS", 3);
+    let seed_range = common::seeds("OP25B_E2E_RETRY_SEEDS", 3);
     let mut suspect_after = 0;
-    for seed in 1..=seeds {
+    for seed in seed_range {
         let common::SynthSeed { input, truth, .. } = common::synth_seed(
             "wakwak-2005-retries",
             seed,
