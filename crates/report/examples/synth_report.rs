@@ -68,7 +68,7 @@ fn main() -> anyhow::Result<()> {
         "report in {:.2} s: before {:?}, after {:?}, simulated {:?}",
         t0.elapsed().as_secs_f64(),
         summary.before.spam_share,
-        summary.after.as_ref().and_then(|a| a.spam_share),
+        summary.after.as_ref().and_then(|a| a.scenario.spam_share),
         summary.simulated_after.scenario.spam_share
     );
     Ok(())

@@ -224,6 +224,59 @@ pub fn collateral_class(before: Class, after: Option<Class>) -> Class {
     }
 }
 
+/// A host of `--after` that made attempts OP25B stops: the customers an
+/// abuse team hears from after the block, and the bots it is stopping.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockedAfter<'a> {
+    /// The host on `--after`.
+    pub host: &'a HostRank,
+    /// The same address on `--before`, where it is there.
+    pub before: Option<&'a HostRank>,
+    pub verdict: AfterVerdict,
+    /// Of its blocked attempts, those an outside server answered: the
+    /// block did not stop them.
+    pub leaked_sessions: u64,
+    /// What it counts as, by the rule of the simulated collateral
+    /// ([`collateral_class`]): its verdict on `--before` (clean where the
+    /// address is not there), or the worse verdict of `--after` where its
+    /// attempts were sprayed. A host whose refused attempts go back to the
+    /// same few servers is a customer's mail server retrying its queue,
+    /// whatever score the refusals gave it.
+    pub judged: Class,
+}
+
+/// Every host of `after` with attempts the block stops, in `after`'s order.
+pub fn blocked_after<'a>(
+    after: &'a Ranking,
+    before: &'a Ranking,
+    cfg: &RankConfig,
+) -> Vec<BlockedAfter<'a>> {
+    let by_address: std::collections::HashMap<_, _> =
+        before.hosts.iter().map(|h| (h.features.host, h)).collect();
+    after
+        .hosts
+        .iter()
+        .filter(|h| h.features.blockable_sessions > 0)
+        .map(|h| {
+            let before = by_address.get(&h.features.host).copied();
+            let verdict = AfterVerdict::of(h, cfg);
+            let f = &h.features;
+            BlockedAfter {
+                host: h,
+                before,
+                verdict,
+                // For an address in a dynamic pool every direct port-25
+                // session is one the block stops.
+                leaked_sessions: f.direct25.answered.min(f.blockable_sessions),
+                judged: collateral_class(
+                    before.map_or(Class::Clean, |b| Class::of(b.verdict)),
+                    verdict.evidence(),
+                ),
+            }
+        })
+        .collect()
+}
+
 impl HostCounts {
     /// `log`: the relays' log over this input's span, where one was given.
     pub fn of(h: &HostRank, unit: Unit, log: Option<&RelayLogWindow>) -> HostCounts {
@@ -393,6 +446,7 @@ pub struct Totals {
     pub zombie_submitted: f64,
     pub suspect_submitted: f64,
     pub blocked_sessions: u64,
+    pub blocked_hosts: u64,
     pub blocked_messages: u64,
     pub blocked_volume: f64,
     pub zombie_blocked: f64,
@@ -439,6 +493,7 @@ impl Totals {
         self.outbound_messages += h.outbound_messages;
         self.volume += h.volume;
         self.blocked_sessions += h.blockable_sessions;
+        self.blocked_hosts += u64::from(h.blockable_sessions > 0);
         self.blocked_messages += h.blockable_messages;
         self.blocked_volume += h.blockable_volume;
         match class {
@@ -919,6 +974,63 @@ impl Scenario {
     }
 }
 
+/// `after` of summary.json: the after traffic measured, and whom the block
+/// stopped in it.
+#[derive(Clone, Debug, Serialize)]
+pub struct MeasuredAfter {
+    #[serde(flatten)]
+    pub scenario: Scenario,
+    /// Sessions on `--after` that OP25B stops (port 25 from the dynamic
+    /// pools to anything but the ISP's mail servers), and the hosts that
+    /// tried them ([`blocked_after`]).
+    pub blocked_sessions: u64,
+    pub blocked_hosts: u64,
+    /// Of those sessions, the ones an outside server answered: the block
+    /// is not in place for every pool of `dynamic_pools`, or `--after` is
+    /// not traffic from after the block.
+    pub leaked_sessions: u64,
+    /// Blocked hosts counted as customers (clean or relay): still trying
+    /// port 25 after the block, the measured collateral; and those counted
+    /// as suspects.
+    pub collateral_hosts: u64,
+    pub collateral_sessions: u64,
+    pub collateral_suspect_hosts: u64,
+    pub collateral_suspect_sessions: u64,
+}
+
+impl MeasuredAfter {
+    fn of(scenario: Scenario, blocked: &[BlockedAfter]) -> MeasuredAfter {
+        let mut m = MeasuredAfter {
+            scenario,
+            blocked_sessions: 0,
+            blocked_hosts: 0,
+            leaked_sessions: 0,
+            collateral_hosts: 0,
+            collateral_sessions: 0,
+            collateral_suspect_hosts: 0,
+            collateral_suspect_sessions: 0,
+        };
+        for b in blocked {
+            let sessions = b.host.features.blockable_sessions;
+            m.blocked_hosts += 1;
+            m.blocked_sessions += sessions;
+            m.leaked_sessions += b.leaked_sessions;
+            match b.judged {
+                Class::Clean | Class::Relay => {
+                    m.collateral_hosts += 1;
+                    m.collateral_sessions += sessions;
+                }
+                Class::Suspect => {
+                    m.collateral_suspect_hosts += 1;
+                    m.collateral_suspect_sessions += sessions;
+                }
+                Class::Zombie => {}
+            }
+        }
+        m
+    }
+}
+
 /// `simulated_after` of summary.json.
 #[derive(Clone, Debug, Serialize)]
 pub struct Simulated {
@@ -935,6 +1047,8 @@ pub struct Simulated {
     pub collateral_suspect_hosts: u64,
     pub collateral_suspect_sessions: u64,
     pub spam_share_if_legit_moves: Option<f64>,
+    /// Hosts with sessions OP25B would block, whatever their verdict.
+    pub blocked_hosts: u64,
     /// Hosts the block cuts off that `--after` judged worse than `--before`
     /// (they went on trying port 25 like bots) and were counted so; null
     /// without `--after`.
@@ -973,6 +1087,7 @@ impl Simulated {
             collateral_suspect_hosts: t.collateral_suspect_hosts,
             collateral_suspect_sessions: t.collateral_suspect_sessions,
             spam_share_if_legit_moves: t.simulated_spam_share_if_legit_moves(SUSPECT_WEIGHT),
+            blocked_hosts: t.blocked_hosts,
             collateral_bots_after_hosts: None,
             collateral_moved_hosts: None,
         }
@@ -1185,7 +1300,7 @@ pub struct ConfigSummary {
 pub struct Summary {
     pub before: Scenario,
     /// Null without `--after`.
-    pub after: Option<Scenario>,
+    pub after: Option<MeasuredAfter>,
     pub simulated_after: Simulated,
     /// Null without `--after`.
     pub differential: Option<Differential>,
@@ -1363,9 +1478,12 @@ pub(crate) fn estimate_titled(
             before_span,
         ),
         after: match (&input.after, &after_totals) {
-            (Some(a), Some(t)) => Some(with_span(
-                Scenario::measured(t, unit, boot.after, duration_s(a)),
-                after_span,
+            (Some(a), Some(t)) => Some(MeasuredAfter::of(
+                with_span(
+                    Scenario::measured(t, unit, boot.after, duration_s(a)),
+                    after_span,
+                ),
+                &blocked_after(a, &input.before, &input.rank_cfg),
             )),
             _ => None,
         },

@@ -15,15 +15,16 @@ mod rng;
 mod time;
 
 pub use estimate::{
-    AfterTheBlock, AfterVerdict, BootstrapResult, Class, ConfigSummary, Differential,
-    DifferentialParts, ESTIMATORS, EstimatorDoc, HostCounts, RelayLogSpan, RelayLogSummary,
-    SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Scenario, SensitivityRow, Simulated, Strata, Summary,
-    Totals, Unit, bootstrap, choose_unit, collateral_class, differential, duration_scale, estimate,
-    messages_per_mail_session, percentile_interval, reclassify, sensitivity, spam_weight,
+    AfterTheBlock, AfterVerdict, BlockedAfter, BootstrapResult, Class, ConfigSummary, Differential,
+    DifferentialParts, ESTIMATORS, EstimatorDoc, HostCounts, MeasuredAfter, RelayLogSpan,
+    RelayLogSummary, SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Scenario, SensitivityRow, Simulated,
+    Strata, Summary, Totals, Unit, blocked_after, bootstrap, choose_unit, collateral_class,
+    differential, duration_scale, estimate, messages_per_mail_session, percentile_interval,
+    reclassify, sensitivity, spam_weight,
 };
 pub use output::{
-    COLLATERAL_CSV_COLUMNS, SUBMITTERS_CSV_COLUMNS, SUMMARY_CSV_COLUMNS, base64_encode,
-    collateral_csv, submitters_csv, summary_csv,
+    BLOCKED_AFTER_CSV_COLUMNS, COLLATERAL_CSV_COLUMNS, SUBMITTERS_CSV_COLUMNS, SUMMARY_CSV_COLUMNS,
+    base64_encode, blocked_after_csv, collateral_csv, submitters_csv, summary_csv,
 };
 pub use rng::SplitMix64;
 

@@ -1,5 +1,7 @@
 //! The files of a report directory: summary.json, summary.csv, hosts.csv,
-//! collateral.csv, submitters.csv, the charts, report.md and report.html.
+//! collateral.csv, submitters.csv (and with `--after` hosts-after.csv,
+//! blocked-after.csv, submitters-after.csv), the charts, report.md and
+//! report.html.
 //!
 //! summary.csv is made from the very JSON objects written to summary.json,
 //! so the two cannot disagree; report.md and report.html only print numbers
@@ -8,7 +10,7 @@
 use crate::charts::{self, ShareBar, TimelineRow, TopHost};
 use crate::estimate::{
     AfterTheBlock, Class, ESTIMATORS, HostCounts, SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Summary,
-    Unit, before_counts, collateral_class, same_address_after, spam_weight,
+    Unit, before_counts, blocked_after, collateral_class, same_address_after, spam_weight,
 };
 use crate::relay_log::RelayLogWindow;
 use crate::time::format_utc;
@@ -82,6 +84,8 @@ pub const SUMMARY_CSV_COLUMNS: &[&str] = &[
     "relay_log_untraced",
     "collateral_bots_after_hosts",
     "collateral_moved_hosts",
+    "blocked_hosts",
+    "leaked_sessions",
 ];
 
 fn csv_cell(v: Option<&Value>) -> String {
@@ -267,8 +271,8 @@ fn share_bars(summary: &Summary) -> Vec<ShareBar> {
     if let Some(after) = &summary.after {
         bars.push(ShareBar {
             label: "After (measured)".into(),
-            share: after.spam_share,
-            ci95: after.spam_share_ci95,
+            share: after.scenario.spam_share,
+            ci95: after.scenario.spam_share_ci95,
             color: charts::AFTER,
         });
     }
@@ -373,6 +377,15 @@ fn counted_as(class: Class) -> &'static str {
     }
 }
 
+/// The order of collateral.csv and blocked-after.csv: customers first.
+fn collateral_order(class: Class) -> u8 {
+    match class {
+        Class::Clean | Class::Relay => 0,
+        Class::Suspect => 1,
+        Class::Zombie => 2,
+    }
+}
+
 /// collateral.csv: one row per host of `before` with sessions OP25B would
 /// block, the customers an abuse team has to move to port 587 first. Its
 /// `counted_as` ([`collateral_class`]: the verdict, or the worse verdict the
@@ -402,14 +415,9 @@ pub fn collateral_csv(
             (h, c, a, judged)
         })
         .collect();
-    let order = |c: Class| match c {
-        Class::Clean | Class::Relay => 0,
-        Class::Suspect => 1,
-        Class::Zombie => 2,
-    };
     rows.sort_by(|(ha, _, _, ja), (hb, _, _, jb)| {
-        order(*ja)
-            .cmp(&order(*jb))
+        collateral_order(*ja)
+            .cmp(&collateral_order(*jb))
             .then(
                 hb.features
                     .blockable_sessions
@@ -444,6 +452,79 @@ pub fn collateral_csv(
                 ""
             },
             counted_as(judged),
+        );
+    }
+    out
+}
+
+/// How blocked-after.csv counts a host, under its table in the report.
+const BLOCKED_AFTER_NOTE: &str = "One row per host in blocked-after.csv. A host counts by its verdict before the \
+     block (clean where its address is not in the before input), or by its verdict after where that is worse and \
+     its attempts were sprayed: more outside servers than fanout_low, fewer than two attempts each. Refused \
+     attempts that go back to the same few servers are a customer's mail server retrying its queue, however \
+     much they raise its score.";
+
+/// Columns of blocked-after.csv: every host of `--after` the block stopped.
+pub const BLOCKED_AFTER_CSV_COLUMNS: &[&str] = &[
+    "host",
+    "verdict_before",
+    "score_before",
+    "verdict",
+    "score",
+    "blocked_sessions",
+    "leaked_sessions",
+    "direct25_sessions",
+    "direct25_fanout",
+    "sprayed",
+    "submitted_sessions",
+    "submission_port_sessions",
+    "counted_as",
+];
+
+/// blocked-after.csv: one row per host of `after` with sessions OP25B stops
+/// ([`blocked_after`]), the customers still trying port 25 first (those an
+/// abuse team hears from), then most blocked sessions. `sprayed` says
+/// whether its verdict on `after` counted ([`AfterVerdict::evidence`]);
+/// `counted_as` gives the `after` keys `collateral_hosts` and
+/// `collateral_sessions` (rows counted as `collateral`, the sum of their
+/// `blocked_sessions`), `collateral_suspect_*` the same for `suspect`;
+/// `blocked_sessions` and `leaked_sessions` summed over every row are the
+/// keys of the same name.
+pub fn blocked_after_csv(after: &Ranking, before: &Ranking, cfg: &RankConfig) -> String {
+    let mut rows = blocked_after(after, before, cfg);
+    rows.sort_by(|a, b| {
+        collateral_order(a.judged)
+            .cmp(&collateral_order(b.judged))
+            .then(
+                b.host
+                    .features
+                    .blockable_sessions
+                    .cmp(&a.host.features.blockable_sessions),
+            )
+            .then(a.host.features.host.cmp(&b.host.features.host))
+    });
+    let mut out = BLOCKED_AFTER_CSV_COLUMNS.join(",");
+    out.push('\n');
+    for r in rows {
+        let f = &r.host.features;
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{:.2},{},{},{},{},{},{},{},{}",
+            f.host,
+            r.before.map(|b| b.verdict.as_str()).unwrap_or_default(),
+            r.before
+                .map(|b| format!("{:.2}", b.score))
+                .unwrap_or_default(),
+            r.host.verdict.as_str(),
+            r.host.score,
+            f.blockable_sessions,
+            r.leaked_sessions,
+            f.direct25_sessions,
+            f.direct25_fanout,
+            r.verdict.spread,
+            f.submitted_sessions,
+            f.submission_port_sessions,
+            counted_as(r.judged),
         );
     }
     out
@@ -539,6 +620,10 @@ pub(crate) fn write_all(
     )?;
     if let Some(after) = &input.after {
         write_hosts(&dir.join("hosts-after.csv"), &after.contract_hosts())?;
+        write_file(
+            &dir.join("blocked-after.csv"),
+            &blocked_after_csv(after, &input.before, &input.rank_cfg),
+        )?;
         write_file(
             &dir.join("submitters-after.csv"),
             &submitters_csv(
@@ -659,13 +744,21 @@ impl<'a> Document<'a> {
             ),
         )];
         if let Some(after) = &s.after {
+            let customers = match after.collateral_hosts {
+                0 => "none of them a customer".to_string(),
+                1 => "1 of them a customer".to_string(),
+                n => format!("{n} of them customers"),
+            };
             out.push((
-                pct(after.spam_share),
+                pct(after.scenario.spam_share),
                 format!(
-                    "after the block, as measured (95% CI {}; {}, {}).",
-                    ci(after.spam_share_ci95),
-                    count(after.zombies, "zombie"),
-                    count(after.suspects, "suspect")
+                    "after the block, as measured (95% CI {}; {}, {}). The block refused {} sessions from {}, \
+                     {customers} still trying port 25.",
+                    ci(after.scenario.spam_share_ci95),
+                    count(after.scenario.zombies, "zombie"),
+                    count(after.scenario.suspects, "suspect"),
+                    after.blocked_sessions - after.leaked_sessions,
+                    count(after.blocked_hosts, "host"),
                 ),
             ));
         }
@@ -727,7 +820,7 @@ impl<'a> Document<'a> {
             // per message, and the submission sessions its spam share is read
             // from hold more messages for bots (crates/report/README.md).
             let relayed = std::iter::once(&self.s.before)
-                .chain(self.s.after.as_ref())
+                .chain(self.s.after.as_ref().map(|a| &a.scenario))
                 .any(|sc| {
                     sc.relay_volume > 0.0
                         && sc.relay_spam_fraction > 0.0
@@ -766,6 +859,14 @@ impl<'a> Document<'a> {
                 if n == 1 { "its" } else { "their" }
             ));
         }
+        if let Some(a) = self.s.after.as_ref().filter(|a| a.leaked_sessions > 0) {
+            out.push(format!(
+                "On the after input, outside servers answered {} of the {} port-25 sessions from the dynamic \
+                 pools that OP25B stops (leaked_sessions; hosts in blocked-after.csv): the block is not in \
+                 place for every pool of dynamic_pools, or the after input is not traffic from after the block.",
+                a.leaked_sessions, a.blocked_sessions
+            ));
+        }
         if self.s.bootstrap.undefined_replicates > 0 {
             out.push(format!(
                 "{} bootstrap replicates had no outbound mail in at least one scenario (with OP25B \
@@ -787,7 +888,7 @@ impl<'a> Document<'a> {
         let s = self.s;
         let mut scenarios = vec![("before", &s.before)];
         if let Some(a) = &s.after {
-            scenarios.push(("after", a));
+            scenarios.push(("after", &a.scenario));
         }
         scenarios.push(("simulated_after", &s.simulated_after.scenario));
         Table {
@@ -830,6 +931,52 @@ impl<'a> Document<'a> {
                 sc.zombies.to_string(),
                 sc.suspects.to_string(),
             ]
+        })
+    }
+
+    /// Whom the block stopped on `--after` (None without it).
+    fn blocked_after_table(&self) -> Option<Table> {
+        let a = self.s.after.as_ref()?;
+        let row = |what: &str, value: u64, column: &str| {
+            vec![what.into(), value.to_string(), column.into()]
+        };
+        Some(Table {
+            header: ["quantity", "value", "summary.csv column"]
+                .map(String::from)
+                .to_vec(),
+            rows: vec![
+                row(
+                    "port-25 sessions from the dynamic pools to outside servers",
+                    a.blocked_sessions,
+                    "blocked_sessions",
+                ),
+                row(
+                    "of them answered (the block let them through)",
+                    a.leaked_sessions,
+                    "leaked_sessions",
+                ),
+                row("hosts that tried them", a.blocked_hosts, "blocked_hosts"),
+                row(
+                    "customers still trying port 25 (judged clean)",
+                    a.collateral_hosts,
+                    "collateral_hosts",
+                ),
+                row(
+                    "their sessions",
+                    a.collateral_sessions,
+                    "collateral_sessions",
+                ),
+                row(
+                    "suspects among the hosts blocked",
+                    a.collateral_suspect_hosts,
+                    "collateral_suspect_hosts",
+                ),
+                row(
+                    "their sessions",
+                    a.collateral_suspect_sessions,
+                    "collateral_suspect_sessions",
+                ),
+            ],
         })
     }
 
@@ -1196,8 +1343,13 @@ impl<'a> Document<'a> {
             md,
             "op25b {}: every number below is a cell of `summary.csv` or `hosts.csv` (shares shown as rounded percents; \
              what customers submitted to the ISP's mail servers is in `submitters.csv`, the hosts the block cuts off \
-             in `collateral.csv`).\n",
-            self.s.version
+             in `collateral.csv`{}).\n",
+            self.s.version,
+            if self.s.after.is_some() {
+                ", those it stopped after the block in `blocked-after.csv`"
+            } else {
+                ""
+            }
         );
         for (big, rest) in self.headlines() {
             let _ = writeln!(md, "- **{big}** {rest}");
@@ -1218,6 +1370,11 @@ impl<'a> Document<'a> {
         let _ = writeln!(md, "\n{}", self.relay_note());
         let _ = writeln!(md, "\n## OP25B simulated on the before traffic\n");
         md_table(&mut md, &self.simulated_table());
+        if let Some(t) = self.blocked_after_table() {
+            let _ = writeln!(md, "\n## Whom the block stopped (after)\n");
+            md_table(&mut md, &t);
+            let _ = writeln!(md, "\n{}", BLOCKED_AFTER_NOTE);
+        }
         if let Some(t) = self.differential_table() {
             let _ = writeln!(md, "\n## Differential (WAKWAK) estimate\n");
             md_table(&mut md, &t);
@@ -1246,8 +1403,13 @@ impl<'a> Document<'a> {
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
              <title>{title}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<main>\n<h1>{title}</h1>\n\
              <p class=\"sub\">op25b {} — every number is a cell of <code>summary.csv</code> or <code>hosts.csv</code> \
-             (submissions: <code>submitters.csv</code>; hosts the block cuts off: <code>collateral.csv</code>).</p>\n",
-            escape_html(self.s.version)
+             (submissions: <code>submitters.csv</code>; hosts the block cuts off: <code>collateral.csv</code>{}).</p>\n",
+            escape_html(self.s.version),
+            if self.s.after.is_some() {
+                "; hosts it stopped after the block: <code>blocked-after.csv</code>"
+            } else {
+                ""
+            }
         );
         h.push_str("<section class=\"cards\">\n");
         for (i, (big, rest)) in self.headlines().iter().enumerate() {
@@ -1277,6 +1439,11 @@ impl<'a> Document<'a> {
         let _ = writeln!(h, "<p>{}</p>", escape_html(&self.relay_note()));
         h.push_str("<h2>OP25B simulated on the before traffic</h2>\n");
         html_table(&mut h, &self.simulated_table());
+        if let Some(t) = self.blocked_after_table() {
+            h.push_str("<h2>Whom the block stopped (after)</h2>\n");
+            html_table(&mut h, &t);
+            let _ = writeln!(h, "<p>{}</p>", escape_html(BLOCKED_AFTER_NOTE));
+        }
         if let Some(t) = self.differential_table() {
             h.push_str("<h2>Differential (WAKWAK) estimate</h2>\n");
             html_table(&mut h, &t);

@@ -41,6 +41,8 @@ struct SeedResult {
     collateral_addresses: Vec<String>,
     /// Those that moved to submission after the block.
     moved_addresses: Vec<String>,
+    /// The hosts blocked-after.csv counts as customers still trying port 25.
+    blocked_customers: Vec<String>,
 }
 
 fn run_seed(seed: u64, scale: f64) -> SeedResult {
@@ -64,6 +66,7 @@ fn run_seed(seed: u64, scale: f64) -> SeedResult {
         seed,
         collateral_addresses,
         moved_addresses,
+        blocked_customers: common::blocked_customers_after(&input, &summary),
         summary,
         with_relay_log,
         truth,
@@ -78,6 +81,7 @@ fn estimates_match_the_simulators_truth() {
     let mut covered = [0u32; 3];
     let mut after_close = 0u32;
     let mut moved_ok = 0u32;
+    let mut blocked_ok = 0u32;
     let mut logged_covered = [0u32; 3];
     let mut failures = Vec::new();
     for seed in seed_range {
@@ -88,6 +92,7 @@ fn estimates_match_the_simulators_truth() {
             truth,
             collateral_addresses,
             moved_addresses,
+            blocked_customers,
         } = run_seed(seed, scale);
         let before_truth = common::num(&truth["phases"]["before"]["spam_share_messages"]);
         let after_truth = common::num(&truth["phases"]["after"]["spam_share_messages"]);
@@ -99,7 +104,7 @@ fn estimates_match_the_simulators_truth() {
             / (common::num(&a["end_us"]) - common::num(&a["start_us"]));
         let diff_truth = (common::num(&b["spam_messages"]) - k * common::num(&a["spam_messages"]))
             / common::num(&b["outbound_messages"]);
-        let after = s.after.as_ref().expect("after");
+        let after = &s.after.as_ref().expect("after").scenario;
         let diff = s.differential.as_ref().expect("differential");
         let sim = &s.simulated_after;
         println!(
@@ -179,6 +184,26 @@ fn estimates_match_the_simulators_truth() {
             Ok(equal) => moved_ok += u32::from(equal),
             Err(e) => failures.push(format!("seed {seed}: {e}")),
         }
+        // Measured after the block: the capture sees every attempt the
+        // block refused, none answered; the customers still trying port 25
+        // against truth's.
+        let measured = s.after.as_ref().expect("after");
+        assert_eq!(
+            (measured.blocked_sessions, measured.leaked_sessions),
+            (
+                truth["phases"]["after"]["op25b_dropped_sessions"]
+                    .as_u64()
+                    .unwrap_or(u64::MAX),
+                0
+            ),
+            "seed {seed}: sessions the block stopped"
+        );
+        let blocked = common::machines(&blocked_customers, &truth);
+        let truth_blocked = common::truth_blocked_customers_after(&truth);
+        blocked_ok += u32::from(blocked == truth_blocked);
+        if blocked != truth_blocked {
+            println!("  customers still blocked after: {blocked:?} vs truth {truth_blocked:?}");
+        }
         assert_eq!(
             expected.len() as u64,
             truth["simulated_after"]["collateral_hosts"]
@@ -198,7 +223,7 @@ fn estimates_match_the_simulators_truth() {
         // With the relays' log their spam fraction is counted, not
         // inferred: the 0.02 on every seed, the differential
         // unchanged (it does not use the fraction).
-        let logged_after = logged.after.as_ref().expect("after");
+        let logged_after = &logged.after.as_ref().expect("after").scenario;
         assert_eq!(logged_after.relay_spam_fraction_source, "relay_log");
         let logged_checks = [
             (
@@ -243,7 +268,12 @@ fn estimates_match_the_simulators_truth() {
     println!("truth inside the 95% CI (before, after, simulated): {covered:?} of {seeds}");
     println!("after within 0.02 of the truth: {after_close} of {seeds}");
     println!("collateral moved to submission equal to truth on {moved_ok} of {seeds}");
+    println!("customers still blocked after the block equal to truth on {blocked_ok} of {seeds}");
     assert!(failures.is_empty(), "{failures:#?}");
+    assert!(
+        f64::from(blocked_ok) >= 0.9 * seeds as f64,
+        "customers still blocked after the block equal to truth on only {blocked_ok} of {seeds} seeds"
+    );
     assert!(
         f64::from(after_close) >= 0.9 * seeds as f64,
         "after within 0.02 on only {after_close} of {seeds} seeds"

@@ -91,6 +91,9 @@ struct SeedResult {
     moved_addresses: Vec<String>,
     /// truth.json's collateral machines the before flows show.
     visible_collateral: BTreeSet<String>,
+    /// The hosts blocked-after.csv counts as customers still trying port
+    /// 25 after the block.
+    blocked_customers: Vec<String>,
 }
 
 /// truth.json's collateral machines among those the flows of `before` show
@@ -138,6 +141,7 @@ fn run_seed(seed: u64, scale: f64, export: &str) -> SeedResult {
         moved_addresses,
         collateral_before_only: common::collateral_and_moved(&input, None, flows_only.unit).0,
         visible_collateral: visible_truth_collateral(&input.before, &truth),
+        blocked_customers: common::blocked_customers_after(&input, &flows_only),
         flows_only,
         with_relay_log,
         truth,
@@ -177,7 +181,7 @@ impl Tally {
         failures: &mut Vec<String>,
     ) -> String {
         assert_eq!(s.unit.as_str(), "sessions", "flows hide the dialogue");
-        let after = s.after.as_ref().expect("after");
+        let after = &s.after.as_ref().expect("after").scenario;
         let diff = s.differential.as_ref().expect("differential");
         let sim = &s.simulated_after;
         let estimates = [
@@ -277,6 +281,7 @@ fn estimates_match_the_simulators_truth(export: &str) {
     // misses 0.024 (after, scale 0.5) and 0.025 (simulated, scale 1).
     let mut with_log = Tally::new("flows + relay log", [0.03, 0.03, 0.03, 0.05]);
     let (mut collateral_ok, mut before_only_ok, mut moved_ok) = (0u32, 0u32, 0u32);
+    let mut blocked_ok = 0u32;
     let mut failures = Vec::new();
     for seed in seed_range {
         let r = run_seed(seed, scale, export);
@@ -305,7 +310,7 @@ fn estimates_match_the_simulators_truth(export: &str) {
             "{}",
             with_log.add(seed, &r.with_relay_log, &truths, &mut failures)
         );
-        let logged = r.with_relay_log.after.as_ref().expect("after");
+        let logged = &r.with_relay_log.after.as_ref().expect("after").scenario;
         assert_eq!(
             logged.relay_spam_fraction_source, "relay_log",
             "seed {seed}"
@@ -337,6 +342,30 @@ fn estimates_match_the_simulators_truth(export: &str) {
             Ok(equal) => moved_ok += u32::from(equal),
             Err(e) => failures.push(format!("seed {seed}: {e}")),
         }
+        // Measured after the block: every attempt the block refused is a
+        // flow (NetFlow v5 leaves out IPv6), none answered; the customers
+        // still trying port 25 against truth's.
+        let measured = r.flows_only.after.as_ref().expect("after");
+        let dropped = truth["phases"]["after"]["op25b_dropped_sessions"]
+            .as_u64()
+            .unwrap_or(u64::MAX);
+        let seen_all = if export == "netflow5" {
+            measured.blocked_sessions <= dropped
+        } else {
+            measured.blocked_sessions == dropped
+        };
+        if !seen_all || measured.leaked_sessions > 0 {
+            failures.push(format!(
+                "seed {seed}: after the block {} sessions refused (truth {dropped}), {} answered",
+                measured.blocked_sessions, measured.leaked_sessions
+            ));
+        }
+        let blocked = common::machines(&r.blocked_customers, truth);
+        let truth_blocked = common::truth_blocked_customers_after(truth);
+        blocked_ok += u32::from(blocked == truth_blocked);
+        if blocked != truth_blocked {
+            println!("  customers still blocked after: {blocked:?} vs truth {truth_blocked:?}");
+        }
         // Every legitimate customer the block cuts off is found, on every
         // seed. Extra addresses are low-rate zombies that rank, on flows,
         // called clean before the block and, with 3 refused attempts, after
@@ -352,7 +381,8 @@ fn estimates_match_the_simulators_truth(export: &str) {
     with_log.report(seeds);
     println!(
         "{export}: collateral machines equal (those in the flows) on {collateral_ok} of {seeds} \
-         ({before_only_ok} from the before verdicts alone); moved to submission equal on {moved_ok}"
+         ({before_only_ok} from the before verdicts alone); moved to submission equal on {moved_ok}; \
+         customers still blocked after the block equal on {blocked_ok}"
     );
     assert!(failures.is_empty(), "{failures:#?}");
     // Measured 2026-11-29, 20 seeds: 20, 20 and 18 of 20 at scales 0.5, 1
@@ -360,6 +390,10 @@ fn estimates_match_the_simulators_truth(export: &str) {
     assert!(
         f64::from(collateral_ok) >= 0.9 * seeds as f64,
         "collateral equal to truth on only {collateral_ok} of {seeds} seeds"
+    );
+    assert!(
+        f64::from(blocked_ok) >= 0.9 * seeds as f64,
+        "customers still blocked after the block equal to truth on only {blocked_ok} of {seeds} seeds"
     );
     flows_only.assert_coverage(seeds);
     with_log.assert_coverage(seeds);
@@ -420,12 +454,20 @@ fn customers_whose_mail_server_retries_after_the_block_stay_collateral() {
         );
         let expected = visible_truth_collateral(&input.before, &truth);
         let found = common::machines(&addresses, &truth);
+        // After the block the same customers are still trying port 25,
+        // retrying: blocked-after.csv counts them as customers, not bots.
+        let blocked = common::machines(&common::blocked_customers_after(&input, &summary), &truth);
+        let truth_blocked = common::truth_blocked_customers_after(&truth);
         println!(
-            "retries seed {seed}: collateral {} (truth {}), judged suspect or zombie after so far {suspect_after}",
+            "retries seed {seed}: collateral {} (truth {}), judged suspect or zombie after so far \
+             {suspect_after}; still blocked after {} (truth {})",
             found.len(),
-            expected.len()
+            expected.len(),
+            blocked.len(),
+            truth_blocked.len()
         );
         assert_eq!(found, expected, "seed {seed}");
+        assert_eq!(blocked, truth_blocked, "seed {seed}: still blocked after");
     }
     // Measured 2026-11-29, seeds 1-3: every one of the 8 customers a seed
     // cuts off was a suspect or a zombie after the block.

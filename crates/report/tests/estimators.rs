@@ -319,6 +319,107 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
     assert_eq!(row, "198.18.0.5,clean,1.00,20,20,,,,,,,collateral");
 }
 
+/// The block measured on the after input of [`blocked_before_and_after`],
+/// with three addresses that are not on before:
+///
+/// | host | after | score | blocked (answered) | servers |
+/// | 20 | clean   | 0.8 | 3 (2) | 1 |
+/// | 21 | zombie  | 9   | 30    | 30 (sprayed) |
+/// | 22 | suspect | 3.5 | 8     | 1 (retried) |
+#[test]
+fn the_block_measured_after_counts_customers_still_trying_port_25() {
+    let (before, mut after) = blocked_before_and_after();
+    after.hosts.extend([
+        host(20, Verdict::Clean, 0.8, |f| {
+            counts(f, 3, 3, 0);
+            f.direct25_fanout = 1;
+            f.direct25.answered = 2;
+        }),
+        host(21, Verdict::Zombie, 9.0, |f| {
+            counts(f, 30, 30, 0);
+            f.direct25_fanout = 30;
+        }),
+        host(22, Verdict::Suspect, 3.5, |f| {
+            counts(f, 8, 8, 0);
+            f.direct25_fanout = 1;
+        }),
+    ]);
+    let s = estimate(&input(before.clone(), Some(after.clone())), 0, 1);
+    let a = s.after.as_ref().unwrap();
+    // Blocked on after: 1 (50), 5 (15), 8 (6), 12 (1), 13 (5), 14 (40),
+    // 20 (3), 21 (30), 22 (8): 158 sessions from 9 hosts, 2 of them
+    // answered (20's).
+    assert_eq!(
+        (a.blocked_sessions, a.blocked_hosts, a.leaked_sessions),
+        (158, 9, 2)
+    );
+    // Customers: 12, 13 and 14 (clean before; 13 and 14 retried), 20 and 22
+    // (not on before; 22 retried): 1 + 5 + 40 + 3 + 8 = 57 sessions.
+    // Suspect: 8 (sprayed, 6). Zombies: 1 (zombie before), 5 and 21
+    // (sprayed like bots after).
+    assert_eq!((a.collateral_hosts, a.collateral_sessions), (5, 57));
+    assert_eq!(
+        (a.collateral_suspect_hosts, a.collateral_suspect_sessions),
+        (1, 6)
+    );
+    // The simulated block counts every host of before with a blockable
+    // session: 1, 3, 5, 8, 9, 10, 11, 12, 13, 14.
+    assert_eq!(s.simulated_after.blocked_hosts, 10);
+
+    // blocked-after.csv: customers first, then most sessions blocked.
+    let csv = op25b_report::blocked_after_csv(&after, &before, &RankConfig::default());
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header, op25b_report::BLOCKED_AFTER_CSV_COLUMNS);
+    let at = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let summary: Vec<[&str; 5]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r[at("host")],
+                r[at("verdict_before")],
+                r[at("verdict")],
+                r[at("sprayed")],
+                r[at("counted_as")],
+            ]
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ["198.18.0.14", "clean", "zombie", "false", "collateral"],
+            ["198.18.0.22", "", "suspect", "false", "collateral"],
+            ["198.18.0.13", "clean", "suspect", "false", "collateral"],
+            ["198.18.0.20", "", "clean", "false", "collateral"],
+            ["198.18.0.12", "clean", "clean", "false", "collateral"],
+            ["198.18.0.8", "clean", "suspect", "true", "suspect"],
+            ["198.18.0.1", "zombie", "zombie", "true", "zombie"],
+            ["198.18.0.21", "", "zombie", "true", "zombie"],
+            ["198.18.0.5", "clean", "zombie", "true", "zombie"],
+        ]
+    );
+    // Host 20's row in full.
+    assert_eq!(
+        rows[3],
+        [
+            "198.18.0.20",
+            "",
+            "",
+            "clean",
+            "0.80",
+            "3",
+            "2",
+            "3",
+            "1",
+            "false",
+            "0",
+            "0",
+            "collateral"
+        ]
+    );
+}
+
 #[test]
 fn measured_after_and_differential_with_different_durations() {
     // After: half the duration (30 min): zombies blocked,
@@ -335,7 +436,7 @@ fn measured_after_and_differential_with_different_durations() {
         T0 + HOUR_US / 2,
     );
     let s = estimate(&input(worked_example(), Some(after)), 0, 1);
-    let a = s.after.as_ref().unwrap();
+    let a = &s.after.as_ref().unwrap().scenario;
     // After: V = 38; f = 10 / 60; spam = 30 / 6 = 5 -> 5 / 38.
     assert!(close(a.spam_share.unwrap(), 5.0 / 38.0));
     let d = s.differential.as_ref().unwrap();
@@ -614,7 +715,7 @@ fn legitimate_acceptance_is_pooled_over_before_and_after() {
     let s = estimate(&input(worked_example_with_refusals(50), Some(after)), 0, 1);
     // a over the clean hosts of both: (20 + 15 + 8) / (24 + 16 + 16) = 43/56.
     let a = 43.0 / 56.0;
-    let after = s.after.as_ref().unwrap();
+    let after = &s.after.as_ref().unwrap().scenario;
     assert!(close(s.before.clean_acceptance.unwrap(), a));
     assert!(close(after.clean_acceptance.unwrap(), a));
     // After: f = 10/60, φ = 1 - (5/6)(43/56)/0.75 = 37/252, inside

@@ -65,6 +65,7 @@ fn assert_files(dir: &Path, more: &[&str]) {
         "hosts.csv",
         "hosts-after.csv",
         "collateral.csv",
+        "blocked-after.csv",
         "submitters.csv",
         "submitters-after.csv",
         "report.md",
@@ -219,6 +220,40 @@ fn summary_has_contract_keys_and_csv_matches_json() {
             sim["collateral_bots_after_hosts"].as_u64().unwrap()
         );
         assert_eq!(moved, sim["collateral_moved_hosts"].as_u64().unwrap());
+    }
+    // blocked-after.csv gives the after row of summary.csv its counts of
+    // whom the block stopped.
+    {
+        let text = std::fs::read_to_string(dir.join("blocked-after.csv")).unwrap();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        assert_eq!(header, op25b_report::BLOCKED_AFTER_CSV_COLUMNS);
+        let at = |name: &str| header.iter().position(|c| *c == name).unwrap();
+        let mut sums = [0u64; 5];
+        for line in lines {
+            let cells: Vec<&str> = line.split(',').collect();
+            let blocked: u64 = cells[at("blocked_sessions")].parse().unwrap();
+            assert!(blocked > 0, "{line}");
+            sums[0] += blocked;
+            sums[1] += 1;
+            sums[2] += cells[at("leaked_sessions")].parse::<u64>().unwrap();
+            if cells[at("counted_as")] == "collateral" {
+                sums[3] += 1;
+                sums[4] += blocked;
+            }
+        }
+        assert!(sums[3] > 0, "no customer still blocked in the fixture");
+        let after_row = &rows[1];
+        assert_eq!(after_row[col("scenario")], "after");
+        let cells = [
+            "blocked_sessions",
+            "blocked_hosts",
+            "leaked_sessions",
+            "collateral_hosts",
+            "collateral_sessions",
+        ]
+        .map(|c| after_row[col(c)].parse::<u64>().unwrap());
+        assert_eq!(sums, cells);
     }
     // submitters.csv holds the relays' f: sum of weight x volume over sum of
     // volume, recomputed here from its cells.
@@ -412,5 +447,37 @@ fn flows_say_what_the_relay_share_cannot_see() {
         // Said only where a relay carried mail from suspected hosts.
         assert_eq!(md.contains(NOTE), zombie_submits, "{md}");
         assert_eq!(html.contains(NOTE), zombie_submits);
+    }
+}
+
+#[test]
+fn a_block_that_lets_sessions_through_is_reported() {
+    const NOTE: &str = "the block is not in place for every pool of dynamic_pools";
+    for leaks in [false, true] {
+        let mut both = before_after();
+        let after = both.after.as_mut().expect("after");
+        let blocked = after
+            .hosts
+            .iter_mut()
+            .find(|h| h.features.blockable_sessions > 1)
+            .expect("a host blocked after");
+        if leaks {
+            // Two of its attempts were answered by the outside server.
+            blocked.features.direct25.answered = 2;
+        }
+        let (_keep, dir) = out_dir(&format!("leaks-{leaks}"));
+        let summary = write_report(&both, &options(&dir, false)).expect("report");
+        let measured = summary.after.as_ref().expect("after");
+        assert_eq!(measured.leaked_sessions, if leaks { 2 } else { 0 });
+        let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+        let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+        assert_eq!(md.contains(NOTE), leaks, "{md}");
+        assert_eq!(html.contains(NOTE), leaks);
+        // The headline counts the sessions refused, not those let through.
+        let refused = format!(
+            "The block refused {} sessions",
+            measured.blocked_sessions - measured.leaked_sessions
+        );
+        assert!(md.contains(&refused), "{md}");
     }
 }

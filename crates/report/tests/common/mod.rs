@@ -421,3 +421,70 @@ pub fn truth_collateral(truth: &serde_json::Value) -> std::collections::BTreeSet
         .filter_map(|v| v.as_str().map(String::from))
         .collect()
 }
+
+/// The hosts blocked-after.csv counts as customers still trying port 25
+/// after the block (rows counted as `collateral`). On the way, checks that
+/// its rows add up to `summary`'s `after` keys, so that a test of the one is
+/// a test of the other.
+pub fn blocked_customers_after(
+    input: &ReportInput,
+    summary: &op25b_report::Summary,
+) -> Vec<String> {
+    let after = input.after.as_ref().expect("an after input");
+    let measured = summary.after.as_ref().expect("after in the summary");
+    let csv = op25b_report::blocked_after_csv(after, &input.before, &input.rank_cfg);
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    assert_eq!(header, op25b_report::BLOCKED_AFTER_CSV_COLUMNS);
+    let col = |name: &str| header.iter().position(|c| *c == name).expect("column");
+    let (host, counted, blocked, leaked) = (
+        col("host"),
+        col("counted_as"),
+        col("blocked_sessions"),
+        col("leaked_sessions"),
+    );
+    let n = |cells: &[&str], i: usize| cells[i].parse::<u64>().expect("a count");
+    let (mut rows, mut sessions, mut leaks) = (0u64, 0u64, 0u64);
+    let (mut customers, mut customer_sessions) = (Vec::new(), 0u64);
+    for cells in lines.map(|l| l.split(',').collect::<Vec<_>>()) {
+        rows += 1;
+        sessions += n(&cells, blocked);
+        leaks += n(&cells, leaked);
+        if cells[counted] == "collateral" {
+            customers.push(cells[host].to_string());
+            customer_sessions += n(&cells, blocked);
+        }
+    }
+    assert_eq!(
+        (rows, sessions, leaks),
+        (
+            measured.blocked_hosts,
+            measured.blocked_sessions,
+            measured.leaked_sessions
+        ),
+        "blocked-after.csv against summary.json"
+    );
+    assert_eq!(
+        (customers.len() as u64, customer_sessions),
+        (measured.collateral_hosts, measured.collateral_sessions),
+        "blocked-after.csv's collateral rows against summary.json"
+    );
+    customers
+}
+
+/// truth.json's machines that are not bots and made attempts the block
+/// stopped after it: customers still trying port 25.
+pub fn truth_blocked_customers_after(
+    truth: &serde_json::Value,
+) -> std::collections::BTreeSet<String> {
+    truth["hosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|h| {
+            h["zombie"] == serde_json::Value::Bool(false)
+                && h["after"]["op25b_blocked_sessions"].as_u64().unwrap_or(0) > 0
+        })
+        .filter_map(|h| h["ip"].as_str().map(String::from))
+        .collect()
+}
