@@ -40,6 +40,7 @@ fn check(report: &str, before: &str, after: &str, extra: &[&str]) {
         "hosts.csv",
         "hosts-after.csv",
         "collateral.csv",
+        "blocked-after.csv",
         "submitters.csv",
         "submitters-after.csv",
         "report.md",
