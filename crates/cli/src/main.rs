@@ -61,7 +61,8 @@ enum Command {
         /// Traffic before the block.
         #[arg(long, required = true, num_args = 1..)]
         before: Vec<PathBuf>,
-        /// Traffic after the block; a host the block cuts off is judged on it too (collateral.csv).
+        /// Traffic after the block; a host the block cuts off is judged on it too (collateral.csv),
+        /// and the hosts the block stopped in it are listed (blocked-after.csv).
         #[arg(long, num_args = 1..)]
         after: Vec<PathBuf>,
         #[arg(long)]
