@@ -1275,6 +1275,19 @@ pub const ESTIMATORS: &[EstimatorDoc] = &[
                       the two inputs",
     },
     EstimatorDoc {
+        name: "whom the block stopped",
+        scenario: "after",
+        formula: "blocked_sessions = sessions on --after that OP25B stops (port 25 from dynamic_pools to \
+                  anything but mail_servers), blocked_hosts = hosts with any, leaked_sessions = those an outside \
+                  server answered; collateral_hosts, collateral_sessions = blocked hosts counted as customers: \
+                  by their verdict on --before (clean where the address is not there), or by their verdict on \
+                  --after where that is worse and their port-25 attempts there reached more than fanout_low \
+                  outside servers fewer than twice each on average; collateral_suspect_* the same for suspects",
+        assumptions: "the after input is taken on the customers' side of the block, so the attempts it drops \
+                      are in it; a customer's mail server retries the same few servers, while a bot sprays new \
+                      ones; an address stays with its machine between the two inputs",
+    },
+    EstimatorDoc {
         name: "differential",
         scenario: "differential",
         formula: "k = duration_before / duration_after; disappeared = direct_before - k*direct_after; \

@@ -941,7 +941,7 @@ impl<'a> Document<'a> {
             vec![what.into(), value.to_string(), column.into()]
         };
         Some(Table {
-            header: ["quantity", "value", "summary.csv column"]
+            header: ["quantity", "value", "summary.csv column (after row)"]
                 .map(String::from)
                 .to_vec(),
             rows: vec![
