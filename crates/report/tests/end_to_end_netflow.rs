@@ -437,17 +437,14 @@ fn customers_whose_mail_server_retries_after_the_block_stay_collateral() {
             summary.unit,
             &input.rank_cfg,
         );
-        let mut lines = csv.lines();
-        let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-        let at = |name: &str| header.iter().position(|c| *c == name).unwrap();
-        for line in lines {
-            let cells: Vec<&str> = line.split(',').collect();
-            if cells[at("counted_as")] == "collateral"
-                && matches!(cells[at("verdict_after")], "suspect" | "zombie")
-            {
-                suspect_after += 1;
-            }
-        }
+        let table = common::CsvTable::parse(&csv, op25b_report::COLLATERAL_CSV_COLUMNS);
+        suspect_after += table
+            .pick(["counted_as", "verdict_after"])
+            .iter()
+            .filter(|[counted, after]| {
+                *counted == "collateral" && matches!(*after, "suspect" | "zombie")
+            })
+            .count();
         let (addresses, _) =
             common::collateral_and_moved(&input, input.after.as_ref(), summary.unit);
         assert_eq!(

@@ -245,25 +245,16 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
         Unit::Messages,
         &RankConfig::default(),
     );
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!(header, op25b_report::COLLATERAL_CSV_COLUMNS);
-    let at = |name: &str| header.iter().position(|c| *c == name).unwrap();
-    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
-    let summary: Vec<[&str; 5]> = rows
-        .iter()
-        .map(|r| {
-            [
-                r[at("host")],
-                r[at("verdict")],
-                r[at("verdict_after")],
-                r[at("after_the_block")],
-                r[at("counted_as")],
-            ]
-        })
-        .collect();
+    let table = CsvTable::parse(&csv, op25b_report::COLLATERAL_CSV_COLUMNS);
+    let rows = &table.rows;
     assert_eq!(
-        summary,
+        table.pick([
+            "host",
+            "verdict",
+            "verdict_after",
+            "after_the_block",
+            "counted_as"
+        ]),
         vec![
             ["198.18.0.10", "clean", "clean", "moved", "collateral"],
             ["198.18.0.9", "clean", "", "not_seen", "collateral"],
@@ -368,25 +359,10 @@ fn the_block_measured_after_counts_customers_still_trying_port_25() {
 
     // blocked-after.csv: customers first, then most sessions blocked.
     let csv = op25b_report::blocked_after_csv(&after, &before, &RankConfig::default());
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!(header, op25b_report::BLOCKED_AFTER_CSV_COLUMNS);
-    let at = |name: &str| header.iter().position(|c| *c == name).unwrap();
-    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
-    let summary: Vec<[&str; 5]> = rows
-        .iter()
-        .map(|r| {
-            [
-                r[at("host")],
-                r[at("verdict_before")],
-                r[at("verdict")],
-                r[at("sprayed")],
-                r[at("counted_as")],
-            ]
-        })
-        .collect();
+    let table = CsvTable::parse(&csv, op25b_report::BLOCKED_AFTER_CSV_COLUMNS);
+    let rows = &table.rows;
     assert_eq!(
-        summary,
+        table.pick(["host", "verdict_before", "verdict", "sprayed", "counted_as"]),
         vec![
             ["198.18.0.14", "clean", "zombie", "false", "collateral"],
             ["198.18.0.22", "", "suspect", "false", "collateral"],

@@ -304,21 +304,13 @@ pub fn collateral_and_moved(
     unit: op25b_report::Unit,
 ) -> (Vec<String>, Vec<String>) {
     let csv = op25b_report::collateral_csv(&input.before, after, unit, &input.rank_cfg);
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|c| *c == name)
-            .unwrap_or_else(|| panic!("collateral.csv has no {name} column"))
-    };
-    let (host, counted, conduct) = (col("host"), col("counted_as"), col("after_the_block"));
+    let table = CsvTable::parse(&csv, op25b_report::COLLATERAL_CSV_COLUMNS);
     let (mut collateral, mut moved) = (Vec::new(), Vec::new());
-    for cells in lines.map(|l| l.split(',').collect::<Vec<_>>()) {
-        if cells[counted] == "collateral" {
-            collateral.push(cells[host].to_string());
-            if cells[conduct] == "moved" {
-                moved.push(cells[host].to_string());
+    for [host, counted, conduct] in table.pick(["host", "counted_as", "after_the_block"]) {
+        if counted == "collateral" {
+            collateral.push(host.to_string());
+            if conduct == "moved" {
+                moved.push(host.to_string());
             }
         }
     }
@@ -433,26 +425,19 @@ pub fn blocked_customers_after(
     let after = input.after.as_ref().expect("an after input");
     let measured = summary.after.as_ref().expect("after in the summary");
     let csv = op25b_report::blocked_after_csv(after, &input.before, &input.rank_cfg);
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    assert_eq!(header, op25b_report::BLOCKED_AFTER_CSV_COLUMNS);
-    let col = |name: &str| header.iter().position(|c| *c == name).expect("column");
-    let (host, counted, blocked, leaked) = (
-        col("host"),
-        col("counted_as"),
-        col("blocked_sessions"),
-        col("leaked_sessions"),
-    );
-    let n = |cells: &[&str], i: usize| cells[i].parse::<u64>().expect("a count");
+    let table = CsvTable::parse(&csv, op25b_report::BLOCKED_AFTER_CSV_COLUMNS);
+    let n = |cell: &str| cell.parse::<u64>().expect("a count");
     let (mut rows, mut sessions, mut leaks) = (0u64, 0u64, 0u64);
     let (mut customers, mut customer_sessions) = (Vec::new(), 0u64);
-    for cells in lines.map(|l| l.split(',').collect::<Vec<_>>()) {
+    for [host, counted, blocked, leaked] in
+        table.pick(["host", "counted_as", "blocked_sessions", "leaked_sessions"])
+    {
         rows += 1;
-        sessions += n(&cells, blocked);
-        leaks += n(&cells, leaked);
-        if cells[counted] == "collateral" {
-            customers.push(cells[host].to_string());
-            customer_sessions += n(&cells, blocked);
+        sessions += n(blocked);
+        leaks += n(leaked);
+        if counted == "collateral" {
+            customers.push(host.to_string());
+            customer_sessions += n(blocked);
         }
     }
     assert_eq!(
@@ -487,4 +472,37 @@ pub fn truth_blocked_customers_after(
         })
         .filter_map(|h| h["ip"].as_str().map(String::from))
         .collect()
+}
+
+/// A report CSV split into cells (no quoting: the report's CSVs of hosts
+/// and counts have none), its header checked against `columns`.
+pub struct CsvTable<'a> {
+    pub header: Vec<&'a str>,
+    pub rows: Vec<Vec<&'a str>>,
+}
+
+impl<'a> CsvTable<'a> {
+    pub fn parse(csv: &'a str, columns: &[&str]) -> CsvTable<'a> {
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+        assert_eq!(header, columns, "CSV header");
+        CsvTable {
+            header,
+            rows: lines.map(|l| l.split(',').collect()).collect(),
+        }
+    }
+
+    /// The index of column `name`.
+    pub fn col(&self, name: &str) -> usize {
+        self.header
+            .iter()
+            .position(|c| *c == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
+    }
+
+    /// The cells of `names` in every row.
+    pub fn pick<const N: usize>(&self, names: [&str; N]) -> Vec<[&'a str; N]> {
+        let at = names.map(|n| self.col(n));
+        self.rows.iter().map(|r| at.map(|i| r[i])).collect()
+    }
 }
