@@ -236,3 +236,90 @@ fn report_reads_the_relay_log_in_either_timestamp_form() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("utc_offset"), "{}", stderr(&o));
 }
+
+/// Real traffic from no blocked network (suricata-verify's smtperr.pcap: a
+/// spam bot and two other clients on private addresses sending on port 25
+/// to outside servers) given as the after input: without an isp.toml every
+/// private address is a dynamic pool, so these are sessions OP25B stops,
+/// and every one a server answered is reported as let through. The
+/// reference is tshark's: port-25 streams whose server answered a private
+/// address with SYN-ACK.
+#[test]
+fn report_says_when_the_after_traffic_was_not_blocked() {
+    let Some(corpus) = common::corpus() else {
+        println!("skipped: corpus not found");
+        return;
+    };
+    let capture = corpus.join("smtp/suricata-verify/smtperr.pcap");
+    let Ok(tshark) = std::process::Command::new("tshark")
+        .args(["-r"])
+        .arg(&capture)
+        .args([
+            "-Y",
+            "tcp.srcport == 25 && tcp.flags.syn == 1 && tcp.flags.ack == 1 && \
+             (ip.dst == 10.0.0.0/8 || ip.dst == 172.16.0.0/12 || ip.dst == 192.168.0.0/16)",
+            "-T",
+            "fields",
+            "-e",
+            "tcp.stream",
+        ])
+        .output()
+    else {
+        println!("skipped: tshark not installed");
+        return;
+    };
+    assert!(
+        tshark.status.success(),
+        "tshark: {}",
+        common::stderr(&tshark)
+    );
+    let answered: std::collections::BTreeSet<String> = String::from_utf8_lossy(&tshark.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert!(
+        !answered.is_empty(),
+        "no answered port-25 stream in the capture"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let c = capture.to_str().unwrap();
+    let o = common::run(&[
+        "report",
+        "--before",
+        c,
+        "--after",
+        c,
+        "-o",
+        out.path().to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json")).unwrap())
+            .unwrap();
+    let after = &summary["after"];
+    assert_eq!(
+        after["leaked_sessions"].as_u64(),
+        Some(answered.len() as u64)
+    );
+    assert!(after["blocked_sessions"].as_u64() >= Some(answered.len() as u64));
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("the block is not in place for every pool of dynamic_pools"),
+        "{md}"
+    );
+    // The same sessions, host by host, in blocked-after.csv.
+    let csv = std::fs::read_to_string(out.path().join("blocked-after.csv")).unwrap();
+    let mut lines = csv.lines();
+    let column = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|c| c == "leaked_sessions")
+        .expect("a leaked_sessions column");
+    let leaked: u64 = lines
+        .map(|l| l.split(',').nth(column).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(leaked, answered.len() as u64);
+}

@@ -17,6 +17,17 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The shared corpus of real captures (`$OP25B_CORPUS`, else
+/// `../shared/corpus`), where it is present.
+pub fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("OP25B_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
+        });
+    dir.is_dir().then_some(dir)
+}
+
 /// Makes (once per test binary and arguments) a synth data set and returns its directory.
 pub fn synth(profile: &str, seed: u64, scale: f64, sampling: u32) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
