@@ -377,13 +377,19 @@ fn counted_as(class: Class) -> &'static str {
     }
 }
 
-/// The order of collateral.csv and blocked-after.csv: customers first.
-fn collateral_order(class: Class) -> u8 {
-    match class {
+/// The order of collateral.csv and blocked-after.csv: customers first,
+/// then suspects, then bots; in each, most blocked sessions first.
+fn list_order(judged: Class, h: &HostRank) -> (u8, std::cmp::Reverse<u64>, std::net::IpAddr) {
+    let class = match judged {
         Class::Clean | Class::Relay => 0,
         Class::Suspect => 1,
         Class::Zombie => 2,
-    }
+    };
+    (
+        class,
+        std::cmp::Reverse(h.features.blockable_sessions),
+        h.features.host,
+    )
 }
 
 /// collateral.csv: one row per host of `before` with sessions OP25B would
@@ -415,16 +421,7 @@ pub fn collateral_csv(
             (h, c, a, judged)
         })
         .collect();
-    rows.sort_by(|(ha, _, _, ja), (hb, _, _, jb)| {
-        collateral_order(*ja)
-            .cmp(&collateral_order(*jb))
-            .then(
-                hb.features
-                    .blockable_sessions
-                    .cmp(&ha.features.blockable_sessions),
-            )
-            .then(ha.features.host.cmp(&hb.features.host))
-    });
+    rows.sort_by_key(|(h, _, _, judged)| list_order(*judged, h));
     let mut out = COLLATERAL_CSV_COLUMNS.join(",");
     out.push('\n');
     for (h, c, a, judged) in rows {
@@ -492,17 +489,7 @@ pub const BLOCKED_AFTER_CSV_COLUMNS: &[&str] = &[
 /// keys of the same name.
 pub fn blocked_after_csv(after: &Ranking, before: &Ranking, cfg: &RankConfig) -> String {
     let mut rows = blocked_after(after, before, cfg);
-    rows.sort_by(|a, b| {
-        collateral_order(a.judged)
-            .cmp(&collateral_order(b.judged))
-            .then(
-                b.host
-                    .features
-                    .blockable_sessions
-                    .cmp(&a.host.features.blockable_sessions),
-            )
-            .then(a.host.features.host.cmp(&b.host.features.host))
-    });
+    rows.sort_by_key(|r| list_order(r.judged, r.host));
     let mut out = BLOCKED_AFTER_CSV_COLUMNS.join(",");
     out.push('\n');
     for r in rows {
