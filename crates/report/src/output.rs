@@ -739,13 +739,14 @@ impl<'a> Document<'a> {
             out.push((
                 pct(after.scenario.spam_share),
                 format!(
-                    "after the block, as measured (95% CI {}; {}, {}). The block refused {} sessions from {}, \
-                     {customers} still trying port 25.",
+                    "after the block, as measured (95% CI {}; {}, {}). {} still tried port 25 to outside \
+                     servers ({} sessions, {} of them answered), {customers}.",
                     ci(after.scenario.spam_share_ci95),
                     count(after.scenario.zombies, "zombie"),
                     count(after.scenario.suspects, "suspect"),
-                    after.blocked_sessions - after.leaked_sessions,
                     count(after.blocked_hosts, "host"),
+                    after.blocked_sessions,
+                    after.leaked_sessions,
                 ),
             ));
         }
