@@ -1057,6 +1057,12 @@ pub struct Simulated {
     /// servers, or on port 587/465) with no attempt the block stops; null
     /// without `--after`.
     pub collateral_moved_hosts: Option<u64>,
+    /// Days between the end of the earlier input and the start of the
+    /// later (0 where they overlap); null without `--after`. Dynamic
+    /// addresses are reassigned: the longer the gap, the likelier an
+    /// address changed hands, and the after verdicts above assume it did
+    /// not.
+    pub inputs_days_apart: Option<f64>,
 }
 
 impl Simulated {
@@ -1090,6 +1096,7 @@ impl Simulated {
             blocked_hosts: t.blocked_hosts,
             collateral_bots_after_hosts: None,
             collateral_moved_hosts: None,
+            inputs_days_apart: None,
         }
     }
 }
@@ -1479,10 +1486,15 @@ pub(crate) fn estimate_titled(
     let before_span = relay_log.as_ref().map(|l| &l.before);
     let after_span = relay_log.as_ref().and_then(|l| l.after.as_ref());
     let mut simulated_after = Simulated::of(&before_totals, unit, boot.simulated, dur_before);
-    if input.after.is_some() {
+    if let Some(after) = &input.after {
         simulated_after.collateral_bots_after_hosts =
             Some(before_totals.collateral_bots_after_hosts);
         simulated_after.collateral_moved_hosts = Some(before_totals.collateral_moved_hosts);
+        let before = &input.before;
+        let gap_us = (after.start_us - before.end_us)
+            .max(before.start_us - after.end_us)
+            .max(0);
+        simulated_after.inputs_days_apart = Some(gap_us as f64 / 86_400e6);
     }
     simulated_after.scenario = with_span(simulated_after.scenario, before_span);
     Summary {

@@ -86,6 +86,7 @@ pub const SUMMARY_CSV_COLUMNS: &[&str] = &[
     "collateral_moved_hosts",
     "blocked_hosts",
     "leaked_sessions",
+    "inputs_days_apart",
 ];
 
 fn csv_cell(v: Option<&Value>) -> String {
@@ -825,23 +826,16 @@ impl<'a> Document<'a> {
                 );
             }
         }
-        if let (Some(n), Some(after)) = (
+        if let (Some(n), Some(gap_days)) = (
             self.s.simulated_after.collateral_bots_after_hosts,
-            self.input.after.as_ref(),
+            self.s.simulated_after.inputs_days_apart,
         ) && n > 0
         {
-            // Dynamic addresses are reassigned; the longer the gap, the more
-            // likely an address changed hands between the two inputs.
-            let before = &self.input.before;
-            let gap_us = (after.start_us - before.end_us)
-                .max(before.start_us - after.end_us)
-                .max(0);
-            let gap_days = gap_us as f64 / 86_400e6;
             out.push(format!(
                 "{} the block cuts off {} counted by {} verdict on the after input (collateral.csv, \
                  verdict_after): this takes an address to be the same machine in both inputs, which are \
-                 {gap_days:.1} days apart. Where the dynamic pools reassign addresses more often than that, \
-                 check those rows.",
+                 {gap_days:.1} days apart (inputs_days_apart). Where the dynamic pools reassign addresses more \
+                 often than that, check those rows.",
                 count(n, "host"),
                 if n == 1 { "is" } else { "are" },
                 if n == 1 { "its" } else { "their" }
@@ -1331,7 +1325,7 @@ impl<'a> Document<'a> {
             md,
             "op25b {}: every number below is a cell of `summary.csv` or `hosts.csv` (shares shown as rounded percents; \
              what customers submitted to the ISP's mail servers is in `submitters.csv`, the hosts the block cuts off \
-             in `collateral.csv`{}).\n",
+             in `collateral.csv`{}; how the relays' log and the bootstrap went is in `summary.json`).\n",
             self.s.version,
             if self.s.after.is_some() {
                 ", those it stopped after the block in `blocked-after.csv`"
@@ -1391,7 +1385,8 @@ impl<'a> Document<'a> {
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
              <title>{title}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<main>\n<h1>{title}</h1>\n\
              <p class=\"sub\">op25b {} — every number is a cell of <code>summary.csv</code> or <code>hosts.csv</code> \
-             (submissions: <code>submitters.csv</code>; hosts the block cuts off: <code>collateral.csv</code>{}).</p>\n",
+             (submissions: <code>submitters.csv</code>; hosts the block cuts off: <code>collateral.csv</code>{}; \
+             the relays' log and the bootstrap: <code>summary.json</code>).</p>\n",
             escape_html(self.s.version),
             if self.s.after.is_some() {
                 "; hosts it stopped after the block: <code>blocked-after.csv</code>"

@@ -187,6 +187,7 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
     );
     assert_eq!(sim.collateral_bots_after_hosts, None);
     assert_eq!(sim.collateral_moved_hosts, None);
+    assert_eq!(sim.inputs_days_apart, None);
 
     // With after: 5 went on like a zombie (not collateral), 8 like a suspect
     // (undecided), both spraying many servers; 13 is a suspect after too,
@@ -209,6 +210,8 @@ fn collateral_counts_the_worse_verdict_after_the_block() {
     );
     assert_eq!(sim.collateral_bots_after_hosts, Some(2));
     assert_eq!(sim.collateral_moved_hosts, Some(2));
+    // Before ends at T0 + 1 h, after starts at T0 + 2 h: 1/24 day apart.
+    assert!(close(sim.inputs_days_apart.unwrap(), 1.0 / 24.0));
     // The collateral volume is the collateral hosts' blocked messages.
     assert!(close(sim.collateral_volume, 15.0));
     // Nothing else in the scenario moves: the spam share of what the block
