@@ -481,3 +481,134 @@ fn a_block_that_lets_sessions_through_is_reported() {
         assert!(md.contains(&tried), "{md}");
     }
 }
+
+/// The words of `text` that are numbers (`12`, `0.46`, `92.3%`): words are
+/// runs of letters, digits, `_`, `.` and `%`, so that `ci95`, `x1.2` and
+/// `198.18.4.171` are not numbers and `4.6–92.3%` is two.
+fn numbers(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '%')))
+        .map(|w| w.trim_end_matches('.'))
+        .filter(|w| {
+            let digits = w.strip_suffix('%').unwrap_or(w);
+            !digits.is_empty()
+                && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+                && digits.matches('.').count() <= 1
+                && !digits.starts_with('.')
+        })
+        .map(String::from)
+        .collect()
+}
+
+/// Every way the report prints the number `x`: as written, whole, with one,
+/// two or four decimals, and as a percent.
+fn printed_forms(x: f64) -> Vec<String> {
+    let mut out = vec![
+        format!("{x}"),
+        format!("{x:.1}"),
+        format!("{x:.2}"),
+        format!("{x:.4}"),
+        format!("{:.1}%", x * 100.0),
+        format!("{:.1}", x * 100.0),
+    ];
+    if x.fract() == 0.0 {
+        out.push(format!("{}", x as i64));
+    }
+    out
+}
+
+/// The numbers of report.md in `dir` that are no cell of its CSV files or
+/// summary.json, in any form the report prints: (line, number). Left out:
+/// the method section (formulas and their constants), the charts' captions,
+/// the title line, the input spans' clock times, and the phrases "95% CI",
+/// "port 25" and "port 587".
+fn untraced_numbers(dir: &Path) -> Vec<(String, String)> {
+    let mut cells = std::collections::HashSet::new();
+    fn leaves(v: &serde_json::Value, out: &mut Vec<f64>) {
+        match v {
+            serde_json::Value::Number(n) => out.extend(n.as_f64()),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| leaves(x, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|x| leaves(x, out)),
+            _ => {}
+        }
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let mut values = Vec::new();
+    leaves(&json, &mut values);
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "csv") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for cell in text.lines().skip(1).flat_map(|l| l.split(',')) {
+                match cell.parse::<f64>() {
+                    Ok(x) => values.push(x),
+                    // Cells of words (reasons: fanout=198;no_mail=0.46).
+                    Err(_) => cells.extend(numbers(cell)),
+                }
+            }
+        }
+    }
+    for x in values {
+        cells.extend(printed_forms(x));
+    }
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    let mut out = Vec::new();
+    let mut section = String::new();
+    for line in md.lines().skip(1) {
+        if let Some(h) = line.strip_prefix("## ") {
+            section = h.to_string();
+            continue;
+        }
+        if matches!(section.as_str(), "Method" | "Charts") || line.starts_with("op25b ") {
+            continue;
+        }
+        let mut text = line.to_string();
+        for phrase in ["95% CI", "port 25", "port-25", "port 587"] {
+            text = text.replace(phrase, " ");
+        }
+        // The input spans: "before: 2005-11-01 01:00:00 UTC to ...".
+        if section == "Inputs" && text.contains(" UTC to ") {
+            text = text
+                .split_once(" UTC (")
+                .map_or(text.clone(), |(_, rest)| rest.to_string());
+        }
+        for n in numbers(&text) {
+            if !cells.contains(&n) {
+                out.push((line.to_string(), n));
+            }
+        }
+    }
+    out
+}
+
+/// The rule: every number in the report is a cell of summary.csv
+/// or hosts.csv (or of the report's other CSV files, or summary.json's
+/// relay-log and bootstrap details), on the committed sample reports and on
+/// a report whose block let sessions through.
+#[test]
+fn every_number_in_report_md_is_a_cell() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reports");
+    let mut dirs: Vec<PathBuf> = ["sample", "sample-netflow", "sample-netflow-relay-log"]
+        .iter()
+        .map(|d| root.join(d))
+        .collect();
+    let (_keep, leaky) = out_dir("traced-leaky");
+    let mut both = before_after();
+    if let Some(h) = both.after.as_mut().and_then(|a| {
+        a.hosts
+            .iter_mut()
+            .find(|h| h.features.blockable_sessions > 1)
+    }) {
+        h.features.direct25.answered = 1;
+    }
+    write_report(&both, &options(&leaky, false)).expect("report");
+    dirs.push(leaky);
+    for dir in dirs {
+        let untraced = untraced_numbers(&dir);
+        assert!(
+            untraced.is_empty(),
+            "{}: numbers that are no cell: {untraced:#?}",
+            dir.display()
+        );
+    }
+}
