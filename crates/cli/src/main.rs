@@ -65,8 +65,10 @@ enum Command {
         /// and the hosts the block stopped in it are listed (blocked-after.csv).
         #[arg(long, num_args = 1..)]
         after: Vec<PathBuf>,
+        /// Network description (isp.toml); without it, defaults are used and said.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Report directory (created; files in it are overwritten).
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
         /// Chart size in pixels, WIDTHxHEIGHT.
@@ -110,8 +112,10 @@ enum Command {
         /// wakwak-2005 (default), clean, heavy, wakwak-2005-retries.
         #[arg(long, default_value = "wakwak-2005")]
         profile: String,
+        /// Directory for the captures, flow exports, mail logs, isp.toml and truth.json.
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
+        /// Seed of the simulation: the same seed gives the same bytes.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Population multiplier (1 = a few tens of MB per capture).
