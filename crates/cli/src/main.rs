@@ -104,6 +104,7 @@ enum Command {
         /// TCP ports that are SMTP (comma-separated).
         #[arg(long, value_delimiter = ',', default_values_t = op25b_core::DEFAULT_SMTP_PORTS.to_vec())]
         smtp_ports: Vec<u16>,
+        /// No start line and no summary on stderr.
         #[arg(short, long)]
         quiet: bool,
     },
