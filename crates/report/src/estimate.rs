@@ -214,10 +214,10 @@ pub(crate) fn before_counts(
 /// The class that decides whether a host the block cuts off counts as a
 /// legitimate customer (collateral), an undecided suspect, or a bot: its
 /// class on `--before`, or its class on `--after` where that is worse
-/// (zombie over suspect over clean; a relay counts as clean here). `after`
-/// is [`AfterVerdict::evidence`].
-pub fn collateral_class(before: Class, after: Option<Class>) -> Class {
-    match (before, after) {
+/// (zombie over suspect over clean; a relay counts as clean here), where
+/// the verdict on `--after` is evidence at all ([`AfterVerdict::evidence`]).
+pub fn collateral_class(before: Class, after: Option<AfterVerdict>) -> Class {
+    match (before, after.and_then(|a| a.evidence())) {
         (Class::Clean | Class::Relay, Some(a @ (Class::Zombie | Class::Suspect))) => a,
         (Class::Suspect, Some(Class::Zombie)) => Class::Zombie,
         (b, _) => b,
@@ -270,7 +270,7 @@ pub fn blocked_after<'a>(
                 leaked_sessions: f.direct25.answered.min(f.blockable_sessions),
                 judged: collateral_class(
                     before.map_or(Class::Clean, |b| Class::of(b.verdict)),
-                    verdict.evidence(),
+                    Some(verdict),
                 ),
             }
         })
@@ -541,7 +541,7 @@ impl Totals {
             }
         }
         if h.blockable_sessions > 0 {
-            let judged = collateral_class(class, after.and_then(|a| a.evidence()));
+            let judged = collateral_class(class, after);
             if judged != class {
                 self.collateral_bots_after_hosts += 1;
             }

@@ -418,7 +418,7 @@ pub fn collateral_csv(
         .zip(after_hosts.iter().copied())
         .filter(|((h, _), _)| h.features.blockable_sessions > 0)
         .map(|((h, c), a)| {
-            let judged = collateral_class(c.class, c.after.and_then(|v| v.evidence()));
+            let judged = collateral_class(c.class, c.after);
             (h, c, a, judged)
         })
         .collect();
