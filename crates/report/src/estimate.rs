@@ -175,16 +175,16 @@ impl AfterTheBlock {
     }
 }
 
-/// The host with the same address in `after` for each host of `before`, in
-/// `before`'s order.
-pub(crate) fn same_address_after<'a>(
-    before: &Ranking,
-    after: Option<&'a Ranking>,
+/// The host with the same address in `other` for each host of `hosts`, in
+/// `hosts`' order (before's hosts on after, or after's on before).
+pub(crate) fn same_address<'a>(
+    hosts: &Ranking,
+    other: Option<&'a Ranking>,
 ) -> Vec<Option<&'a HostRank>> {
-    let by_address: std::collections::HashMap<_, _> = after
+    let by_address: std::collections::HashMap<_, _> = other
         .map(|a| a.hosts.iter().map(|h| (h.features.host, h)).collect())
         .unwrap_or_default();
-    before
+    hosts
         .hosts
         .iter()
         .map(|h| by_address.get(&h.features.host).copied())
@@ -192,7 +192,7 @@ pub(crate) fn same_address_after<'a>(
 }
 
 /// [`HostCounts`] of every host of `before`, each with its verdict on
-/// `--after` where the address is there (`after`: [`same_address_after`]).
+/// `--after` where the address is there (`after`: [`same_address`]).
 pub(crate) fn before_counts(
     before: &Ranking,
     after: &[Option<&HostRank>],
@@ -251,14 +251,12 @@ pub fn blocked_after<'a>(
     before: &'a Ranking,
     cfg: &RankConfig,
 ) -> Vec<BlockedAfter<'a>> {
-    let by_address: std::collections::HashMap<_, _> =
-        before.hosts.iter().map(|h| (h.features.host, h)).collect();
     after
         .hosts
         .iter()
-        .filter(|h| h.features.blockable_sessions > 0)
-        .map(|h| {
-            let before = by_address.get(&h.features.host).copied();
+        .zip(same_address(after, Some(before)))
+        .filter(|(h, _)| h.features.blockable_sessions > 0)
+        .map(|(h, before)| {
             let verdict = AfterVerdict::of(h, cfg);
             let f = &h.features;
             BlockedAfter {
@@ -1427,7 +1425,7 @@ pub(crate) fn estimate_titled(
     let log = input.relay_log.as_ref();
     let before_hosts = before_counts(
         &input.before,
-        &same_address_after(&input.before, input.after.as_ref()),
+        &same_address(&input.before, input.after.as_ref()),
         unit,
         log.map(|l| &l.before),
         &input.rank_cfg,

@@ -10,7 +10,7 @@
 use crate::charts::{self, ShareBar, TimelineRow, TopHost};
 use crate::estimate::{
     AfterTheBlock, Class, ESTIMATORS, HostCounts, SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Summary,
-    Unit, before_counts, blocked_after, collateral_class, same_address_after, spam_weight,
+    Unit, before_counts, blocked_after, collateral_class, same_address, spam_weight,
 };
 use crate::relay_log::RelayLogWindow;
 use crate::time::format_utc;
@@ -410,7 +410,7 @@ pub fn collateral_csv(
     unit: Unit,
     cfg: &RankConfig,
 ) -> String {
-    let after_hosts = same_address_after(before, after);
+    let after_hosts = same_address(before, after);
     let mut rows: Vec<(&HostRank, HostCounts, Option<&HostRank>, Class)> = before
         .hosts
         .iter()
