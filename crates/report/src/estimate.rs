@@ -944,6 +944,7 @@ pub struct Scenario {
 
 impl Scenario {
     fn measured(t: &Totals, unit: Unit, ci: Option<[f64; 2]>, duration_s: f64) -> Scenario {
+        let logged = t.logged_spam_fraction(SUSPECT_WEIGHT);
         Scenario {
             outbound_sessions: t.outbound_sessions,
             outbound_messages: t.outbound_messages,
@@ -962,9 +963,9 @@ impl Scenario {
             submitted_spam_fraction: t.submitted_spam_fraction(SUSPECT_WEIGHT),
             relay_acceptance: t.acceptance().0,
             clean_acceptance: t.acceptance().1,
-            relay_log_spam_fraction: t.logged_spam_fraction(SUSPECT_WEIGHT),
+            relay_log_spam_fraction: logged,
             relay_log_volume: t.relay_log.then_some(t.logged),
-            relay_spam_fraction_source: if t.logged_spam_fraction(SUSPECT_WEIGHT).is_some() {
+            relay_spam_fraction_source: if logged.is_some() {
                 "relay_log"
             } else {
                 "submissions"
