@@ -68,6 +68,9 @@ struct MinuteCounts {
     direct25: u32,
     failed25: u32,
     outbound: u32,
+    /// Outbound sessions that got no answer or a reset: what a block
+    /// (or a dead server) leaves of an attempt.
+    outbound_failed: u32,
 }
 
 /// First session start and last session end of a host, µs.
@@ -207,6 +210,9 @@ impl HostState {
             }
             if class.outbound {
                 minute.outbound = minute.outbound.saturating_add(1);
+                if r.outcome.is_failed() {
+                    minute.outbound_failed = minute.outbound_failed.saturating_add(1);
+                }
             }
         }
         let helo = r.helo.trim();
@@ -257,6 +263,7 @@ impl HostState {
             mine.direct25 = mine.direct25.saturating_add(c.direct25);
             mine.failed25 = mine.failed25.saturating_add(c.failed25);
             mine.outbound = mine.outbound.saturating_add(c.outbound);
+            mine.outbound_failed = mine.outbound_failed.saturating_add(c.outbound_failed);
         }
     }
 }
@@ -578,6 +585,11 @@ fn features_of(
         .filter(|(_, c)| c.outbound > 0)
         .map(|(m, c)| (m.saturating_mul(MINUTE_US), c.outbound))
         .collect();
+    let outbound_failed_minutes: Vec<(i64, u32)> = minutes
+        .iter()
+        .filter(|(_, c)| c.outbound_failed > 0)
+        .map(|(m, c)| (m.saturating_mul(MINUTE_US), c.outbound_failed))
+        .collect();
 
     // HELO names, weighted by the sessions that used them.
     let mut helo_sessions = s.helo_overflow;
@@ -636,6 +648,7 @@ fn features_of(
         submitted_mail_sessions: s.submitted_mail_sessions,
         has_dialogue: s.has_dialogue,
         outbound_minutes,
+        outbound_failed_minutes,
         direct25_sessions: s.direct25_sessions,
         direct25_fanout: s
             .servers25

@@ -163,6 +163,10 @@ pub struct HostFeatures {
     pub has_dialogue: bool,
     /// (minute start µs, outbound sessions), sorted, for timelines.
     pub outbound_minutes: Vec<(i64, u32)>,
+    /// (minute start µs, outbound sessions that got no answer or a reset),
+    /// sorted, minutes without any left out: the part of `outbound_minutes`
+    /// that a block refused or nobody answered.
+    pub outbound_failed_minutes: Vec<(i64, u32)>,
 
     // ---- added: what the score reads ----
     /// Port-25 sessions to servers other than the ISP's mail servers.
@@ -247,6 +251,7 @@ impl Default for HostFeatures {
             submitted_mail_sessions: 0,
             has_dialogue: false,
             outbound_minutes: Vec::new(),
+            outbound_failed_minutes: Vec::new(),
             direct25_sessions: 0,
             direct25_fanout: 0,
             direct25: Direct25Counts::default(),

@@ -417,6 +417,22 @@ fn counts_are_the_sums_of_the_records() {
     );
     assert!(f.outbound_minutes.windows(2).all(|w| w[0].0 < w[1].0));
     assert_eq!(f.outbound_minutes[0].0 % MIN, 0);
+    // The failed minutes are the same minutes' no_answer and reset sessions.
+    assert!(failed > 0.0);
+    assert_eq!(
+        f.outbound_failed_minutes
+            .iter()
+            .map(|m| u64::from(m.1))
+            .sum::<u64>(),
+        failed as u64
+    );
+    for &(minute, n) in &f.outbound_failed_minutes {
+        let in_minute = mine
+            .iter()
+            .filter(|s| s.start.div_euclid(MIN) * MIN == minute && s.outcome.is_failed())
+            .count();
+        assert_eq!(n as usize, in_minute, "minute {minute}");
+    }
     assert_eq!(r.start_us, records.iter().map(|s| s.start).min().unwrap());
     assert_eq!(r.end_us, records.iter().map(|s| s.end).max().unwrap());
     assert_eq!(r.records, records.len() as u64);
