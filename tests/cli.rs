@@ -323,3 +323,103 @@ fn report_says_when_the_after_traffic_was_not_blocked() {
         .sum();
     assert_eq!(leaked, answered.len() as u64);
 }
+
+/// timeline.csv (the data of timeline.png) holds every outbound session of
+/// its input once, by verdict, with the ones that got no answer or a reset
+/// apart. Checked against truth.json on a synth capture, where after the
+/// block those include every session OP25B dropped, and against the
+/// outbound_sessions of hosts.csv / hosts-after.csv per verdict.
+#[test]
+fn timeline_csv_counts_every_outbound_session_once() {
+    let dir = common::synth("wakwak-2005", 15, 0.05, 1);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("report");
+    let arg = |name: &str| dir.join(name).display().to_string();
+    let o = run(&[
+        "report",
+        "--config",
+        &arg("isp.toml"),
+        "--before",
+        &arg("before.pcap"),
+        "--after",
+        &arg("after.pcap"),
+        "--bootstrap",
+        "0",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let truth = common::truth(&dir);
+    let table = |file: &str| -> (Vec<String>, Vec<Vec<String>>) {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        let mut lines = text.lines();
+        let header = lines.next().unwrap().split(',').map(String::from).collect();
+        let rows = lines
+            .map(|l| l.split(',').map(String::from).collect())
+            .collect();
+        (header, rows)
+    };
+    for (phase, timeline, hosts) in [
+        ("before", "timeline.csv", "hosts.csv"),
+        ("after", "timeline-after.csv", "hosts-after.csv"),
+    ] {
+        let (header, rows) = table(timeline);
+        assert_eq!(header[..2], ["start", "minutes"], "{timeline}");
+        // One-minute bins over the phase's hour, none missing.
+        let p = &truth["phases"][phase];
+        let span_minutes =
+            (p["end_us"].as_i64().unwrap() - p["start_us"].as_i64().unwrap()) / 60_000_000;
+        assert!(
+            (rows.len() as i64 - span_minutes).abs() <= 1,
+            "{timeline}: {} rows for {span_minutes} minutes",
+            rows.len()
+        );
+        assert!(rows.iter().all(|r| r[1] == "1"), "{timeline}");
+        let sum = |suffix: &str, verdict: Option<&str>| -> u64 {
+            let cols: Vec<usize> = header
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| {
+                    h.ends_with(suffix) && verdict.is_none_or(|v| h.starts_with(&format!("{v}_")))
+                })
+                .map(|(i, _)| i)
+                .collect();
+            assert!(!cols.is_empty(), "{timeline}: no column *{suffix}");
+            rows.iter()
+                .flat_map(|r| cols.iter().map(move |&i| r[i].parse::<u64>().unwrap()))
+                .sum()
+        };
+        let failed = sum("_failed", None);
+        assert_eq!(
+            sum("_answered", None) + failed,
+            p["outbound_sessions"].as_u64().unwrap(),
+            "{phase}: outbound sessions"
+        );
+        let outcomes = &p["outcomes"];
+        assert_eq!(
+            failed,
+            outcomes["no_answer"].as_u64().unwrap() + outcomes["reset"].as_u64().unwrap(),
+            "{phase}: failed sessions"
+        );
+        if phase == "after" {
+            let dropped = p["op25b_dropped_sessions"].as_u64().unwrap();
+            assert!(dropped > 0 && failed >= dropped, "{failed} < {dropped}");
+        }
+        let (h_header, h_rows) = table(hosts);
+        let col = |name: &str| h_header.iter().position(|h| h == name).unwrap();
+        let (v, n) = (col("verdict"), col("outbound_sessions"));
+        for verdict in ["zombie", "suspect", "clean", "relay"] {
+            let in_hosts: u64 = h_rows
+                .iter()
+                .filter(|r| r[v] == verdict)
+                .map(|r| r[n].parse::<u64>().unwrap())
+                .sum();
+            assert_eq!(
+                sum("_answered", Some(verdict)) + sum("_failed", Some(verdict)),
+                in_hosts,
+                "{phase} {verdict}"
+            );
+        }
+    }
+}

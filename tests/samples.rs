@@ -43,6 +43,8 @@ fn check(report: &str, before: &str, after: &str, extra: &[&str]) {
         "blocked-after.csv",
         "submitters.csv",
         "submitters-after.csv",
+        "timeline.csv",
+        "timeline-after.csv",
         "report.md",
     ] {
         let want = std::fs::read_to_string(committed.join(file)).unwrap_or_else(|e| {

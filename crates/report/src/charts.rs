@@ -5,6 +5,7 @@
 //! Sizes are set for a slide (1600x900) and scale with the picture.
 
 use crate::time::{format_utc, format_utc_minute};
+use crate::timeline::{MINUTE_US, TimelineBin};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
@@ -59,30 +60,93 @@ impl Sizes {
     }
 }
 
-/// The coloured square of a legend entry (plotters centres it on `y`).
-fn legend_box(x: i32, y: i32, color: RGBColor, size: u32) -> Rectangle<(i32, i32)> {
-    let half = (size / 2) as i32;
-    Rectangle::new([(x, y - half), (x + 2 * half, y + half)], color.filled())
-}
-
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
-/// The legend of every chart: the same box, font and spacing, where the
-/// chart leaves room for it.
-fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
-    chart: &mut ChartContext<'a, DB, CT>,
+/// Opaque `color` laid over white at `alpha`: bands that touch must not
+/// blend into each other.
+fn over_white(color: RGBColor, alpha: f64) -> RGBColor {
+    let mix = |c: u8| (255.0 - (255.0 - f64::from(c)) * alpha).round() as u8;
+    RGBColor(mix(color.0), mix(color.1), mix(color.2))
+}
+
+/// One entry of a chart's legend: its swatch (one colour, or several side by
+/// side for "the pale shade of each of these") and its words.
+#[derive(Clone, Debug)]
+pub struct LegendEntry {
+    pub label: String,
+    pub colors: Vec<RGBColor>,
+}
+
+impl LegendEntry {
+    fn solid(label: impl Into<String>, color: RGBColor) -> LegendEntry {
+        LegendEntry {
+            label: label.into(),
+            colors: vec![color],
+        }
+    }
+}
+
+/// Draws the title and, under it, the legend in centred rows (as many as
+/// the width needs), and returns the area left for the plot. The legend
+/// stands outside the plot, so no shape of the data can run under it.
+fn titled<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
     s: &Sizes,
-    position: SeriesLabelPosition,
-) -> DrawResult<DB> {
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.9))
-        .border_style(GRID)
-        .label_font(s.font(28.0))
-        .legend_area_size(s.px(44.0))
-        .margin(s.px(14.0))
-        .draw()
+    title: &str,
+    legend: &[LegendEntry],
+) -> Result<DrawingArea<DB, Shift>, DrawingAreaErrorKind<DB::ErrorType>> {
+    let (w, _) = root.dim_in_pixel();
+    let margin = s.px(24.0) as i32;
+    let title_style = s.bold(40.0);
+    let (_, title_h) = root.estimate_text_size(title, &title_style)?;
+    centred_text(root, title, &title_style, ((w / 2) as i32, margin))?;
+    let mut y = margin + title_h as i32 + s.px(10.0) as i32;
+
+    let label_style = s.font(28.0);
+    let swatch = s.px(24.0) as i32;
+    let gap = s.px(10.0) as i32;
+    let spacing = s.px(44.0) as i32;
+    let room = (w as i32 - 2 * margin).max(1);
+    let mut rows: Vec<Vec<(&LegendEntry, i32, i32)>> = Vec::new();
+    let mut row_width = 0;
+    for entry in legend {
+        let (tw, th) = root.estimate_text_size(&entry.label, &label_style)?;
+        let width = swatch + gap + tw as i32;
+        match rows.last_mut() {
+            Some(row) if row_width + spacing + width <= room => {
+                row.push((entry, width, th as i32));
+                row_width += spacing + width;
+            }
+            _ => {
+                rows.push(vec![(entry, width, th as i32)]);
+                row_width = width;
+            }
+        }
+    }
+    for row in &rows {
+        let text_h = row.iter().map(|e| e.2).max().unwrap_or(0);
+        let row_h = text_h.max(swatch) + s.px(10.0) as i32;
+        let total: i32 = row.iter().map(|e| e.1).sum::<i32>() + spacing * (row.len() as i32 - 1);
+        let mut x = (w as i32 - total) / 2;
+        let mid = y + row_h / 2;
+        for &(entry, width, th) in row {
+            let stripes = entry.colors.len().max(1) as i32;
+            for (i, color) in entry.colors.iter().enumerate() {
+                let i = i as i32;
+                root.draw(&Rectangle::new(
+                    [
+                        (x + swatch * i / stripes, mid - swatch / 2),
+                        (x + swatch * (i + 1) / stripes, mid + swatch / 2),
+                    ],
+                    color.filled(),
+                ))?;
+            }
+            root.draw_text(&entry.label, &label_style, (x + swatch + gap, mid - th / 2))?;
+            x += width + spacing;
+        }
+        y += row_h;
+    }
+    Ok(root.split_vertically(y + s.px(6.0) as i32).1)
 }
 
 /// One bar of the spam-share chart.
@@ -120,12 +184,15 @@ pub fn spam_share<DB: DrawingBackend>(
     let s = Sizes::of(w, h);
     root.fill(&WHITE)?;
     let n = bars.len().max(1);
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, s.bold(40.0))
+    let body = titled(root, &s, title, &[])?;
+    let mut chart = ChartBuilder::on(&body)
         .margin(s.px(24.0))
+        .margin_top(s.px(8.0))
         .x_label_area_size(s.px(70.0))
         .y_label_area_size(s.px(110.0))
-        .build_cartesian_2d(0f64..n as f64, 0f64..1.12)?;
+        // Above 100%: room for a bar's two labels (92 px at 1600x900) when
+        // its interval reaches 100%, so they never meet the title.
+        .build_cartesian_2d(0f64..n as f64, 0f64..1.16)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -202,7 +269,6 @@ pub fn fanout<DB: DrawingBackend>(
 ) -> DrawResult<DB> {
     let (w, h) = root.dim_in_pixel();
     let s = Sizes::of(w, h);
-    let glyph = s.px(22.0);
     root.fill(&WHITE)?;
     let max = hosts.iter().map(|&(f, _)| f).max().unwrap_or(1).max(1);
     // Bins [2^k, 2^(k+1)): 1, 2-3, 4-7, ... up to the largest fan-out.
@@ -241,9 +307,16 @@ pub fn fanout<DB: DrawingBackend>(
     } else {
         title.to_string()
     };
-    let mut chart = ChartBuilder::on(root)
-        .caption(caption, s.bold(40.0))
+    let groups = [(ZOMBIE, "zombies"), (CLEAN, "all other hosts")];
+    let legend: Vec<LegendEntry> = groups
+        .iter()
+        .zip(group_sizes)
+        .map(|(&(color, name), n)| LegendEntry::solid(format!("{name} (n = {n})"), color))
+        .collect();
+    let body = titled(root, &s, &caption, &legend)?;
+    let mut chart = ChartBuilder::on(&body)
         .margin(s.px(24.0))
+        .margin_top(s.px(8.0))
         .x_label_area_size(s.px(90.0))
         .y_label_area_size(s.px(110.0))
         .build_cartesian_2d((1f64..x_max.max(2.0)).log_scale(), 0f64..y_max)?;
@@ -259,10 +332,7 @@ pub fn fanout<DB: DrawingBackend>(
         .y_desc("hosts in the group (%)")
         .axis_desc_style(s.font(28.0))
         .draw()?;
-    for (g, (color, name)) in [(ZOMBIE, "zombies"), (CLEAN, "all other hosts")]
-        .into_iter()
-        .enumerate()
-    {
+    for (g, (color, _)) in groups.into_iter().enumerate() {
         let rects: Vec<Rectangle<(f64, f64)>> = counts
             .iter()
             .enumerate()
@@ -277,12 +347,8 @@ pub fn fanout<DB: DrawingBackend>(
                 Rectangle::new([(a * pad, 0.0), (b / pad, share(c[g], g))], color.filled())
             })
             .collect();
-        chart
-            .draw_series(rects)?
-            .label(format!("{name} (n = {})", group_sizes[g]))
-            .legend(move |(x, y)| legend_box(x, y, color, glyph));
+        chart.draw_series(rects)?;
     }
-    draw_legend(&mut chart, &s, SeriesLabelPosition::UpperRight)?;
     root.present()
 }
 
@@ -294,6 +360,14 @@ pub struct TopHost {
     pub verdict: &'static str,
     pub reason: String,
 }
+
+/// Every verdict with its colour, worst first.
+pub const VERDICTS: [(&str, RGBColor); 4] = [
+    ("zombie", ZOMBIE),
+    ("suspect", SUSPECT),
+    ("clean", CLEAN),
+    ("relay", RELAY),
+];
 
 pub fn verdict_color(verdict: &str) -> RGBColor {
     match verdict {
@@ -313,7 +387,6 @@ pub fn top_hosts<DB: DrawingBackend>(
 ) -> DrawResult<DB> {
     let (w, h) = root.dim_in_pixel();
     let s = Sizes::of(w, h);
-    let glyph = s.px(22.0);
     root.fill(&WHITE)?;
     if hosts.is_empty() {
         let caption = format!("{title}: no hosts with outbound SMTP");
@@ -334,9 +407,15 @@ pub fn top_hosts<DB: DrawingBackend>(
     let longest = hosts.iter().map(|t| t.label.len()).max().unwrap_or(8);
     // Row 0 at the top: y runs from n (top) down to 0.
     let label_font = if n > 15 { 22.0 } else { 26.0 };
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, s.bold(40.0))
+    let legend: Vec<LegendEntry> = VERDICTS
+        .into_iter()
+        .filter(|(verdict, _)| hosts.iter().any(|t| t.verdict == *verdict))
+        .map(|(verdict, color)| LegendEntry::solid(verdict, color))
+        .collect();
+    let body = titled(root, &s, title, &legend)?;
+    let mut chart = ChartBuilder::on(&body)
         .margin(s.px(24.0))
+        .margin_top(s.px(8.0))
         .x_label_area_size(s.px(80.0))
         .y_label_area_size(s.px(label_font * 0.62 * longest as f64 + 30.0))
         .build_cartesian_2d(0f64..max_score * 1.45, 0f64..n as f64)?;
@@ -375,50 +454,23 @@ pub fn top_hosts<DB: DrawingBackend>(
             (px + s.px(10.0) as i32, py - (th as i32) / 2),
         )?;
     }
-    for (verdict, color) in [
-        ("zombie", ZOMBIE),
-        ("suspect", SUSPECT),
-        ("clean", CLEAN),
-        ("relay", RELAY),
-    ] {
-        if hosts.iter().any(|t| t.verdict == verdict) {
-            chart
-                .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())?
-                .label(verdict)
-                .legend(move |(x, y)| legend_box(x, y, color, glyph));
-        }
-    }
-    draw_legend(&mut chart, &s, SeriesLabelPosition::LowerRight)?;
     root.present()
 }
 
-/// Outbound sessions per minute of each verdict (zombie, suspect, clean,
-/// relay), by minute start in µs.
-pub type TimelineRow = (i64, [u64; 4]);
-
-pub const TIMELINE_LAYERS: [(&str, RGBColor); 4] = [
-    ("zombie", ZOMBIE),
-    ("suspect", SUSPECT),
-    ("clean", CLEAN),
-    ("relay", RELAY),
-];
-
-/// At most this many points per timeline: minutes are grouped beyond it.
-const TIMELINE_MAX_BINS: i64 = 480;
-
-/// `timeline.png`: outbound SMTP sessions per minute, stacked by verdict
-/// (zombies at the bottom, where their size reads best).
+/// `timeline.png`: outbound SMTP sessions per minute, stacked by verdict:
+/// first the sessions a server answered (zombies at the bottom, where their
+/// size reads best), then, in the pale shade of each verdict, those that got
+/// no answer or a reset, which after the block are the attempts it stopped.
+/// Draws exactly the bins of timeline.csv.
 pub fn timeline<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
-    rows: &[TimelineRow],
+    bins: &[TimelineBin],
 ) -> DrawResult<DB> {
     let (w, h) = root.dim_in_pixel();
     let s = Sizes::of(w, h);
-    let glyph = s.px(22.0);
     root.fill(&WHITE)?;
-    const MINUTE: i64 = 60_000_000;
-    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+    let Some(first) = bins.first() else {
         let caption = format!("{title}: no outbound SMTP sessions");
         centred_text(
             root,
@@ -428,36 +480,61 @@ pub fn timeline<DB: DrawingBackend>(
         )?;
         return root.present();
     };
-    let start = first.0;
-    let span_minutes = (last.0 - start) / MINUTE + 1;
-    let bin_minutes = ((span_minutes + TIMELINE_MAX_BINS - 1) / TIMELINE_MAX_BINS).max(1);
-    let bins = ((span_minutes + bin_minutes - 1) / bin_minutes).max(1) as usize;
-    let mut binned = vec![[0f64; 4]; bins];
-    for (minute, counts) in rows {
-        let b = ((minute - start) / MINUTE / bin_minutes) as usize;
-        if let Some(slot) = binned.get_mut(b) {
-            for (acc, c) in slot.iter_mut().zip(counts) {
-                *acc += *c as f64 / bin_minutes as f64;
-            }
-        }
-    }
-    let y_max = binned
+    let start = first.start;
+    let bin_minutes = first.minutes.max(1);
+    // Per bin, the eight layers from the bottom: answered by verdict, then
+    // failed by verdict, as sessions per minute.
+    let layers: Vec<[f64; 8]> = bins
         .iter()
-        .map(|c| c.iter().sum::<f64>())
+        .map(|b| {
+            let mut l = [0f64; 8];
+            for (slot, n) in l.iter_mut().zip(b.answered.iter().chain(&b.failed)) {
+                *slot = *n as f64 / bin_minutes as f64;
+            }
+            l
+        })
+        .collect();
+    let y_max = layers
+        .iter()
+        .map(|l| l.iter().sum::<f64>())
         .fold(0.0, f64::max)
         .max(1.0)
-        * 1.15;
-    // x in minutes since the first minute, labelled as UTC clock time.
-    let x_end = (bins as i64 * bin_minutes) as f64;
+        * 1.1;
+    let has = |layer: usize| layers.iter().any(|l| l[layer] > 0.0);
+    let pale = |color: RGBColor| over_white(color, 0.35);
+    let solid = |color: RGBColor| over_white(color, 0.85);
+    let mut legend: Vec<LegendEntry> = VERDICTS
+        .iter()
+        .enumerate()
+        .filter(|&(v, _)| has(v) || has(v + 4))
+        .map(|(_, &(name, color))| LegendEntry::solid(name, solid(color)))
+        .collect();
+    let pale_colors: Vec<RGBColor> = VERDICTS
+        .iter()
+        .enumerate()
+        .filter(|&(v, _)| has(v + 4))
+        .map(|(_, &(_, color))| pale(color))
+        .collect();
+    if !pale_colors.is_empty() {
+        legend.push(LegendEntry {
+            label: "pale: no answer or reset (blocked, refused, dead server)".into(),
+            colors: pale_colors,
+        });
+    }
+    let body = titled(root, &s, title, &legend)?;
+
+    // x in minutes since the first bin, labelled as UTC clock time.
+    let x_end = (bins.len() as i64 * bin_minutes) as f64;
+    let span_minutes = bins.len() as i64 * bin_minutes;
     let multi_day = span_minutes > 24 * 60;
     let unit_note = if bin_minutes > 1 {
         format!("outbound SMTP sessions per minute (mean over {bin_minutes}-minute bins)")
     } else {
         "outbound SMTP sessions per minute".to_string()
     };
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, s.bold(40.0))
+    let mut chart = ChartBuilder::on(&body)
         .margin(s.px(24.0))
+        .margin_top(s.px(8.0))
         .margin_right(s.px(60.0))
         .x_label_area_size(s.px(90.0))
         .y_label_area_size(s.px(110.0))
@@ -482,7 +559,7 @@ pub fn timeline<DB: DrawingBackend>(
     .into_iter()
     .find(|st| x_end / (*st as f64) <= 9.0)
     .unwrap_or(((x_end / 9.0 / 1440.0).ceil() as i64).max(1) * 1440);
-    let start_minute = start.div_euclid(MINUTE);
+    let start_minute = start.div_euclid(MINUTE_US);
     let mut tick = (start_minute + step - 1).div_euclid(step) * step - start_minute;
     let label_style = s.font(26.0);
     while (tick as f64) <= x_end {
@@ -496,32 +573,30 @@ pub fn timeline<DB: DrawingBackend>(
             vec![(px, py), (px, py + s.px(8.0) as i32)],
             INK,
         ))?;
-        let text = format_utc_minute(start + tick * MINUTE, multi_day);
+        let text = format_utc_minute(start + tick * MINUTE_US, multi_day);
         centred_text(root, &text, &label_style, (px, py + s.px(14.0) as i32))?;
         tick += step;
     }
-    // Stacked areas: draw the cumulative sum up to each layer, the tallest
-    // first, so each later (lower) layer covers its part.
-    for top in (0..4).rev() {
-        let (name, color) = TIMELINE_LAYERS[top];
-        if binned.iter().all(|c| c[top] == 0.0) {
+    // Each layer is the band between the sums below it and up to it, so
+    // bands never overlap and each keeps its own colour.
+    for layer in 0..8 {
+        if !has(layer) {
             continue;
         }
-        let points: Vec<(f64, f64)> = binned
-            .iter()
-            .enumerate()
-            .flat_map(|(b, c)| {
-                let y: f64 = c.iter().take(top + 1).sum();
+        let color = VERDICTS[layer % 4].1;
+        let color = if layer < 4 { solid(color) } else { pale(color) };
+        let step = |top: bool| {
+            let upto = if top { layer + 1 } else { layer };
+            layers.iter().enumerate().flat_map(move |(b, l)| {
+                let y: f64 = l.iter().take(upto).sum();
                 let x0 = (b as i64 * bin_minutes) as f64;
-                let x1 = x0 + bin_minutes as f64;
-                [(x0, y), (x1, y)]
+                [(x0, y), (x0 + bin_minutes as f64, y)]
             })
-            .collect();
-        chart
-            .draw_series(AreaSeries::new(points, 0.0, color.mix(0.85).filled()))?
-            .label(name)
-            .legend(move |(x, y)| legend_box(x, y, color, glyph));
+        };
+        let mut outline: Vec<(f64, f64)> = step(true).collect();
+        let lower: Vec<(f64, f64)> = step(false).collect();
+        outline.extend(lower.into_iter().rev());
+        chart.draw_series(std::iter::once(Polygon::new(outline, color.filled())))?;
     }
-    draw_legend(&mut chart, &s, SeriesLabelPosition::UpperRight)?;
     root.present()
 }

@@ -13,6 +13,7 @@ mod output;
 pub mod relay_log;
 mod rng;
 mod time;
+mod timeline;
 
 pub use estimate::{
     AfterTheBlock, AfterVerdict, BlockedAfter, BootstrapResult, Class, ConfigSummary, Differential,
@@ -27,6 +28,9 @@ pub use output::{
     base64_encode, blocked_after_csv, collateral_csv, submitters_csv, summary_csv,
 };
 pub use rng::SplitMix64;
+pub use timeline::{
+    MAX_BINS as TIMELINE_MAX_BINS, TimelineBin, timeline_bins, timeline_csv, timeline_csv_columns,
+};
 
 use op25b_core::Network;
 use op25b_rank::{RankConfig, Ranking};
@@ -84,7 +88,8 @@ pub struct ReportInput {
 }
 
 /// Computes every estimate and writes the whole report directory:
-/// summary.json, summary.csv, hosts.csv (hosts-after.csv), the charts,
+/// summary.json, summary.csv, hosts.csv (hosts-after.csv), timeline.csv
+/// (timeline-after.csv), the charts,
 /// report.md and report.html. Returns the summary.
 pub fn write_report(input: &ReportInput, opts: &ReportOptions) -> anyhow::Result<Summary> {
     let summary = estimate::estimate_titled(

@@ -1,25 +1,25 @@
 //! The files of a report directory: summary.json, summary.csv, hosts.csv,
-//! collateral.csv, submitters.csv (and with `--after` hosts-after.csv,
-//! blocked-after.csv, submitters-after.csv), the charts, report.md and
-//! report.html.
+//! collateral.csv, submitters.csv, timeline.csv (and with `--after`
+//! hosts-after.csv, blocked-after.csv, submitters-after.csv,
+//! timeline-after.csv), the charts, report.md and report.html.
 //!
 //! summary.csv is made from the very JSON objects written to summary.json,
 //! so the two cannot disagree; report.md and report.html only print numbers
 //! that are cells of summary.csv or hosts.csv (shares as rounded percents).
 
-use crate::charts::{self, ShareBar, TimelineRow, TopHost};
+use crate::charts::{self, ShareBar, TopHost};
 use crate::estimate::{
     AfterTheBlock, Class, ESTIMATORS, HostCounts, SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Summary,
     Unit, before_counts, blocked_after, collateral_class, same_address, spam_weight,
 };
 use crate::relay_log::RelayLogWindow;
 use crate::time::format_utc;
+use crate::timeline::{timeline_bins, timeline_csv};
 use crate::{ReportInput, ReportOptions};
 use anyhow::{Context, anyhow};
 use op25b_rank::{HostRank, RankConfig, Ranking, Verdict, write_hosts_csv};
 use plotters::prelude::*;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -317,27 +317,13 @@ fn top_points(rows: &[HostRank]) -> Vec<TopHost> {
             label: format!("#{} {}", h.rank, h.features.host),
             score: h.score,
             verdict: h.verdict.as_str(),
-            reason: h.reasons.first().cloned().unwrap_or_default(),
+            reason: h
+                .reasons
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "no signal".to_string()),
         })
         .collect()
-}
-
-fn timeline_points(r: &Ranking) -> Vec<TimelineRow> {
-    let mut by_minute: BTreeMap<i64, [u64; 4]> = BTreeMap::new();
-    for h in &r.hosts {
-        let layer = match h.verdict {
-            Verdict::Zombie => 0,
-            Verdict::Suspect => 1,
-            Verdict::Clean => 2,
-            Verdict::Relay => 3,
-        };
-        for &(minute, n) in &h.features.outbound_minutes {
-            if let Some(slot) = by_minute.entry(minute).or_default().get_mut(layer) {
-                *slot += u64::from(n);
-            }
-        }
-    }
-    by_minute.into_iter().collect()
 }
 
 fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -657,27 +643,29 @@ pub(crate) fn write_all(
         alt: "The 20 highest zombie scores".into(),
         png,
     });
-    let rows = timeline_points(&input.before);
+    let bins = timeline_bins(&input.before);
+    write_file(&dir.join("timeline.csv"), &timeline_csv(&bins))?;
     let png = render!(dir, "timeline", opts, |root| charts::timeline(
         &root,
         "Outbound SMTP sessions by verdict (before)",
-        &rows
+        &bins
     ));
     files.push(ChartFile {
         file: "timeline.png".into(),
-        alt: "Outbound SMTP sessions per minute by verdict, before".into(),
+        alt: "Outbound SMTP sessions per minute by verdict, before; pale: no answer or reset (numbers in timeline.csv)".into(),
         png,
     });
     if let Some(after) = &input.after {
-        let rows = timeline_points(after);
+        let bins = timeline_bins(after);
+        write_file(&dir.join("timeline-after.csv"), &timeline_csv(&bins))?;
         let png = render!(dir, "timeline-after", opts, |root| charts::timeline(
             &root,
             "Outbound SMTP sessions by verdict (after)",
-            &rows
+            &bins
         ));
         files.push(ChartFile {
             file: "timeline-after.png".into(),
-            alt: "Outbound SMTP sessions per minute by verdict, after".into(),
+            alt: "Outbound SMTP sessions per minute by verdict, after; pale: no answer or reset (numbers in timeline-after.csv)".into(),
             png,
         });
     }

@@ -68,6 +68,8 @@ fn assert_files(dir: &Path, more: &[&str]) {
         "blocked-after.csv",
         "submitters.csv",
         "submitters-after.csv",
+        "timeline.csv",
+        "timeline-after.csv",
         "report.md",
         "report.html",
         "spam-share.png",
@@ -611,4 +613,87 @@ fn every_number_in_report_md_is_a_cell() {
             dir.display()
         );
     }
+}
+
+/// A week of input: minutes grouped into at most TIMELINE_MAX_BINS equal
+/// bins, contiguous from the first minute, every session in exactly one
+/// bin, failed sessions apart; timeline.csv writes exactly those bins.
+#[test]
+fn a_long_timeline_is_grouped_without_losing_a_session() {
+    use op25b_report::{TIMELINE_MAX_BINS, timeline_bins, timeline_csv, timeline_csv_columns};
+    let start = 1_131_408_000_000_000; // 2005-11-08 00:00 UTC
+    let mut week = common::population(7, 30, 200, start, 24 * 7);
+    // Half of each zombie's sessions in its first minute got no answer.
+    let mut failed_by_verdict = [0u64; 4];
+    for h in &mut week.hosts {
+        if h.verdict == op25b_rank::Verdict::Zombie {
+            let f = &mut h.features;
+            f.outbound_failed_minutes = f
+                .outbound_minutes
+                .iter()
+                .take(1)
+                .map(|&(m, n)| (m, n / 2))
+                .collect();
+            failed_by_verdict[0] += f
+                .outbound_failed_minutes
+                .iter()
+                .map(|m| u64::from(m.1))
+                .sum::<u64>();
+        }
+    }
+    let bins = timeline_bins(&week);
+    assert!(bins.len() as i64 <= TIMELINE_MAX_BINS && bins.len() as i64 > TIMELINE_MAX_BINS / 2);
+    let width = bins[0].minutes;
+    assert_eq!(
+        width,
+        (24 * 7 * 60 + TIMELINE_MAX_BINS - 1) / TIMELINE_MAX_BINS
+    );
+    let first = week
+        .hosts
+        .iter()
+        .flat_map(|h| h.features.outbound_minutes.iter().map(|m| m.0))
+        .min()
+        .unwrap();
+    for (i, b) in bins.iter().enumerate() {
+        assert_eq!(b.minutes, width);
+        assert_eq!(b.start, first + i as i64 * width * 60_000_000);
+    }
+    use op25b_rank::Verdict;
+    let verdicts = [
+        Verdict::Zombie,
+        Verdict::Suspect,
+        Verdict::Clean,
+        Verdict::Relay,
+    ];
+    for (v, verdict) in verdicts.iter().enumerate() {
+        let sessions: u64 = week
+            .hosts
+            .iter()
+            .filter(|h| h.verdict == *verdict)
+            .flat_map(|h| h.features.outbound_minutes.iter().map(|m| u64::from(m.1)))
+            .sum();
+        let failed: u64 = bins.iter().map(|b| b.failed[v]).sum();
+        let answered: u64 = bins.iter().map(|b| b.answered[v]).sum();
+        assert_eq!(answered + failed, sessions, "{verdict:?}");
+        assert_eq!(failed, failed_by_verdict[v], "{verdict:?}");
+    }
+    let csv = timeline_csv(&bins);
+    let columns = timeline_csv_columns();
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let table = common::CsvTable::parse(&csv, &columns);
+    assert_eq!(table.rows.len(), bins.len());
+    for (row, b) in table.rows.iter().zip(&bins) {
+        let cells: Vec<u64> = row[2..].iter().map(|c| c.parse().unwrap()).collect();
+        let want: Vec<u64> = b.answered.iter().chain(&b.failed).copied().collect();
+        assert_eq!(cells, want);
+    }
+    // Starts are whole minutes in RFC 3339, as hosts.csv writes times.
+    assert!(
+        table
+            .rows
+            .iter()
+            .all(|r| r[0].starts_with("2005-11-") && r[0].ends_with(":00.000000Z")),
+        "{}",
+        table.rows[0][0]
+    );
 }
