@@ -423,3 +423,53 @@ fn timeline_csv_counts_every_outbound_session_once() {
         }
     }
 }
+
+/// Packet-sampled flows are said to be so: a warning on stderr, the
+/// interval and the sampled share of records in summary.json, and a note in
+/// the report, whose shares are then not the unsampled traffic's. The
+/// unsampled export of the same traffic carries none of it.
+#[test]
+fn sampled_flows_are_reported_as_sampled() {
+    let tmp = tempfile::tempdir().unwrap();
+    for sampling in [10u32, 1] {
+        let dir = common::synth("wakwak-2005", 16, 0.05, sampling);
+        let out = tmp.path().join(format!("report-{sampling}"));
+        let arg = |name: &str| dir.join(name).display().to_string();
+        let o = run(&[
+            "report",
+            "--config",
+            &arg("isp.toml"),
+            "--before",
+            &arg("before-netflow5.pcap"),
+            "--after",
+            &arg("after-ipfix.pcap"),
+            "--bootstrap",
+            "0",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+        let warned = stderr(&o).contains(&format!("sampled 1 packet in up to {sampling}"));
+        for scenario in ["before", "after", "simulated_after"] {
+            let sc = &summary[scenario];
+            assert_eq!(sc["sampling_interval"], sampling, "{scenario}");
+            // Every flow record of synth's sampled exports carries the interval.
+            let share = if sampling > 1 { 1.0 } else { 0.0 };
+            assert_eq!(sc["sampled_record_share"], share, "{scenario}");
+        }
+        if sampling > 1 {
+            assert!(warned, "{}", stderr(&o));
+            assert!(
+                md.contains("of the before input's session records (sampled_record_share)")
+                    && md.contains("of the after input's session records")
+                    && md.contains(&format!("one packet in {sampling} (sampling_interval)")),
+                "{md}"
+            );
+        } else {
+            assert!(!warned && !md.contains("sampled_record_share"), "{md}");
+        }
+    }
+}

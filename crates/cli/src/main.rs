@@ -308,7 +308,17 @@ fn rank_inputs(
         eprintln!("== {label}");
         eprint!("{summary}");
     }
-    Ok(agg.finish(rank_cfg))
+    let ranking = agg.finish(rank_cfg);
+    if ranking.sampled_records > 0 && !args.quiet {
+        eprintln!(
+            "op25b: warning: {label}: {} of {} session records come from flows sampled 1 packet in up to {}: \
+             short sessions (refused attempts, one-message spam) are missed far more often than long ones \
+             and hosts with few sessions go unranked, so counts and shares describe the sampled traffic, \
+             not the whole (crates/report/README.md, \"Sampled flows\")",
+            ranking.sampled_records, ranking.records, ranking.max_sampling
+        );
+    }
+    Ok(ranking)
 }
 
 fn rank(

@@ -331,6 +331,8 @@ pub struct HostAggregator {
     shards: Vec<Shard>,
     records: u64,
     internal_client_records: u64,
+    sampled_records: u64,
+    max_sampling: u32,
     start_us: i64,
     end_us: i64,
     flow_mail_bytes: u64,
@@ -345,6 +347,8 @@ impl HostAggregator {
             shards: (0..shards).map(|_| Shard::default()).collect(),
             records: 0,
             internal_client_records: 0,
+            sampled_records: 0,
+            max_sampling: 1,
             start_us: i64::MAX,
             end_us: i64::MIN,
             flow_mail_bytes: crate::FLOW_MAIL_BYTES,
@@ -391,6 +395,8 @@ impl HostAggregator {
     fn note_span(&mut self, r: &SessionRecord, class: RecordClass) {
         self.records += 1;
         self.internal_client_records += u64::from(class.client_internal);
+        self.sampled_records += u64::from(r.sampling > 1);
+        self.max_sampling = self.max_sampling.max(r.sampling);
         self.start_us = self.start_us.min(r.start);
         self.end_us = self.end_us.max(r.end.max(r.start));
     }
@@ -443,6 +449,8 @@ impl HostAggregator {
     pub fn merge(&mut self, other: HostAggregator) {
         self.records += other.records;
         self.internal_client_records += other.internal_client_records;
+        self.sampled_records += other.sampled_records;
+        self.max_sampling = self.max_sampling.max(other.max_sampling);
         self.start_us = self.start_us.min(other.start_us);
         self.end_us = self.end_us.max(other.end_us);
         for shard in other.shards {
@@ -499,6 +507,8 @@ impl HostAggregator {
             defaults_used: cfg.network_is_default,
             all_clients_ranked: all_clients && !empty,
             records: self.records,
+            sampled_records: self.sampled_records,
+            max_sampling: self.max_sampling,
         }
     }
 }

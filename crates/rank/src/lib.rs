@@ -39,6 +39,12 @@ pub struct Ranking {
     pub all_clients_ranked: bool,
     /// Records aggregated.
     pub records: u64,
+    /// Records from packet-sampled flows (`sampling` > 1), and the largest
+    /// interval among them (1 when none was sampled). Sampling drops short
+    /// sessions far more often than long ones, so what the report estimates
+    /// from such records is not the unsampled traffic's share.
+    pub sampled_records: u64,
+    pub max_sampling: u32,
 }
 
 impl Ranking {

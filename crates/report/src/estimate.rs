@@ -940,6 +940,13 @@ pub struct Scenario {
     pub spam_share_suspects_as_clean: Option<f64>,
     pub spam_share_suspects_as_spam: Option<f64>,
     pub duration_s: f64,
+    /// The largest packet-sampling interval among the input's session
+    /// records (1: unsampled) and the share of its records that came from
+    /// sampled flows. Sampling misses short sessions far more often than
+    /// long ones, so shares from sampled records are not the unsampled
+    /// traffic's (crates/report/README.md, "Sampled flows").
+    pub sampling_interval: u32,
+    pub sampled_record_share: f64,
 }
 
 impl Scenario {
@@ -976,6 +983,9 @@ impl Scenario {
             spam_share_suspects_as_clean: t.spam_share(0.0),
             spam_share_suspects_as_spam: t.spam_share(1.0),
             duration_s,
+            // Set from the ranking by `estimate_titled`.
+            sampling_interval: 1,
+            sampled_record_share: 0.0,
         }
     }
 }
@@ -1482,11 +1492,19 @@ pub(crate) fn estimate_titled(
     };
 
     let relay_log = log.map(|l| RelayLogSummary::of(l, &input.before, input.after.as_ref(), unit));
-    let with_span = |mut sc: Scenario, span: Option<&RelayLogSpan>| {
+    // What a scenario's input itself says: the relays' log over its span,
+    // and how much of it came from sampled flows.
+    let with_input = |mut sc: Scenario, r: &Ranking, span: Option<&RelayLogSpan>| {
         if let Some(sp) = span {
             sc.relay_log_deliveries = Some(sp.deliveries);
             sc.relay_log_untraced = Some(sp.deliveries - sp.ranked_hosts);
         }
+        sc.sampling_interval = r.max_sampling.max(1);
+        sc.sampled_record_share = if r.records > 0 {
+            r.sampled_records as f64 / r.records as f64
+        } else {
+            0.0
+        };
         sc
     };
     let before_span = relay_log.as_ref().map(|l| &l.before);
@@ -1502,16 +1520,18 @@ pub(crate) fn estimate_titled(
             .max(0);
         simulated_after.inputs_days_apart = Some(gap_us as f64 / 86_400e6);
     }
-    simulated_after.scenario = with_span(simulated_after.scenario, before_span);
+    simulated_after.scenario = with_input(simulated_after.scenario, &input.before, before_span);
     Summary {
-        before: with_span(
+        before: with_input(
             Scenario::measured(&before_totals, unit, boot.before, dur_before),
+            &input.before,
             before_span,
         ),
         after: match (&input.after, &after_totals) {
             (Some(a), Some(t)) => Some(MeasuredAfter::of(
-                with_span(
+                with_input(
                     Scenario::measured(t, unit, boot.after, duration_s(a)),
+                    a,
                     after_span,
                 ),
                 &blocked_after(a, &input.before, &input.rank_cfg),

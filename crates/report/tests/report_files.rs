@@ -605,6 +605,22 @@ fn every_number_in_report_md_is_a_cell() {
     }
     write_report(&both, &options(&leaky, false)).expect("report");
     dirs.push(leaky);
+    // Flows sampled one packet in 100, nine records in ten of them: the
+    // note says so with cells.
+    let (_keep_sampled, sampled) = out_dir("traced-sampled");
+    let mut thinned = before_after();
+    thinned.before.records = 1000;
+    thinned.before.sampled_records = 900;
+    thinned.before.max_sampling = 100;
+    write_report(&thinned, &options(&sampled, false)).expect("report");
+    let md = std::fs::read_to_string(sampled.join("report.md")).unwrap();
+    assert!(
+        md.contains("90.0% of the before input's session records (sampled_record_share)")
+            && md.contains("one packet in 100 (sampling_interval)")
+            && !md.contains("of the after input's session records"),
+        "{md}"
+    );
+    dirs.push(sampled);
     for dir in dirs {
         let untraced = untraced_numbers(&dir);
         assert!(

@@ -46,6 +46,8 @@ pub fn ranking(hosts: Vec<HostRank>, start_us: i64, end_us: i64) -> Ranking {
         defaults_used: false,
         all_clients_ranked: false,
         records: 0,
+        sampled_records: 0,
+        max_sampling: 1,
     }
 }
 
