@@ -324,6 +324,30 @@ fn report_says_when_the_after_traffic_was_not_blocked() {
     assert_eq!(leaked, answered.len() as u64);
 }
 
+/// `op25b report` on two files of a synth directory with its isp.toml, no
+/// bootstrap, stderr kept (not `-q`) for the tests that read it.
+fn report_synth(
+    dir: &std::path::Path,
+    before: &str,
+    after: &str,
+    out: &std::path::Path,
+) -> std::process::Output {
+    let arg = |name: &str| dir.join(name).display().to_string();
+    run(&[
+        "report",
+        "--config",
+        &arg("isp.toml"),
+        "--before",
+        &arg(before),
+        "--after",
+        &arg(after),
+        "--bootstrap",
+        "0",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+}
+
 /// timeline.csv (the data of timeline.png) holds every outbound session of
 /// its input once, by verdict, with the ones that got no answer or a reset
 /// apart. Checked against truth.json on a synth capture, where after the
@@ -334,21 +358,7 @@ fn timeline_csv_counts_every_outbound_session_once() {
     let dir = common::synth("wakwak-2005", 15, 0.05, 1);
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("report");
-    let arg = |name: &str| dir.join(name).display().to_string();
-    let o = run(&[
-        "report",
-        "--config",
-        &arg("isp.toml"),
-        "--before",
-        &arg("before.pcap"),
-        "--after",
-        &arg("after.pcap"),
-        "--bootstrap",
-        "0",
-        "-o",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    let o = report_synth(&dir, "before.pcap", "after.pcap", &out);
     assert!(o.status.success(), "{}", stderr(&o));
     let truth = common::truth(&dir);
     let table = |file: &str| -> (Vec<String>, Vec<Vec<String>>) {
@@ -434,20 +444,7 @@ fn sampled_flows_are_reported_as_sampled() {
     for sampling in [10u32, 1] {
         let dir = common::synth("wakwak-2005", 16, 0.05, sampling);
         let out = tmp.path().join(format!("report-{sampling}"));
-        let arg = |name: &str| dir.join(name).display().to_string();
-        let o = run(&[
-            "report",
-            "--config",
-            &arg("isp.toml"),
-            "--before",
-            &arg("before-netflow5.pcap"),
-            "--after",
-            &arg("after-ipfix.pcap"),
-            "--bootstrap",
-            "0",
-            "-o",
-            out.to_str().unwrap(),
-        ]);
+        let o = report_synth(&dir, "before-netflow5.pcap", "after-ipfix.pcap", &out);
         assert!(o.status.success(), "{}", stderr(&o));
         let summary: serde_json::Value =
             serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
