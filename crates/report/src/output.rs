@@ -818,10 +818,22 @@ impl<'a> Document<'a> {
                 self.s.config.network_toml.replace('\n', " ")
             ));
         }
+        let empty: Vec<&str> = std::iter::once(("before", &self.input.before))
+            .chain(self.input.after.as_ref().map(|a| ("after", a)))
+            .filter(|(_, r)| r.records == 0)
+            .map(|(name, _)| name)
+            .collect();
+        if !empty.is_empty() {
+            out.push(format!(
+                "The {} input held no SMTP session record (no connection to an SMTP port, in packets or \
+                 flows): there is nothing to estimate from it. The summary on stderr says what it held.",
+                empty.join(" and the ")
+            ));
+        }
         if let Some(note) = self.sampling_warning() {
             out.push(note);
         }
-        if self.s.unit.as_str() == "sessions" {
+        if self.s.unit.as_str() == "sessions" && self.input.before.records > 0 {
             out.push(
                 "Some hosts were seen only in flow records (no SMTP dialogue): volumes count outbound \
                  sessions that carried mail, not messages."

@@ -407,6 +407,10 @@ fn empty_input_and_odd_sizes_still_give_a_whole_report() {
     assert_files(&dir, &["timeline.svg"]);
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("**n/a** of outbound mail"), "{md}");
+    assert!(
+        md.contains("The before and the after input held no SMTP session record"),
+        "{md}"
+    );
     // The size was clamped to 320 x 8000: PNG IHDR width and height.
     let png = std::fs::read(dir.join("spam-share.png")).unwrap();
     assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 320);

@@ -39,13 +39,15 @@ pub fn host(n: u32, verdict: Verdict, score: f64, set: impl FnOnce(&mut HostFeat
 }
 
 pub fn ranking(hosts: Vec<HostRank>, start_us: i64, end_us: i64) -> Ranking {
+    // One record per session of each host as client (what rank counts).
+    let records = hosts.iter().map(|h| h.features.sessions).sum();
     Ranking {
         hosts,
         start_us,
         end_us,
         defaults_used: false,
         all_clients_ranked: false,
-        records: 0,
+        records,
         sampled_records: 0,
         max_sampling: 1,
     }
