@@ -49,6 +49,10 @@ pub struct CaptureOptions {
     /// Most connections held at once (over all workers); past it the least
     /// recently active are closed early (counted as `table_full`).
     pub max_sessions: usize,
+    /// Out-of-order bytes all held connections may buffer together (over
+    /// all workers); past it a connection stops waiting for its holes
+    /// (counted as `reorder_budget_flushes`, the holes marked as gaps).
+    pub reorder_budget: usize,
     /// Threads: 1 runs everything on the caller's thread; N > 1 runs one
     /// reader thread and N session workers.
     pub threads: usize,
@@ -64,6 +68,7 @@ impl Default for CaptureOptions {
             datagram_ports: DEFAULT_DATAGRAM_PORTS.to_vec(),
             idle_timeout_us: 300_000_000,
             max_sessions: 200_000,
+            reorder_budget: session::DEFAULT_REORDER_BUDGET,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             progress: None,
         }
@@ -270,7 +275,8 @@ fn ingest_inline(
 ) -> (CaptureStats, Result<(), InputError>) {
     let mut stats = CaptureStats::default();
     let mut router = Inline {
-        table: SessionTable::new(&opts.smtp_ports, opts.idle_timeout_us, opts.max_sessions),
+        table: SessionTable::new(&opts.smtp_ports, opts.idle_timeout_us, opts.max_sessions)
+            .with_reorder_budget(opts.reorder_budget),
         on_session,
         on_datagram,
     };
@@ -411,7 +417,8 @@ fn ingest_threaded(
             let (tx, rx) = sync_channel::<Batch>(4);
             let out = out_tx.clone();
             let recycle = recycle_tx.clone();
-            let table = SessionTable::new(&opts.smtp_ports, opts.idle_timeout_us, per_worker);
+            let table = SessionTable::new(&opts.smtp_ports, opts.idle_timeout_us, per_worker)
+                .with_reorder_budget((opts.reorder_budget / workers).max(1));
             handles.push(scope.spawn(move || worker(rx, recycle, out, table)));
             senders.push(tx);
         }

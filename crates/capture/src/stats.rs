@@ -57,6 +57,11 @@ pub struct CaptureStats {
     pub smtp_bad_lines: u64,
     /// Out-of-order TCP segments dropped past the reassembly bound.
     pub segments_dropped: u64,
+    /// Times a connection stopped waiting for the holes before its buffered
+    /// out-of-order bytes because the table's budget for them was spent: the
+    /// holes became gaps, the buffered bytes went on. Each such session is
+    /// among `sessions_with_gaps`.
+    pub reorder_budget_flushes: u64,
     /// Recoverable damage, per file.
     pub damage: Vec<FileDamage>,
 }
@@ -103,6 +108,7 @@ impl CaptureStats {
         self.smtp_unmatched_replies += other.smtp_unmatched_replies;
         self.smtp_bad_lines += other.smtp_bad_lines;
         self.segments_dropped += other.segments_dropped;
+        self.reorder_budget_flushes += other.reorder_budget_flushes;
         self.damage.extend(other.damage.iter().cloned());
     }
 }
@@ -140,11 +146,13 @@ impl fmt::Display for CaptureStats {
         writeln!(f)?;
         writeln!(
             f,
-            "  smtp: long_lines={} unmatched_replies={} bad_lines={}; out-of-order segments dropped={}",
+            "  smtp: long_lines={} unmatched_replies={} bad_lines={}; out-of-order segments dropped={}, \
+             waits given up for the reorder budget={}",
             self.smtp_long_lines,
             self.smtp_unmatched_replies,
             self.smtp_bad_lines,
-            self.segments_dropped
+            self.segments_dropped,
+            self.reorder_budget_flushes
         )?;
         for d in &self.damage {
             writeln!(f, "  damage: {d}")?;

@@ -63,6 +63,11 @@ impl Stream {
         self.next.is_some()
     }
 
+    /// Out-of-order bytes held, waiting for the hole before them.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
     /// A segment: `data` as captured, `claimed` bytes per the IP header.
     pub fn segment(
         &mut self,
