@@ -17,6 +17,8 @@ fuzz_target!(|data: &[u8]| {
     let opts = CaptureOptions {
         threads: 1,
         max_sessions: 64,
+        // Small, so that fuzzed reordering reaches the budget's path too.
+        reorder_budget: 4096,
         ..CaptureOptions::default()
     };
     let mut sessions = 0u64;
