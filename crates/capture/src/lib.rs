@@ -95,6 +95,11 @@ trait Router {
 /// Frames between clock ticks (and progress updates).
 const TICK_FRAMES: u64 = 8192;
 
+/// A file starting this much before the files read before it end is
+/// reported as overlapping: more than the jitter of a rotated capture's
+/// last and first packets.
+const OVERLAP_REPORTED_US: i64 = 1_000_000;
+
 /// Reads every file in order, decodes, counts, routes.
 fn read_all(
     files: &[PathBuf],
@@ -106,6 +111,8 @@ fn read_all(
     let mut now = i64::MIN;
     for path in files {
         stats.files += 1;
+        let read_before_end = now;
+        let mut starts_at = None;
         let mut frames_since_tick = 0u64;
         let mut frame_stats = CaptureStats::default();
         let mut file_stats = CaptureStats::default();
@@ -117,6 +124,7 @@ fn read_all(
             decompress_thread,
             &mut |f| {
                 frame_stats.packets += 1;
+                starts_at.get_or_insert(f.ts_us);
                 now = now.max(f.ts_us);
                 match decode::decode(f.linktype, f.data) {
                     Err(reason) => frame_stats.skip(reason),
@@ -173,6 +181,15 @@ fn read_all(
         );
         stats.merge(&frame_stats);
         stats.merge(&file_stats);
+        if let Some(start) = starts_at
+            && read_before_end != i64::MIN
+            && read_before_end.saturating_sub(start) > OVERLAP_REPORTED_US
+        {
+            stats.overlaps.push(stats::FileOverlap {
+                path: path.clone(),
+                seconds: read_before_end.saturating_sub(start) as f64 / 1e6,
+            });
+        }
         router.tick(now);
         result?;
     }

@@ -179,8 +179,51 @@ fn rotated_files_join_in_time_order() {
     let second = write(dir.path(), "b.pcap", &pcap(b, true, true, 1));
     for threads in [1, 2] {
         let (records, stats) = read(&[second.clone(), first.clone()], threads);
-        assert_eq!(stats.unwrap().files, 2);
+        let stats = stats.unwrap();
+        assert_eq!(stats.files, 2);
+        assert!(stats.overlaps.is_empty(), "{stats}");
         check_delivered(&records);
+    }
+}
+
+/// Two captures of the same minutes (the frames of two sessions dealt
+/// alternately to two links): read one after the other, their sessions are
+/// put together out of order, and the summary names the later file and by
+/// how much it overlaps the earlier one instead of leaving the broken
+/// records unexplained.
+#[test]
+fn captures_of_the_same_time_are_reported_as_overlapping() {
+    let frames = two_sessions();
+    let (even, odd): (Vec<_>, Vec<_>) = frames
+        .iter()
+        .cloned()
+        .enumerate()
+        .partition(|(i, _)| i % 2 == 0);
+    let strip = |v: Vec<(usize, (i64, Vec<u8>))>| -> Vec<(i64, Vec<u8>)> {
+        v.into_iter().map(|(_, f)| f).collect()
+    };
+    let (link_a, link_b) = (strip(even), strip(odd));
+    let span_us = link_a.last().unwrap().0 - link_b.first().unwrap().0;
+    assert!(span_us > 1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "link-a.pcap", &pcap(&link_a, false, false, 1));
+    let b = write(dir.path(), "link-b.pcap", &pcap(&link_b, false, false, 1));
+    for threads in [1, 2] {
+        let (records, stats) = read(&[a.clone(), b.clone()], threads);
+        let stats = stats.unwrap();
+        assert_eq!(stats.overlaps.len(), 1, "{stats}");
+        let o = &stats.overlaps[0];
+        assert_eq!(o.path, b);
+        assert!((o.seconds - span_us as f64 / 1e6).abs() < 1e-6, "{o}");
+        assert!(stats.to_string().contains("link-b.pcap: starts"), "{stats}");
+        // The consequence the summary explains: no session is whole.
+        assert!(records.len() >= 2, "{records:?}");
+        assert!(
+            records
+                .iter()
+                .all(|r| r.outcome == Outcome::Partial && r.gaps),
+            "{records:?}"
+        );
     }
 }
 
