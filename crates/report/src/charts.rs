@@ -370,12 +370,10 @@ pub const VERDICTS: [(&str, RGBColor); 4] = [
 ];
 
 pub fn verdict_color(verdict: &str) -> RGBColor {
-    match verdict {
-        "zombie" => ZOMBIE,
-        "suspect" => SUSPECT,
-        "relay" => RELAY,
-        _ => CLEAN,
-    }
+    VERDICTS
+        .iter()
+        .find(|(name, _)| *name == verdict)
+        .map_or(CLEAN, |&(_, color)| color)
 }
 
 /// `top-hosts.png`: the highest scores as horizontal bars, each labelled

@@ -3,6 +3,7 @@
 //! table feeds both timeline.csv and timeline.png, so the chart draws
 //! exactly the file's numbers.
 
+use crate::charts::VERDICTS;
 use op25b_rank::{Ranking, Verdict};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -13,8 +14,8 @@ pub const MINUTE_US: i64 = 60_000_000;
 /// a week of input still draws (and writes) a few hundred rows.
 pub const MAX_BINS: i64 = 480;
 
-/// Outbound sessions of one time bin, per verdict in the order of
-/// [`VERDICT_NAMES`].
+/// Outbound sessions of one time bin, per verdict in the order of the
+/// charts' `VERDICTS` (zombie, suspect, clean, relay).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TimelineBin {
     /// Start of the bin, µs since the epoch, on a whole minute.
@@ -29,8 +30,8 @@ pub struct TimelineBin {
     pub failed: [u64; 4],
 }
 
-pub const VERDICT_NAMES: [&str; 4] = ["zombie", "suspect", "clean", "relay"];
-
+/// A verdict's place in `VERDICTS`: exhaustive, so a new verdict cannot be
+/// left out of the timeline unnoticed.
 fn layer(v: Verdict) -> usize {
     match v {
         Verdict::Zombie => 0,
@@ -89,7 +90,7 @@ pub fn timeline_bins(r: &Ranking) -> Vec<TimelineBin> {
 pub fn timeline_csv_columns() -> Vec<String> {
     let mut columns = vec!["start".to_string(), "minutes".to_string()];
     for kind in ["answered", "failed"] {
-        columns.extend(VERDICT_NAMES.iter().map(|v| format!("{v}_{kind}")));
+        columns.extend(VERDICTS.iter().map(|(v, _)| format!("{v}_{kind}")));
     }
     columns
 }
@@ -108,4 +109,21 @@ pub fn timeline_csv(bins: &[TimelineBin]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_follow_the_charts_verdict_order() {
+        for v in [
+            Verdict::Zombie,
+            Verdict::Suspect,
+            Verdict::Clean,
+            Verdict::Relay,
+        ] {
+            assert_eq!(VERDICTS[layer(v)].0, v.as_str());
+        }
+    }
 }
