@@ -294,6 +294,25 @@ fn deliver(
     }
 }
 
+/// Accounts a connection's out-of-order bytes after a segment (`before`:
+/// what it held before it). Where the total would pass the budget, this
+/// connection, the one that just added, gives up waiting: so the total never
+/// stays above the budget, whichever connections hold the rest.
+fn account_reorder(
+    held: &mut usize,
+    budget: usize,
+    stats: &mut CaptureStats,
+    conn: &mut Conn,
+    before: usize,
+) {
+    let others = held.saturating_sub(before);
+    if others + conn.pending_bytes() > budget {
+        conn.stop_waiting();
+        stats.reorder_budget_flushes += 1;
+    }
+    *held = others + conn.pending_bytes();
+}
+
 /// Connections on SMTP ports, keyed by their endpoints.
 pub struct SessionTable {
     /// ahash: fast, and keyed per run so crafted traffic cannot pick collisions.
@@ -393,18 +412,10 @@ impl SessionTable {
             };
             match expired {
                 None => {
-                    let held = conn.pending_bytes();
+                    let before = conn.pending_bytes();
                     conn.update(s, payload);
-                    // Over budget: the connection that just added gives up
-                    // waiting, so the total never stays above the budget
-                    // whichever connections hold the rest.
-                    let now_held = conn.pending_bytes();
-                    if self.reorder_held.saturating_sub(held) + now_held > self.reorder_budget {
-                        conn.stop_waiting();
-                        self.stats.reorder_budget_flushes += 1;
-                    }
-                    self.reorder_held =
-                        self.reorder_held.saturating_sub(held) + conn.pending_bytes();
+                    let (held, stats) = (&mut self.reorder_held, &mut self.stats);
+                    account_reorder(held, self.reorder_budget, stats, conn, before);
                     return;
                 }
                 Some(reason) => self.evict(&key, reason, out),
@@ -437,11 +448,8 @@ impl SessionTable {
         };
         let mut conn = Conn::new(client, server, s.ts_us);
         conn.update(s, payload);
-        if self.reorder_held + conn.pending_bytes() > self.reorder_budget {
-            conn.stop_waiting();
-            self.stats.reorder_budget_flushes += 1;
-        }
-        self.reorder_held += conn.pending_bytes();
+        let (held, stats) = (&mut self.reorder_held, &mut self.stats);
+        account_reorder(held, self.reorder_budget, stats, &mut conn, 0);
         self.conns.insert(key, conn);
     }
 
