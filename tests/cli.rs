@@ -470,3 +470,67 @@ fn sampled_flows_are_reported_as_sampled() {
         }
     }
 }
+
+/// A synth capture dealt packet by packet to two files, as two links see a
+/// network whose routing splits connections: given in either order, ingest
+/// merges them by timestamp and writes exactly the records of the whole
+/// capture (the files overlap for the whole hour).
+#[test]
+fn captures_of_two_links_ingest_like_the_whole() {
+    let dir = common::synth("wakwak-2005", 17, 0.05, 1);
+    let whole = std::fs::read(dir.join("before.pcap")).unwrap();
+    let (header, mut records) = whole.split_at(24);
+    let little = header[..4] == [0xd4, 0xc3, 0xb2, 0xa1];
+    let (mut a, mut b) = (header.to_vec(), header.to_vec());
+    let mut n = 0usize;
+    while records.len() >= 16 {
+        let field: [u8; 4] = records[8..12].try_into().unwrap();
+        let incl = if little {
+            u32::from_le_bytes(field)
+        } else {
+            u32::from_be_bytes(field)
+        } as usize;
+        let (record, rest) = records.split_at(16 + incl);
+        if n.is_multiple_of(2) { &mut a } else { &mut b }.extend_from_slice(record);
+        records = rest;
+        n += 1;
+    }
+    assert!(records.is_empty() && n > 1000, "{n} records");
+    let tmp = tempfile::tempdir().unwrap();
+    let (pa, pb) = (
+        tmp.path().join("link-a.pcap"),
+        tmp.path().join("link-b.pcap"),
+    );
+    std::fs::write(&pa, a).unwrap();
+    std::fs::write(&pb, b).unwrap();
+    let ingest = |inputs: &[&std::path::Path], out: &str| -> (Vec<String>, String) {
+        let csv = tmp.path().join(out);
+        let mut cmd = common::op25b();
+        cmd.arg("ingest").args(inputs).arg("-o").arg(&csv);
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut rows: Vec<String> = std::fs::read_to_string(&csv)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        rows.sort();
+        (rows, stderr(&o))
+    };
+    let (want, _) = ingest(&[&dir.join("before.pcap")], "whole.csv");
+    for (order, merged) in [([&pa, &pb], &pb), ([&pb, &pa], &pb)] {
+        let (got, summary) = ingest(&[order[0].as_path(), order[1].as_path()], "split.csv");
+        assert!(
+            summary.contains(&format!(
+                "merged by timestamp with the files before it (their times overlap): {}",
+                merged.display()
+            )),
+            "{summary}"
+        );
+        assert_eq!(got.len(), want.len());
+        assert!(
+            got == want,
+            "the two links' records differ from the whole capture's"
+        );
+    }
+}

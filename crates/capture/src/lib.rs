@@ -2,7 +2,8 @@
 //! where the payload was captured.
 //!
 //! ```text
-//! files (sorted by first packet) -> reader: decompress, pcap/pcapng frames,
+//! files (sorted by first packet; overlapping ones merged by timestamp)
+//!   -> reader: decompress, pcap/pcapng frames,
 //!   decode link/IP/TCP/UDP, count every frame not used
 //!     -> TCP on SMTP ports: batches, by a hash of the connection, to N workers
 //!          -> session table -> stream reassembly -> SMTP reader -> records
@@ -11,11 +12,13 @@
 //! ```
 //!
 //! Modules: [`detect`] (content sniffing), `reader` (files to frames),
+//! `merge` (files in time order),
 //! [`decode`] (frames to packets), [`stream`] (TCP reassembly), [`smtp`] (the
 //! dialogue reader, push API), `session` (the table), [`stats`].
 
 pub mod decode;
 pub mod detect;
+mod merge;
 mod reader;
 mod session;
 pub mod smtp;
@@ -95,114 +98,83 @@ trait Router {
 /// Frames between clock ticks (and progress updates).
 const TICK_FRAMES: u64 = 8192;
 
-/// A file starting this much before the files read before it end is
-/// reported as overlapping: more than the jitter of a rotated capture's
-/// last and first packets.
-const OVERLAP_REPORTED_US: i64 = 1_000_000;
-
-/// Reads every file in order, decodes, counts, routes.
+/// Reads every file in time order (see [`merge`]), decodes, counts, routes.
 fn read_all(
-    files: &[PathBuf],
+    files: &[(i64, PathBuf)],
     opts: &CaptureOptions,
     stats: &mut CaptureStats,
     bytes_read: &Arc<AtomicU64>,
     router: &mut dyn Router,
 ) -> Result<(), InputError> {
     let mut now = i64::MIN;
-    for path in files {
-        stats.files += 1;
-        let read_before_end = now;
-        let mut starts_at = None;
-        let mut frames_since_tick = 0u64;
-        let mut frame_stats = CaptureStats::default();
-        let mut file_stats = CaptureStats::default();
-        let decompress_thread = opts.threads > 1;
-        let result = reader::read_file(
-            path,
-            &mut file_stats,
-            bytes_read,
-            decompress_thread,
-            &mut |f| {
-                frame_stats.packets += 1;
-                starts_at.get_or_insert(f.ts_us);
-                now = now.max(f.ts_us);
-                match decode::decode(f.linktype, f.data) {
-                    Err(reason) => frame_stats.skip(reason),
-                    Ok(p) if p.protocol == PROTO_TCP => {
-                        if opts.smtp_ports.contains(&p.dst_port)
-                            || opts.smtp_ports.contains(&p.src_port)
-                        {
-                            frame_stats.packets_used += 1;
-                            let seg = Segment {
-                                ts_us: f.ts_us,
-                                src: p.src,
-                                dst: p.dst,
-                                src_port: p.src_port,
-                                dst_port: p.dst_port,
-                                ip_len: p.ip_len,
-                                seq: p.seq,
-                                ack: p.ack,
-                                flags: p.flags,
-                                payload_len: p.payload_len,
-                            };
-                            router.tcp(&seg, p.payload);
-                        } else {
-                            frame_stats.skip("not_smtp_port");
-                        }
-                    }
-                    Ok(p) if p.protocol == PROTO_UDP => {
-                        if !opts.datagram_ports.contains(&p.dst_port) {
-                            frame_stats.skip("udp_not_flow_port");
-                        } else if (p.payload.len() as u64) < u64::from(p.payload_len) {
-                            frame_stats.skip("truncated_datagram");
-                        } else {
-                            frame_stats.packets_used += 1;
-                            frame_stats.datagrams += 1;
-                            router.datagram(Datagram {
-                                ts_us: f.ts_us,
-                                src: SocketAddr::new(p.src, p.src_port),
-                                dst: SocketAddr::new(p.dst, p.dst_port),
-                                payload: p.payload,
-                            });
-                        }
-                    }
-                    Ok(_) => frame_stats.skip(decode::skip::NOT_TCP),
+    let mut frames_since_tick = 0u64;
+    let mut frame_stats = CaptureStats::default();
+    let decompress_thread = opts.threads > 1;
+    let result = merge::read_in_time_order(files, stats, bytes_read, decompress_thread, &mut |f| {
+        frame_stats.packets += 1;
+        now = now.max(f.ts_us);
+        match decode::decode(f.linktype, f.data) {
+            Err(reason) => frame_stats.skip(reason),
+            Ok(p) if p.protocol == PROTO_TCP => {
+                if opts.smtp_ports.contains(&p.dst_port) || opts.smtp_ports.contains(&p.src_port) {
+                    frame_stats.packets_used += 1;
+                    let seg = Segment {
+                        ts_us: f.ts_us,
+                        src: p.src,
+                        dst: p.dst,
+                        src_port: p.src_port,
+                        dst_port: p.dst_port,
+                        ip_len: p.ip_len,
+                        seq: p.seq,
+                        ack: p.ack,
+                        flags: p.flags,
+                        payload_len: p.payload_len,
+                    };
+                    router.tcp(&seg, p.payload);
+                } else {
+                    frame_stats.skip("not_smtp_port");
                 }
-                frames_since_tick += 1;
-                if frames_since_tick >= TICK_FRAMES {
-                    frames_since_tick = 0;
-                    router.tick(now);
-                    if let Some(pb) = &opts.progress {
-                        pb.set_position(bytes_read.load(Ordering::Relaxed));
-                    }
+            }
+            Ok(p) if p.protocol == PROTO_UDP => {
+                if !opts.datagram_ports.contains(&p.dst_port) {
+                    frame_stats.skip("udp_not_flow_port");
+                } else if (p.payload.len() as u64) < u64::from(p.payload_len) {
+                    frame_stats.skip("truncated_datagram");
+                } else {
+                    frame_stats.packets_used += 1;
+                    frame_stats.datagrams += 1;
+                    router.datagram(Datagram {
+                        ts_us: f.ts_us,
+                        src: SocketAddr::new(p.src, p.src_port),
+                        dst: SocketAddr::new(p.dst, p.dst_port),
+                        payload: p.payload,
+                    });
                 }
-                true
-            },
-        );
-        stats.merge(&frame_stats);
-        stats.merge(&file_stats);
-        if let Some(start) = starts_at
-            && read_before_end != i64::MIN
-            && read_before_end.saturating_sub(start) > OVERLAP_REPORTED_US
-        {
-            stats.overlaps.push(stats::FileOverlap {
-                path: path.clone(),
-                seconds: read_before_end.saturating_sub(start) as f64 / 1e6,
-            });
+            }
+            Ok(_) => frame_stats.skip(decode::skip::NOT_TCP),
         }
-        router.tick(now);
-        result?;
-    }
+        frames_since_tick += 1;
+        if frames_since_tick >= TICK_FRAMES {
+            frames_since_tick = 0;
+            router.tick(now);
+            if let Some(pb) = &opts.progress {
+                pb.set_position(bytes_read.load(Ordering::Relaxed));
+            }
+        }
+    });
+    stats.merge(&frame_stats);
+    router.tick(now);
     if let Some(pb) = &opts.progress {
         pb.set_position(bytes_read.load(Ordering::Relaxed));
     }
-    Ok(())
+    result
 }
 
-/// Files in time order: by the timestamp of their first packet, so that
-/// rotated files join into one stream. Unreadable files go last and fail
-/// there, after the good ones were read.
-fn sort_by_first_packet(paths: &[PathBuf]) -> Vec<PathBuf> {
+/// Files in time order, with the timestamp of their first packet: rotated
+/// files join into one stream, overlapping ones are merged ([`merge`]).
+/// Files without a packet go first; unreadable files last, where they fail
+/// after the good ones were read.
+fn sort_by_first_packet(paths: &[PathBuf]) -> Vec<(i64, PathBuf)> {
     let peek_bytes = Arc::new(AtomicU64::new(0));
     let mut keyed: Vec<(i64, usize, PathBuf)> = paths
         .iter()
@@ -223,13 +195,13 @@ fn sort_by_first_packet(paths: &[PathBuf]) -> Vec<PathBuf> {
         })
         .collect();
     keyed.sort_by_key(|(ts, i, _)| (*ts, *i));
-    keyed.into_iter().map(|(_, _, p)| p).collect()
+    keyed.into_iter().map(|(ts, _, p)| (ts, p)).collect()
 }
 
-fn total_size(paths: &[PathBuf]) -> u64 {
-    paths
+fn total_size(files: &[(i64, PathBuf)]) -> u64 {
+    files
         .iter()
-        .filter_map(|p| std::fs::metadata(Path::new(p)).ok())
+        .filter_map(|(_, p)| std::fs::metadata(Path::new(p)).ok())
         .map(|m| m.len())
         .sum()
 }
@@ -284,7 +256,7 @@ impl Router for Inline<'_> {
 }
 
 fn ingest_inline(
-    files: &[PathBuf],
+    files: &[(i64, PathBuf)],
     opts: &CaptureOptions,
     bytes_read: &Arc<AtomicU64>,
     on_session: &mut dyn FnMut(SessionRecord),
@@ -417,7 +389,7 @@ fn worker(
 }
 
 fn ingest_threaded(
-    files: &[PathBuf],
+    files: &[(i64, PathBuf)],
     opts: &CaptureOptions,
     bytes_read: &Arc<AtomicU64>,
     on_session: &mut dyn FnMut(SessionRecord),

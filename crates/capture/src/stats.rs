@@ -28,34 +28,7 @@ impl fmt::Display for FileDamage {
     }
 }
 
-/// A file whose packets start well before those of the files read before it
-/// end: captures of the same time from several links, where asymmetric
-/// routing can put a connection's two directions in different files. Files
-/// are read one after another, so a connection split between them is put
-/// together out of order (`partial` with gaps, or two records); merging the
-/// captures by time first keeps it whole.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FileOverlap {
-    pub path: PathBuf,
-    /// How long before the end of the files read before it this one starts.
-    pub seconds: f64,
-}
-
-impl fmt::Display for FileOverlap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: starts {:.1} s before the files read before it end; files are read one after \
-             the other, so a connection with packets in both is put together out of order (partial \
-             records with gaps, or two records): merge captures of the same time by timestamp \
-             first (mergecap -w merged.pcap FILES)",
-            self.path.display(),
-            self.seconds
-        )
-    }
-}
-
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CaptureStats {
     pub files: u64,
     /// Bytes read from disk (compressed bytes for compressed files).
@@ -91,8 +64,10 @@ pub struct CaptureStats {
     pub reorder_budget_flushes: u64,
     /// Recoverable damage, per file.
     pub damage: Vec<FileDamage>,
-    /// Files that overlap in time with those read before them.
-    pub overlaps: Vec<FileOverlap>,
+    /// Files whose first packet came before the files read before them
+    /// ended (captures of the same time from several links): merged with
+    /// them frame by frame by timestamp.
+    pub merged_by_time: Vec<PathBuf>,
 }
 
 impl CaptureStats {
@@ -139,7 +114,8 @@ impl CaptureStats {
         self.segments_dropped += other.segments_dropped;
         self.reorder_budget_flushes += other.reorder_budget_flushes;
         self.damage.extend(other.damage.iter().cloned());
-        self.overlaps.extend(other.overlaps.iter().cloned());
+        self.merged_by_time
+            .extend(other.merged_by_time.iter().cloned());
     }
 }
 
@@ -187,8 +163,12 @@ impl fmt::Display for CaptureStats {
         for d in &self.damage {
             writeln!(f, "  damage: {d}")?;
         }
-        for o in &self.overlaps {
-            writeln!(f, "  overlap: {o}")?;
+        for p in &self.merged_by_time {
+            writeln!(
+                f,
+                "  merged by timestamp with the files before it (their times overlap): {}",
+                p.display()
+            )?;
         }
         Ok(())
     }

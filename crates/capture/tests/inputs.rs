@@ -181,48 +181,74 @@ fn rotated_files_join_in_time_order() {
         let (records, stats) = read(&[second.clone(), first.clone()], threads);
         let stats = stats.unwrap();
         assert_eq!(stats.files, 2);
-        assert!(stats.overlaps.is_empty(), "{stats}");
+        assert!(stats.merged_by_time.is_empty(), "{stats}");
         check_delivered(&records);
     }
 }
 
+/// Timestamped frames, as `pcap` writes them.
+type Frames = Vec<(i64, Vec<u8>)>;
+
+/// Frames dealt alternately to two capture files, as two links of one
+/// network see them when routing sends a connection's packets both ways.
+fn dealt_to_two_links(frames: Frames) -> (Frames, Frames) {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for (i, f) in frames.into_iter().enumerate() {
+        if i % 2 == 0 { a.push(f) } else { b.push(f) }
+    }
+    (a, b)
+}
+
 /// Two captures of the same minutes (the frames of two sessions dealt
-/// alternately to two links): read one after the other, their sessions are
-/// put together out of order, and the summary names the later file and by
-/// how much it overlaps the earlier one instead of leaving the broken
-/// records unexplained.
+/// alternately to two links, as asymmetric routing can): merged frame by
+/// frame by timestamp, they read like the single capture, whichever order
+/// they are given in; a later rotated file joins after them as usual. The
+/// summary names the file that was merged.
 #[test]
-fn captures_of_the_same_time_are_reported_as_overlapping() {
-    let frames = two_sessions();
-    let (even, odd): (Vec<_>, Vec<_>) = frames
-        .iter()
-        .cloned()
-        .enumerate()
-        .partition(|(i, _)| i % 2 == 0);
-    let strip = |v: Vec<(usize, (i64, Vec<u8>))>| -> Vec<(i64, Vec<u8>)> {
-        v.into_iter().map(|(_, f)| f).collect()
-    };
-    let (link_a, link_b) = (strip(even), strip(odd));
-    let span_us = link_a.last().unwrap().0 - link_b.first().unwrap().0;
-    assert!(span_us > 1_000_000);
+fn captures_of_the_same_time_are_merged_by_timestamp() {
+    let (link_a, link_b) = dealt_to_two_links(two_sessions());
+    let later = session([198, 18, 0, 9], 40003, T0 + 3_600_000_000, 3);
     let dir = tempfile::tempdir().unwrap();
     let a = write(dir.path(), "link-a.pcap", &pcap(&link_a, false, false, 1));
-    let b = write(dir.path(), "link-b.pcap", &pcap(&link_b, false, false, 1));
+    // Another byte order and resolution: merged frames keep their own times.
+    let b = write(dir.path(), "link-b.pcap", &pcap(&link_b, true, true, 1));
+    let c = write(dir.path(), "later.pcap", &pcap(&later, false, false, 1));
     for threads in [1, 2] {
-        let (records, stats) = read(&[a.clone(), b.clone()], threads);
-        let stats = stats.unwrap();
-        assert_eq!(stats.overlaps.len(), 1, "{stats}");
-        let o = &stats.overlaps[0];
-        assert_eq!(o.path, b);
-        assert!((o.seconds - span_us as f64 / 1e6).abs() < 1e-6, "{o}");
-        assert!(stats.to_string().contains("link-b.pcap: starts"), "{stats}");
-        // The consequence the summary explains: no session is whole.
-        assert!(records.len() >= 2, "{records:?}");
+        for order in [[&c, &b, &a], [&a, &b, &c]] {
+            let paths: Vec<PathBuf> = order.iter().map(|p| (*p).clone()).collect();
+            let (records, stats) = read(&paths, threads);
+            let stats = stats.unwrap();
+            assert_eq!(stats.files, 3);
+            assert_eq!(stats.merged_by_time, vec![b.clone()], "{stats}");
+            assert!(stats.to_string().contains("merged by timestamp"), "{stats}");
+            assert_eq!(stats.packets, stats.packets_used + stats.skipped_total());
+            assert_eq!(records.len(), 3, "{records:?}");
+            check_delivered(&records[..2]);
+            assert_eq!(records[2].outcome, Outcome::Delivered);
+            assert_eq!(records[2].rcpt_accepted, 3);
+        }
+    }
+}
+
+/// A merged file that turns out damaged stops the ingest with an error that
+/// names it and the byte offset, like a file read on its own.
+#[test]
+fn a_damaged_merged_file_names_itself() {
+    let (link_a, link_b) = dealt_to_two_links(two_sessions());
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "link-a.pcap", &pcap(&link_a, false, false, 1));
+    let mut damaged = pcap(&link_b, false, false, 1);
+    // A record header claiming 4 GB after the frames.
+    damaged.extend_from_slice(&[
+        0, 0, 0, 0, 0, 0, 0, 0, 0xf0, 0xff, 0xff, 0xff, 0xf0, 0xff, 0xff, 0xff,
+    ]);
+    let b = write(dir.path(), "link-b.pcap", &damaged);
+    for threads in [1, 2] {
+        let (_, result) = read(&[a.clone(), b.clone()], threads);
+        let err = result.unwrap_err().to_string();
         assert!(
-            records
-                .iter()
-                .all(|r| r.outcome == Outcome::Partial && r.gaps),
-            "{records:?}"
+            err.contains("link-b.pcap") && err.contains("offset"),
+            "{err}"
         );
     }
 }
