@@ -462,3 +462,58 @@ fn datagrams_to_flow_ports_are_handed_on() {
         assert_eq!(stats.datagrams, 1);
     }
 }
+
+/// Frames of many overlapping sessions dealt at random to three files: in
+/// every deal, and with 1 and 2 threads, the merged files give the records
+/// of the single capture.
+#[test]
+fn any_deal_of_frames_to_files_reads_like_the_single_capture() {
+    let mut frames = Vec::new();
+    for k in 0..12u16 {
+        // Sessions start 2.5 ms apart and last ~20 ms: their frames interleave.
+        let t0 = T0 + i64::from(k) * 2_500;
+        frames.extend(session(
+            [198, 18, 1, k as u8],
+            41_000 + k,
+            t0,
+            1 + usize::from(k % 3),
+        ));
+    }
+    frames.sort_by_key(|(t, _)| *t);
+    let dir = tempfile::tempdir().unwrap();
+    let whole = write(dir.path(), "whole.pcap", &pcap(&frames, false, false, 1));
+    let (want, stats) = read(&[whole], 1);
+    assert_eq!(stats.unwrap().sessions_total(), 12);
+    assert!(
+        want.iter().all(|r| r.outcome == Outcome::Delivered),
+        "{want:?}"
+    );
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for deal in 0..20 {
+        let mut files: [Frames; 3] = Default::default();
+        for f in &frames {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            files[(state % 3) as usize].push(f.clone());
+        }
+        let paths: Vec<PathBuf> = files
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !f.is_empty())
+            .map(|(i, f)| {
+                write(
+                    dir.path(),
+                    &format!("deal{deal}-{i}.pcap"),
+                    &pcap(f, i == 1, i == 2, 1),
+                )
+            })
+            .collect();
+        for threads in [1, 2] {
+            let (got, stats) = read(&paths, threads);
+            let stats = stats.unwrap();
+            assert_eq!(got, want, "deal {deal}, {threads} threads: {stats}");
+            assert_eq!(stats.merged_by_time.len(), paths.len() - 1, "{stats}");
+        }
+    }
+}
