@@ -19,9 +19,12 @@ use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 
-/// Frames per batch handed over from a merged file's thread, and bytes.
+/// Frames per batch handed over from a merged file's thread, and bytes:
+/// with one batch in the channel, one being filled and one being merged, a
+/// merged file holds at most ~768 KiB, so even hundreds of captures of the
+/// same hour stay within a few hundred MiB.
 const BATCH_FRAMES: usize = 1024;
-const BATCH_BYTES: usize = 1 << 20;
+const BATCH_BYTES: usize = 256 << 10;
 
 /// Frames copied out of a reader's buffer.
 #[derive(Default)]
@@ -60,8 +63,7 @@ fn spawn_merged<'s, 'e>(
     path: &'e Path,
     bytes_read: &'e Arc<AtomicU64>,
 ) -> MergedFile<'s> {
-    // Two batches in flight: memory per merged file stays near 3 MiB.
-    let (tx, rx) = sync_channel::<FrameBatch>(2);
+    let (tx, rx) = sync_channel::<FrameBatch>(1);
     let reading = scope.spawn(move || {
         let mut stats = CaptureStats::default();
         let mut batch = FrameBatch::default();
