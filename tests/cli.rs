@@ -522,7 +522,7 @@ fn captures_of_two_links_ingest_like_the_whole() {
         let (got, summary) = ingest(&[order[0].as_path(), order[1].as_path()], "split.csv");
         assert!(
             summary.contains(&format!(
-                "merged by timestamp with the files before it (their times overlap): {}",
+                "merged by timestamp with the files before them (their times overlap): 1 file(s): {}",
                 merged.display()
             )),
             "{summary}"

@@ -163,11 +163,26 @@ impl fmt::Display for CaptureStats {
         for d in &self.damage {
             writeln!(f, "  damage: {d}")?;
         }
-        for p in &self.merged_by_time {
+        if !self.merged_by_time.is_empty() {
+            // One line, however many links were captured.
+            const SHOWN: usize = 5;
+            let names: Vec<String> = self
+                .merged_by_time
+                .iter()
+                .take(SHOWN)
+                .map(|p| p.display().to_string())
+                .collect();
+            let more = self.merged_by_time.len().saturating_sub(SHOWN);
             writeln!(
                 f,
-                "  merged by timestamp with the files before it (their times overlap): {}",
-                p.display()
+                "  merged by timestamp with the files before them (their times overlap): {} file(s): {}{}",
+                self.merged_by_time.len(),
+                names.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
             )?;
         }
         Ok(())
