@@ -779,11 +779,19 @@ impl<'a> Document<'a> {
         out
     }
 
+    /// The scenarios measured on an input, by name: before, and after when
+    /// given.
+    fn measured(&self) -> impl Iterator<Item = (&'static str, &'a crate::Scenario)> + use<'a> {
+        let s = self.s;
+        std::iter::once(("before", &s.before))
+            .chain(s.after.as_ref().map(|a| ("after", &a.scenario)))
+    }
+
     /// Where an input came from packet-sampled flows: how much of it, at
     /// what interval, and why its shares are not the unsampled traffic's.
     fn sampling_warning(&self) -> Option<String> {
-        let sampled: Vec<String> = std::iter::once(("before", &self.s.before))
-            .chain(self.s.after.as_ref().map(|a| ("after", &a.scenario)))
+        let sampled: Vec<String> = self
+            .measured()
             .filter(|(_, sc)| sc.sampling_interval > 1)
             .map(|(name, sc)| {
                 format!(
@@ -842,13 +850,11 @@ impl<'a> Document<'a> {
             // The one bias flows cannot correct: a relay sends about a session
             // per message, and the submission sessions its spam share is read
             // from hold more messages for bots (crates/report/README.md).
-            let relayed = std::iter::once(&self.s.before)
-                .chain(self.s.after.as_ref().map(|a| &a.scenario))
-                .any(|sc| {
-                    sc.relay_volume > 0.0
-                        && sc.relay_spam_fraction > 0.0
-                        && sc.relay_spam_fraction_source == "submissions"
-                });
+            let relayed = self.measured().any(|(_, sc)| {
+                sc.relay_volume > 0.0
+                    && sc.relay_spam_fraction > 0.0
+                    && sc.relay_spam_fraction_source == "submissions"
+            });
             if relayed {
                 out.push(
                     "The relays' spam fraction is the share of submission sessions that came from suspected \
@@ -902,10 +908,7 @@ impl<'a> Document<'a> {
         cells: impl Fn(&crate::Scenario) -> Vec<String>,
     ) -> Table {
         let s = self.s;
-        let mut scenarios = vec![("before", &s.before)];
-        if let Some(a) = &s.after {
-            scenarios.push(("after", &a.scenario));
-        }
+        let mut scenarios: Vec<_> = self.measured().collect();
         scenarios.push(("simulated_after", &s.simulated_after.scenario));
         Table {
             header: std::iter::once("scenario")
@@ -998,6 +1001,9 @@ impl<'a> Document<'a> {
 
     fn simulated_table(&self) -> Table {
         let sim = &self.s.simulated_after;
+        // Counts that compare with the after input: absent without one.
+        let with_after =
+            |n: Option<u64>| n.map_or_else(|| "(no --after)".into(), |n| n.to_string());
         Table {
             header: ["quantity", "value", "summary.csv column"]
                 .map(String::from)
@@ -1040,16 +1046,12 @@ impl<'a> Document<'a> {
                 ],
                 vec![
                     "collateral hosts that moved to submission after the block".into(),
-                    sim.collateral_moved_hosts
-                        .map(|n| n.to_string())
-                        .unwrap_or_else(|| "(no --after)".into()),
+                    with_after(sim.collateral_moved_hosts),
                     "collateral_moved_hosts".into(),
                 ],
                 vec![
                     "hosts blocked counted by a worse verdict after the block".into(),
-                    sim.collateral_bots_after_hosts
-                        .map(|n| n.to_string())
-                        .unwrap_or_else(|| "(no --after)".into()),
+                    with_after(sim.collateral_bots_after_hosts),
                     "collateral_bots_after_hosts".into(),
                 ],
                 vec![
