@@ -57,12 +57,17 @@ impl MergedFile<'_> {
     }
 }
 
+/// Starts reading `path` on a thread of its own, counted in `stats` as a
+/// file read and merged.
 fn spawn_merged<'s, 'e>(
     scope: &'s Scope<'s, 'e>,
     order: usize,
     path: &'e Path,
     bytes_read: &'e Arc<AtomicU64>,
+    stats: &mut CaptureStats,
 ) -> MergedFile<'s> {
+    stats.files += 1;
+    stats.merged_by_time.push(path.to_path_buf());
     let (tx, rx) = sync_channel::<FrameBatch>(1);
     let reading = scope.spawn(move || {
         let mut stats = CaptureStats::default();
@@ -120,9 +125,7 @@ pub(crate) fn read_in_time_order(
                     &mut |f| {
                         // Files starting before this frame join the merge.
                         while let Some((_, p)) = files.get(next).filter(|(t, _)| *t <= f.ts_us) {
-                            merged.push(spawn_merged(scope, next, p, bytes_read));
-                            stats.files += 1;
-                            stats.merged_by_time.push(p.clone());
+                            merged.push(spawn_merged(scope, next, p, bytes_read, stats));
                             next += 1;
                         }
                         match hand_on(&mut merged, stats, on_frame, Some(f.ts_us)) {
@@ -151,9 +154,7 @@ pub(crate) fn read_in_time_order(
                 if !merged.is_empty()
                     && let Some((_, p)) = files.get(next)
                 {
-                    merged.push(spawn_merged(scope, next, p, bytes_read));
-                    stats.files += 1;
-                    stats.merged_by_time.push(p.clone());
+                    merged.push(spawn_merged(scope, next, p, bytes_read, stats));
                     next += 1;
                 }
             }
