@@ -3,6 +3,22 @@
 //!
 //! Hand-written (days-from-civil, Howard Hinnant's algorithm) because a date
 //! library would be the largest dependency of this crate for two functions.
+//!
+//! Every reader keeps timestamps within [`EARLIEST_US`, `LATEST_US`], the
+//! years RFC 3339 can write (0000-9999): a record op25b writes as CSV reads
+//! back, and no sum or difference of two timestamps overflows an `i64`.
+
+/// 0000-01-01T00:00:00Z, the first instant [`format_rfc3339_us`] writes
+/// with a four-digit year.
+pub const EARLIEST_US: i64 = -62_167_219_200_000_000;
+/// 9999-12-31T23:59:59.999999Z, the last.
+pub const LATEST_US: i64 = 253_402_300_799_999_999;
+
+/// Whether `us` is within the years 0000-9999: a timestamp outside them
+/// came from a damaged or misread field, never from a clock.
+pub fn representable(us: i64) -> bool {
+    (EARLIEST_US..=LATEST_US).contains(&us)
+}
 
 /// Formats microseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 pub fn format_rfc3339_us(us: i64) -> String {
@@ -21,8 +37,13 @@ pub fn format_rfc3339_us(us: i64) -> String {
 
 /// Parses what [`format_rfc3339_us`] writes, and also: a bare integer
 /// (microseconds), fewer fraction digits, a space instead of `T`, and
-/// `+00:00` instead of `Z`. Other offsets are applied.
+/// `+00:00` instead of `Z`. Other offsets are applied. `None` for an
+/// instant outside [`representable`].
 pub fn parse_rfc3339_us(s: &str) -> Option<i64> {
+    parse_any_rfc3339_us(s).filter(|&us| representable(us))
+}
+
+fn parse_any_rfc3339_us(s: &str) -> Option<i64> {
     let s = s.trim();
     if let Ok(v) = s.parse::<i64>() {
         return Some(v);
@@ -136,6 +157,11 @@ mod tests {
         );
         assert_eq!(format_rfc3339_us(0), "1970-01-01T00:00:00.000000Z");
         assert_eq!(format_rfc3339_us(-1), "1969-12-31T23:59:59.999999Z");
+        assert_eq!(
+            format_rfc3339_us(EARLIEST_US),
+            "0000-01-01T00:00:00.000000Z"
+        );
+        assert_eq!(format_rfc3339_us(LATEST_US), "9999-12-31T23:59:59.999999Z");
         // 2024-02-29T12:34:56.789012Z, a leap day.
         assert_eq!(
             format_rfc3339_us(1_709_210_096_789_012),
@@ -173,5 +199,20 @@ mod tests {
             assert_eq!(parse_rfc3339_us(&format_rfc3339_us(t)), Some(t), "{t}");
             t += 7_777_777_777_777;
         }
+    }
+
+    #[test]
+    fn only_four_digit_years_are_read() {
+        for t in [EARLIEST_US, LATEST_US] {
+            assert_eq!(parse_rfc3339_us(&format_rfc3339_us(t)), Some(t), "{t}");
+            assert_eq!(parse_rfc3339_us(&t.to_string()), Some(t), "{t}");
+        }
+        for t in [EARLIEST_US - 1, LATEST_US + 1, i64::MIN, i64::MAX] {
+            assert!(!representable(t));
+            assert_eq!(parse_rfc3339_us(&t.to_string()), None, "{t}");
+        }
+        // Year 0000 less a positive offset is before the range.
+        assert_eq!(parse_rfc3339_us("0000-01-01T00:00:00+09:00"), None);
+        assert_eq!(parse_rfc3339_us("9999-12-31T23:59:59.999999-00:01"), None);
     }
 }
