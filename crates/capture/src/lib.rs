@@ -16,6 +16,7 @@
 //! [`decode`] (frames to packets), [`stream`] (TCP reassembly), [`smtp`] (the
 //! dialogue reader, push API), `session` (the table), [`stats`].
 
+mod clock;
 pub mod decode;
 pub mod detect;
 mod merge;

@@ -5,6 +5,7 @@
 //! Offsets in messages are offsets in the capture stream: the file itself, or,
 //! for a compressed file, the decompressed stream (the message says which).
 
+use crate::clock::ClockCheck;
 use crate::detect::{Container, detect};
 use crate::stats::CaptureStats;
 use op25b_core::InputError;
@@ -164,6 +165,61 @@ struct Interface {
     offset_s: i64,
 }
 
+impl Interface {
+    /// A packet block's 64-bit timestamp in this interface's units, as µs.
+    fn timestamp_us(&self, ts_high: u32, ts_low: u32) -> i64 {
+        let raw = (u64::from(ts_high) << 32) | u64::from(ts_low);
+        let us =
+            (u128::from(raw) * 1_000_000 / u128::from(self.units)).min(i64::MAX as u128 / 2) as i64;
+        us.saturating_add(self.offset_s.saturating_mul(1_000_000))
+    }
+}
+
+/// pcapng's obsolete Packet Block (type 2), which the Enhanced Packet Block
+/// replaced; Wireshark still reads it, pcap-parser hands it on unparsed.
+const OBSOLETE_PACKET_BLOCK: u32 = 2;
+
+/// The fields of an obsolete Packet Block's body: interface (16 bits), drops
+/// count (16 bits), timestamp high and low, captured and original length,
+/// then the data.
+struct ObsoletePacket<'a> {
+    if_id: u16,
+    ts_high: u32,
+    ts_low: u32,
+    data: &'a [u8],
+}
+
+impl<'a> ObsoletePacket<'a> {
+    const FIXED: usize = 20;
+
+    fn parse(body: &'a [u8], big_endian: bool) -> Option<ObsoletePacket<'a>> {
+        let u16_at = |at: usize| {
+            let b: [u8; 2] = body.get(at..at + 2)?.try_into().ok()?;
+            Some(if big_endian {
+                u16::from_be_bytes(b)
+            } else {
+                u16::from_le_bytes(b)
+            })
+        };
+        let u32_at = |at: usize| {
+            let b: [u8; 4] = body.get(at..at + 4)?.try_into().ok()?;
+            Some(if big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            })
+        };
+        let caplen = u32_at(12)? as usize;
+        let data = body.get(Self::FIXED..)?;
+        Some(ObsoletePacket {
+            if_id: u16_at(0)?,
+            ts_high: u32_at(4)?,
+            ts_low: u32_at(8)?,
+            data: &data[..caplen.min(data.len())],
+        })
+    }
+}
+
 fn malformed(path: &Path, offset: u64, compressed: bool, what: impl Into<String>) -> InputError {
     let mut what = what.into();
     if compressed {
@@ -182,7 +238,25 @@ fn malformed(path: &Path, offset: u64, compressed: bool, what: impl Into<String>
 ///
 /// `decompress_thread`: decompress compressed files on a thread of their own,
 /// so that decompression (the costliest step for them) overlaps parsing.
+///
+/// Frames whose timestamp no clock gave are counted in `stats` and left
+/// out ([`ClockCheck`]).
 pub(crate) fn read_file(
+    path: &Path,
+    stats: &mut CaptureStats,
+    bytes_read: &Arc<std::sync::atomic::AtomicU64>,
+    decompress_thread: bool,
+    on_frame: &mut dyn FnMut(Frame<'_>) -> bool,
+) -> Result<(), InputError> {
+    let mut clock = ClockCheck::default();
+    let result = read_frames(path, stats, bytes_read, decompress_thread, &mut |f| {
+        clock.push(f, on_frame)
+    });
+    clock.finish(stats, on_frame);
+    result
+}
+
+fn read_frames(
     path: &Path,
     stats: &mut CaptureStats,
     bytes_read: &Arc<std::sync::atomic::AtomicU64>,
@@ -239,6 +313,7 @@ pub(crate) fn read_file(
     let mut legacy_linktype = 0u32;
     let mut legacy_nanos = false;
     let mut interfaces: Vec<Interface> = Vec::new();
+    let mut big_endian = false;
     let mut last_ts = 0i64;
     loop {
         let offset = reader.consumed() as u64;
@@ -263,7 +338,10 @@ pub(crate) fn read_file(
                             data: b.data,
                         });
                     }
-                    PcapBlockOwned::NG(Block::SectionHeader(_)) => interfaces.clear(),
+                    PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+                        interfaces.clear();
+                        big_endian = shb.big_endian();
+                    }
                     PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
                         interfaces.push(Interface {
                             linktype: u32::from(idb.linktype.0 as u16),
@@ -274,11 +352,7 @@ pub(crate) fn read_file(
                     PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
                         match interfaces.get(epb.if_id as usize) {
                             Some(ifc) => {
-                                let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                                let us = (u128::from(raw) * 1_000_000 / u128::from(ifc.units))
-                                    .min(i64::MAX as u128 / 2)
-                                    as i64;
-                                last_ts = us.saturating_add(ifc.offset_s.saturating_mul(1_000_000));
+                                last_ts = ifc.timestamp_us(epb.ts_high, epb.ts_low);
                                 let len = (epb.caplen as usize).min(epb.data.len());
                                 go_on = on_frame(Frame {
                                     ts_us: last_ts,
@@ -307,6 +381,30 @@ pub(crate) fn read_file(
                             stats.skip("unknown_interface");
                         }
                     },
+                    PcapBlockOwned::NG(Block::Unknown(b))
+                        if b.block_type == OBSOLETE_PACKET_BLOCK =>
+                    {
+                        match ObsoletePacket::parse(b.data, big_endian) {
+                            Some(p) => match interfaces.get(usize::from(p.if_id)) {
+                                Some(ifc) => {
+                                    last_ts = ifc.timestamp_us(p.ts_high, p.ts_low);
+                                    go_on = on_frame(Frame {
+                                        ts_us: last_ts,
+                                        linktype: ifc.linktype,
+                                        data: p.data,
+                                    });
+                                }
+                                None => {
+                                    stats.packets += 1;
+                                    stats.skip("unknown_interface");
+                                }
+                            },
+                            None => {
+                                stats.packets += 1;
+                                stats.skip("short_packet_block");
+                            }
+                        }
+                    }
                     PcapBlockOwned::NG(_) => {}
                 }
                 reader.consume(size);

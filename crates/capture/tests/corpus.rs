@@ -102,6 +102,14 @@ fn every_capture_ingests_and_every_packet_is_accounted_for() {
             assert!(stats.damage.is_empty(), "{}: {stats}", f.display());
             // Real captures hold far less out of order than the budget.
             assert_eq!(stats.reorder_budget_flushes, 0, "{}", f.display());
+            // Nor does a real capture's clock jump or leave the years 0000-9999.
+            for reason in ["timestamp_jump", "timestamp_out_of_range"] {
+                assert!(
+                    !stats.skipped.contains_key(reason),
+                    "{}: {stats}",
+                    f.display()
+                );
+            }
             for r in &records {
                 assert!(r.start <= r.end, "{}", f.display());
             }

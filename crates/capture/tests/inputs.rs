@@ -130,6 +130,60 @@ fn pcapng_simple_packet_blocks_take_the_last_timestamp() {
 }
 
 #[test]
+fn pcapng_obsolete_packet_blocks_read_like_enhanced_ones() {
+    let frames = two_sessions();
+    let mut bytes = pcapng(&[(1, 6)], &[]);
+    for (i, (ts, f)) in frames.iter().enumerate() {
+        if i % 2 == 0 {
+            bytes.extend(obsolete_packet_block(0, *ts as u64, f));
+        } else {
+            bytes.extend(enhanced_packet_block(0, *ts as u64, f));
+        }
+    }
+    // One for an interface the section does not have: counted.
+    bytes.extend(obsolete_packet_block(3, frames[0].0 as u64, &frames[0].1));
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "pb.pcapng", &bytes);
+    let (records, stats) = read(&[p], 1);
+    let stats = stats.unwrap();
+    assert_eq!(stats.packets, frames.len() as u64 + 1, "{stats}");
+    assert_eq!(stats.packets_used, frames.len() as u64, "{stats}");
+    assert_eq!(stats.skipped.get("unknown_interface"), Some(&1), "{stats}");
+    check_delivered(&records);
+    let whole = write(dir.path(), "x.pcap", &pcap(&frames, false, false, 1));
+    assert_eq!(read(&[whole], 1).0, records);
+}
+
+#[test]
+fn a_frame_stamped_years_ahead_neither_splits_sessions_nor_starts_the_next_file() {
+    // Two rotated files; in the first, one frame (not SMTP) carries a
+    // timestamp ten years ahead. Read as if it were not there, and counted.
+    let frames = two_sessions();
+    let half = frames.len() / 2;
+    let mut first: Frames = frames[..half].to_vec();
+    let spike = first[1].0 + 10 * 365 * 86_400_000_000;
+    let http = frame(([10, 9, 9, 9], 5555), ([10, 9, 9, 8], 80), 1, 0, SYN, b"");
+    first.insert(2, (spike, http));
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.pcap", &pcap(&first, false, false, 1));
+    let b = write(
+        dir.path(),
+        "b.pcap",
+        &pcap(&frames[half..], false, false, 1),
+    );
+    let whole = write(dir.path(), "whole.pcap", &pcap(&frames, false, false, 1));
+    let (want, _) = read(&[whole], 1);
+    for threads in [1, 2] {
+        let (got, stats) = read(&[b.clone(), a.clone()], threads);
+        let stats = stats.unwrap();
+        assert_eq!(got, want, "{stats}");
+        assert_eq!(stats.skipped.get("timestamp_jump"), Some(&1), "{stats}");
+        assert_eq!(stats.packets, frames.len() as u64 + 1, "{stats}");
+        assert!(stats.merged_by_time.is_empty(), "{stats}");
+    }
+}
+
+#[test]
 fn link_layers_sll_sll2_null_vlan_stack() {
     let frames = two_sessions();
     let relink = |f: &Vec<u8>, kind: u32| -> Vec<u8> {

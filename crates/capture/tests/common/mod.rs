@@ -157,16 +157,21 @@ pub fn pcapng(interfaces: &[(u16, u8)], packets: &[(u32, u64, Vec<u8>)]) -> Vec<
         out.extend(ng_block(1, &body));
     }
     for (ifc, ts, f) in packets {
-        let mut body = Vec::new();
-        body.extend_from_slice(&ifc.to_le_bytes());
-        body.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
-        body.extend_from_slice(&(*ts as u32).to_le_bytes());
-        body.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        body.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        body.extend_from_slice(f);
-        out.extend(ng_block(6, &body));
+        out.extend(enhanced_packet_block(*ifc, *ts, f));
     }
     out
+}
+
+/// A pcapng enhanced packet block (timestamp in the interface's units).
+pub fn enhanced_packet_block(interface: u32, ts: u64, frame: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&interface.to_le_bytes());
+    body.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+    body.extend_from_slice(&(ts as u32).to_le_bytes());
+    body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    body.extend_from_slice(frame);
+    ng_block(6, &body)
 }
 
 /// A pcapng simple packet block (no timestamp, interface 0).
@@ -174,4 +179,18 @@ pub fn simple_packet_block(frame: &[u8]) -> Vec<u8> {
     let mut body = (frame.len() as u32).to_le_bytes().to_vec();
     body.extend_from_slice(frame);
     ng_block(3, &body)
+}
+
+/// A pcapng obsolete Packet Block (type 2: 16-bit interface, drops count,
+/// timestamp, lengths, frame), as old Wireshark versions wrote.
+pub fn obsolete_packet_block(interface: u16, ts: u64, frame: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&interface.to_le_bytes());
+    body.extend_from_slice(&0u16.to_le_bytes());
+    body.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+    body.extend_from_slice(&(ts as u32).to_le_bytes());
+    body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    body.extend_from_slice(frame);
+    ng_block(2, &body)
 }
