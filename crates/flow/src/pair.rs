@@ -34,6 +34,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use op25b_core::time::representable;
 use op25b_core::{Outcome, SessionRecord, tcp_flags};
 
 use crate::FlowRecord;
@@ -76,6 +77,12 @@ pub struct PairerStats {
     /// Flows that ended before the pairing window (out of order): they
     /// start a session of their own.
     pub late_flows: u64,
+    /// SMTP flows with a start or end outside the years 0000-9999 (a
+    /// damaged or misread time field): dropped.
+    pub out_of_range_times: u64,
+    /// SMTP flows that ended before they started: their end is taken to be
+    /// their start, as nfdump does.
+    pub end_before_start: u64,
     pub sessions: u64,
     /// Sessions emitted because the time window passed / the open limit was hit.
     pub flushed_by_time: u64,
@@ -175,11 +182,20 @@ impl SessionPairer {
                 server_port: f.src_port,
             }
         };
+        if !representable(f.start_us) || !representable(f.end_us) {
+            self.stats.out_of_range_times += 1;
+            return;
+        }
+        let end_us = if f.end_us < f.start_us {
+            self.stats.end_before_start += 1;
+            f.start_us
+        } else {
+            f.end_us
+        };
         if f.rev_packets > 0 || f.rev_bytes > 0 {
             self.stats.biflows += 1;
         }
-        if self.watermark != i64::MIN
-            && f.end_us < self.watermark.saturating_sub(self.opts.window_us)
+        if self.watermark != i64::MIN && end_us < self.watermark.saturating_sub(self.opts.window_us)
         {
             self.stats.late_flows += 1;
         }
@@ -204,13 +220,13 @@ impl SessionPairer {
                     key.server_port,
                 );
                 rec.start = f.start_us;
-                rec.end = f.end_us;
+                rec.end = end_us;
                 rec.sampling = f.sampling.max(1);
                 add(&mut rec, f, c2s);
                 self.open.insert(key, Open { rec });
             }
         }
-        self.watermark = self.watermark.max(f.end_us);
+        self.watermark = self.watermark.max(end_us);
         if self.open.len() > self.opts.max_open {
             self.evict(out);
         }
@@ -436,6 +452,31 @@ mod tests {
         );
         assert_eq!(s[0].end, 31_000_000);
         assert_eq!(s[1].packets_c2s, 1);
+    }
+
+    #[test]
+    fn times_no_record_can_carry_are_dropped_and_reversed_ones_mended() {
+        let mut p = SessionPairer::new(&[25], PairerOptions::default());
+        let mut got = Vec::new();
+        let t = 1_700_000_000_000_000;
+        let mut far = flow("10.0.0.1", 4000, "192.0.2.9", 25, 3, 180, 0x1b, t);
+        far.end_us = i64::MAX;
+        let mut reversed = flow("10.0.0.2", 4000, "192.0.2.9", 25, 3, 180, 0x1b, t);
+        reversed.end_us = t - 5_000_000;
+        for f in [reversed, far] {
+            p.push(&f, &mut |r| got.push(r));
+        }
+        // The flow with a broken time did not move the window: the other
+        // session is still open.
+        assert!(got.is_empty());
+        p.finish(&mut |r| got.push(r));
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].start, got[0].end), (t, t));
+        let st = p.stats();
+        assert_eq!(
+            (st.flows, st.out_of_range_times, st.end_before_start),
+            (2, 1, 1)
+        );
     }
 
     #[test]
