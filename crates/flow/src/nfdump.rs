@@ -12,7 +12,7 @@
 //! `-q`), "No matching flows" and blank lines are skipped and counted.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
@@ -124,7 +124,15 @@ fn parse_time(s: &str) -> Option<i64> {
         t.next()?.parse().ok()?,
         t.next()?.parse().ok()?,
     );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+    // Four-digit years only: what a record can carry (core::time), and no
+    // overflow below.
+    if !(0..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&day)
+        || !(0..=23).contains(&hh)
+        || !(0..=59).contains(&mm)
+        || !(0..=60).contains(&ss)
+    {
         return None;
     }
     let mut frac_us = 0i64;
@@ -136,15 +144,9 @@ fn parse_time(s: &str) -> Option<i64> {
         frac_us += i64::from(c - b'0') * scale;
         scale /= 10;
     }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = op25b_core::time::days_from_civil(y, m, day);
     Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000) + frac_us)
+        .filter(|&us| op25b_core::time::representable(us))
 }
 
 /// nfdump's flag string, e.g. `...AP.SF` (CWR ECE URG ACK PSH RST SYN FIN).
@@ -247,9 +249,13 @@ pub(crate) fn plausible_csv_head(head: &[u8]) -> bool {
             .is_some_and(|(ts, rest)| parse_time(ts).is_some() && rest.contains(','))
 }
 
+/// The longest line read: an nfdump CSV line is a few hundred bytes, and a
+/// file without newlines must not be read into one string.
+const MAX_LINE: u64 = 64 * 1024;
+
 /// Reads an nfdump CSV file, handing each flow to `out`. A line that does
-/// not parse is counted in `bad_lines` and skipped; only I/O errors and a
-/// file that is not text are fatal.
+/// not parse is counted in `bad_lines` and skipped; only I/O errors, a file
+/// that is not text and a line longer than 64 KiB are fatal.
 pub fn read_nfdump_csv(
     path: &Path,
     out: &mut dyn FnMut(FlowRecord),
@@ -266,24 +272,36 @@ pub fn read_nfdump_csv(
     let mut offset = 0u64;
     loop {
         line.clear();
-        let n = reader.read_line(&mut line).map_err(|e| match e.kind() {
-            std::io::ErrorKind::InvalidData => InputError::Malformed {
-                path: path.to_path_buf(),
-                offset,
-                what: "not UTF-8 text".to_string(),
-            },
-            _ => InputError::Io {
-                path: path.to_path_buf(),
-                source: e,
-            },
-        })?;
+        let n = (&mut reader)
+            .take(MAX_LINE + 1)
+            .read_line(&mut line)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => InputError::Malformed {
+                    path: path.to_path_buf(),
+                    offset,
+                    what: "not UTF-8 text".to_string(),
+                },
+                _ => InputError::Io {
+                    path: path.to_path_buf(),
+                    source: e,
+                },
+            })?;
         if n == 0 {
             return Ok(stats);
+        }
+        if n as u64 > MAX_LINE {
+            return Err(InputError::Malformed {
+                path: path.to_path_buf(),
+                offset,
+                what: format!("a line longer than {MAX_LINE} bytes: not nfdump CSV"),
+            });
         }
         offset += n as u64;
         stats.lines += 1;
         let text = line.trim_end_matches(['\r', '\n']);
         if text.starts_with("ts,te,") {
+            // A header after a summary: another run's output appended.
+            in_summary = false;
             match Columns::from_header(text) {
                 Some(c) => cols = c,
                 None => stats.bad_lines += 1,

@@ -125,6 +125,52 @@ fn with_header_columns_are_found_by_name() {
 }
 
 #[test]
+fn appended_runs_years_out_of_range_and_endless_lines() {
+    let dir = std::env::temp_dir().join(format!("op25b-flow-runs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let line = |year: &str, sp: u16| {
+        format!(
+            "{year}-01-01 00:00:00,{year}-01-01 00:00:01,1.000,10.0.0.1,10.0.0.2,{sp},25,TCP,...AP.SF,0,0,12,3000\n"
+        )
+    };
+    // Two runs' output appended: the second's records come after the first's summary.
+    // In the second, a year no record can carry, and one whose microseconds
+    // overflow an i64.
+    let mut text = String::new();
+    for (run, years) in [&["2020"][..], &["2020", "10000", "300000"]]
+        .iter()
+        .enumerate()
+    {
+        text.push_str("ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt\n");
+        for (i, year) in years.iter().enumerate() {
+            text.push_str(&line(year, 4000 + 10 * run as u16 + i as u16));
+        }
+        text.push_str("Summary\nflows,bytes,packets\n1,3000,12\n");
+    }
+    let path = dir.join("runs.csv");
+    std::fs::write(&path, &text).unwrap();
+    let mut v = Vec::new();
+    let st = read_nfdump_csv(&path, &mut |r| v.push(r)).unwrap();
+    let ports: Vec<u16> = v.iter().map(|r| r.src_port).collect();
+    assert_eq!(ports, [4000, 4010]);
+    assert_eq!(st.bad_lines, 2);
+    assert_eq!(st.lines, st.records + st.bad_lines + st.skipped_lines);
+
+    let endless = dir.join("endless.csv");
+    let mut text = line("2020", 4000);
+    text.push_str(&"9".repeat(100_000));
+    std::fs::write(&endless, text).unwrap();
+    let e = read_nfdump_csv(&endless, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        e.contains("endless.csv") && e.contains("offset") && e.contains("longer than"),
+        "{e}"
+    );
+}
+
+#[test]
 fn detect_tells_corpus_files_apart() {
     let Some(corpus) = common::corpus() else {
         return;
