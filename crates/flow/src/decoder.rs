@@ -885,6 +885,11 @@ impl FlowDecoder {
                 rev_tcp_flags: acc.rev_tcp_flags,
             })
         };
+        if let Some(len) = template.fixed_len {
+            // Set padding is zeros; anything else after the last whole
+            // record is a record cut short.
+            overrun = body.chunks_exact(len).remainder().iter().any(|&b| b != 0);
+        }
         if let (Some(len), Some(plan)) = (template.fixed_len, template.plan.as_ref()) {
             // The fast path: direct offsets; sampling comes from the domain.
             let sampling = domain

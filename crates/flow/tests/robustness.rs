@@ -137,3 +137,22 @@ fn pathological_templates() {
     assert_eq!(m.record_overrun, 1, "{m:?}");
     assert_eq!(dec.stats().sets_unresolved_at_finish, 1);
 }
+
+#[test]
+fn a_fixed_length_record_cut_short_is_counted_and_padding_is_not() {
+    let from: SocketAddr = "192.0.2.1:4739".parse().unwrap();
+    let mut dec = FlowDecoder::new(DecoderOptions::default());
+    let mut out = Vec::new();
+    // Template 256: sourceIPv4Address, destinationIPv4Address (8 bytes a record).
+    let template = [0, 2, 0, 16, 1, 0, 0, 2, 0, 8, 0, 4, 0, 12, 0, 4];
+    let record = [10, 0, 0, 1, 192, 0, 2, 9];
+    for tail in [[0u8; 4], [10, 0, 0, 2]] {
+        let mut sets = template.to_vec();
+        sets.extend_from_slice(&[1, 0, 0, 16]);
+        sets.extend_from_slice(&record);
+        sets.extend_from_slice(&tail);
+        dec.decode(from, 0, &ipfix(&sets), &mut out);
+    }
+    assert_eq!(out.len(), 2);
+    assert_eq!(dec.stats().malformed.record_overrun, 1, "{:?}", dec.stats());
+}
