@@ -402,7 +402,7 @@ impl MailLogReader {
                 if let Some(t) = self.open.get_mut(&key) {
                     if t.qid == qid
                         && t.relay == rcpt.relay
-                        && (l.time_us - t.last_us).abs() <= TRANSACTION_GAP_US
+                        && l.time_us.abs_diff(t.last_us) <= TRANSACTION_GAP_US.unsigned_abs()
                     {
                         t.last_us = l.time_us;
                         t.recipients += 1;
@@ -487,7 +487,7 @@ impl MailLogReader {
         let mut stale: Vec<(i64, (String, u32))> = self
             .open
             .iter()
-            .filter(|(_, t)| now - t.last_us > TRANSACTION_GAP_US)
+            .filter(|(_, t)| now.saturating_sub(t.last_us) > TRANSACTION_GAP_US)
             .map(|(k, t)| (t.first_us, k.clone()))
             .collect();
         // In time order (then host and process), whatever the map's order.
@@ -539,17 +539,39 @@ fn open_text(path: &Path) -> Result<Box<dyn BufRead>, InputError> {
 /// The time of the first syslog line of a file, to put rotated files in
 /// order; `None` where no line in the first [`HEAD_LINES`] parses.
 pub fn first_time_us(path: &Path, classic: ClassicTime) -> Result<Option<i64>, InputError> {
-    let reader = open_text(path)?;
-    for (i, line) in reader.split(b'\n').enumerate() {
-        let line = line.map_err(|source| InputError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    let mut reader = open_text(path)?;
+    let mut line = Vec::with_capacity(512);
+    for _ in 0..=HEAD_LINES {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|source| InputError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if n == 0 {
+            break;
+        }
+        if n > MAX_LINE {
+            // Overlong: passed over to its end, never held whole.
+            while !line.ends_with(b"\n") {
+                line.clear();
+                let m = (&mut reader)
+                    .take(MAX_LINE as u64)
+                    .read_until(b'\n', &mut line)
+                    .map_err(|source| InputError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                if m == 0 {
+                    return Ok(None);
+                }
+            }
+            continue;
+        }
         if let Ok(l) = parse_line(String::from_utf8_lossy(&line).trim_end(), classic) {
             return Ok(Some(l.time_us));
-        }
-        if i as u64 >= HEAD_LINES {
-            break;
         }
     }
     Ok(None)

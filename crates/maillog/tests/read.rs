@@ -198,6 +198,29 @@ fn binary_junk_and_overlong_lines_are_counted_not_fatal() {
     assert_eq!(stats.submissions, 4, "three in SECOND, one here");
 }
 
+#[test]
+fn rotated_files_are_ordered_past_an_overlong_first_line() {
+    // The older file starts with a line longer than any syslog writes; its
+    // first timestamp is still found, so it is read first and the message
+    // it hands in is traced in the newer one.
+    let dir = tempfile::tempdir().unwrap();
+    let mut older = vec![b'x'; op25b_maillog::MAX_LINE * 3];
+    older.push(b'\n');
+    older.extend(FIRST.as_bytes());
+    let older = write(dir.path(), "maillog.1", &older);
+    let newer = write(dir.path(), "maillog", SECOND.as_bytes());
+    let first = op25b_maillog::first_time_us(&older, UTC_2026)
+        .unwrap()
+        .expect("a time after the overlong line");
+    let second = op25b_maillog::first_time_us(&newer, UTC_2026)
+        .unwrap()
+        .unwrap();
+    assert!(first < second);
+    let (in_order, _) = read(&[older.clone(), newer.clone()]).unwrap();
+    let (swapped, _) = read(&[newer, older]).unwrap();
+    assert_eq!(in_order, swapped);
+}
+
 /// The simulated ISP writes its servers' log beside the captures; every
 /// relay session in the ground truth must come out of it as one delivery,
 /// with the customer who submitted it.
