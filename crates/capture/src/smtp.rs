@@ -24,6 +24,11 @@ pub const MAX_PENDING: usize = 1024;
 /// Longest HELO/EHLO argument kept, in bytes.
 pub const MAX_HELO: usize = 255;
 
+/// Counts stop at `u32::MAX`: one connection can carry more than 4 G lines.
+fn bump(count: &mut u32) {
+    *count = count.saturating_add(1);
+}
+
 /// What one connection's dialogue showed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SmtpSummary {
@@ -234,7 +239,7 @@ impl SmtpReader {
                         data = &data[i + 1..];
                         let mut line = std::mem::take(&mut self.client_line);
                         if line.cut {
-                            self.summary.long_lines += 1;
+                            bump(&mut self.summary.long_lines);
                         }
                         if !line.damaged {
                             self.client_command(&line.buf);
@@ -276,7 +281,7 @@ impl SmtpReader {
                     data = &data[i + 1..];
                     let mut line = std::mem::take(&mut self.server_line);
                     if line.cut {
-                        self.summary.long_lines += 1;
+                        bump(&mut self.summary.long_lines);
                     }
                     if !line.damaged {
                         self.server_reply_line(&line.buf);
@@ -328,7 +333,7 @@ impl SmtpReader {
 
     fn push_pending(&mut self, p: Pending) {
         if self.pending.len() >= MAX_PENDING {
-            self.summary.pending_overflow += 1;
+            bump(&mut self.summary.pending_overflow);
         } else {
             self.pending.push_back(p);
         }
@@ -344,7 +349,7 @@ impl SmtpReader {
         if line.is_empty() {
             return;
         }
-        self.summary.commands += 1;
+        bump(&mut self.summary.commands);
         let (verb, arg) = match line.iter().position(|&b| b == b' ') {
             Some(i) => (&line[..i], trim_start(&line[i + 1..])),
             None => (line, &[][..]),
@@ -360,7 +365,7 @@ impl SmtpReader {
             }
             self.push_pending(Pending::Helo);
         } else if is(b"MAIL") {
-            self.summary.transactions += 1;
+            bump(&mut self.summary.transactions);
             self.push_pending(Pending::Mail);
         } else if is(b"RCPT") {
             self.push_pending(Pending::Rcpt);
@@ -461,7 +466,7 @@ impl SmtpReader {
                 u16::from(d[0] - b'0') * 100 + u16::from(d[1] - b'0') * 10 + u16::from(d[2] - b'0')
             }
             _ => {
-                self.summary.bad_lines += 1;
+                bump(&mut self.summary.bad_lines);
                 return;
             }
         };
@@ -472,7 +477,7 @@ impl SmtpReader {
     }
 
     fn reply(&mut self, code: u16) {
-        self.summary.replies += 1;
+        bump(&mut self.summary.replies);
         if self.expect_greeting {
             self.expect_greeting = false;
             // A greeting is 220 or a refusal; a 250 with commands waiting
@@ -490,12 +495,12 @@ impl SmtpReader {
             // its "." was lost in a gap.
             self.mode = ClientMode::Command;
             if class == 2 {
-                self.summary.messages += 1;
+                bump(&mut self.summary.messages);
             }
             return;
         }
         let Some(front) = self.pending.front().copied() else {
-            self.summary.unmatched_replies += 1;
+            bump(&mut self.summary.unmatched_replies);
             return;
         };
         if front == Pending::Auth && code == 334 {
@@ -504,11 +509,11 @@ impl SmtpReader {
         self.pending.pop_front();
         match front {
             Pending::Auth => self.auth_in_progress = false,
-            Pending::Rcpt if class == 2 => self.summary.rcpt_accepted += 1,
-            Pending::Rcpt if class == 4 || class == 5 => self.summary.rcpt_rejected += 1,
+            Pending::Rcpt if class == 2 => bump(&mut self.summary.rcpt_accepted),
+            Pending::Rcpt if class == 4 || class == 5 => bump(&mut self.summary.rcpt_rejected),
             Pending::Data if self.hold == Some(Hold::Data) => self.release_hold(code == 354),
-            Pending::DataEnd if class == 2 => self.summary.messages += 1,
-            Pending::Bdat { last: true } if class == 2 => self.summary.messages += 1,
+            Pending::DataEnd if class == 2 => bump(&mut self.summary.messages),
+            Pending::Bdat { last: true } if class == 2 => bump(&mut self.summary.messages),
             Pending::StartTls => {
                 if code == 220 {
                     self.summary.tls = true;
