@@ -5,10 +5,11 @@ use crate::{ROW_GROUP, StoreError, io_err};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{TimestampMicrosecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type};
 use arrow_array::{
-    ArrayRef, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt8Array,
+    Array, ArrayRef, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt8Array,
     UInt16Array, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use op25b_core::time::representable;
 use op25b_core::{COLUMNS, InputError, SessionRecord};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -228,6 +229,54 @@ pub fn from_batch(
     let messages = prim!("messages", UInt32Type);
     let sampling = prim!("sampling", UInt32Type);
     let gaps = b.column_by_name("gaps").and_then(|c| c.as_boolean_opt());
+    // A file another tool wrote may leave cells empty (null), which
+    // `value` would read as 0, 1970 or "". An empty HELO or gaps cell means
+    // not seen, as in the CSV; any other is an error naming the row.
+    let required: [(&str, &dyn Array); 22] = [
+        ("start", start),
+        ("end", end),
+        ("client", client),
+        ("server", server),
+        ("client_port", client_port),
+        ("server_port", server_port),
+        ("source", source),
+        ("packets_c2s", packets_c2s),
+        ("packets_s2c", packets_s2c),
+        ("bytes_c2s", bytes_c2s),
+        ("bytes_s2c", bytes_s2c),
+        ("flags_c2s", flags_c2s),
+        ("flags_s2c", flags_s2c),
+        ("outcome", outcome),
+        ("tls", tls),
+        ("auth", auth),
+        ("greeting_code", greeting_code),
+        ("transactions", transactions),
+        ("rcpt_accepted", rcpt_accepted),
+        ("rcpt_rejected", rcpt_rejected),
+        ("messages", messages),
+        ("sampling", sampling),
+    ];
+    for (name, a) in required {
+        if a.null_count() > 0
+            && let Some(i) = (0..a.len()).find(|&i| a.is_null(i))
+        {
+            return Err((
+                first_row + i as u64,
+                format!("column {name} is empty (null)"),
+            ));
+        }
+    }
+    for (name, times) in [("start", start), ("end", end)] {
+        if let Some(i) = times.values().iter().position(|&t| !representable(t)) {
+            return Err((
+                first_row + i as u64,
+                format!(
+                    "column {name}: {} µs is outside the years 0000-9999",
+                    times.value(i)
+                ),
+            ));
+        }
+    }
     out.reserve(b.num_rows());
     for i in 0..b.num_rows() {
         let row = first_row + i as u64;
@@ -254,7 +303,11 @@ pub fn from_batch(
             flags_c2s: flags_c2s.value(i),
             flags_s2c: flags_s2c.value(i),
             outcome: outcome.value(i).parse().map_err(|e| (row, e))?,
-            helo: helo.value(i).to_string(),
+            helo: if helo.is_null(i) {
+                String::new()
+            } else {
+                helo.value(i).to_string()
+            },
             tls: tls.value(i),
             auth: auth.value(i),
             greeting_code: greeting_code.value(i),
@@ -263,7 +316,7 @@ pub fn from_batch(
             rcpt_rejected: rcpt_rejected.value(i),
             messages: messages.value(i),
             sampling: sampling.value(i),
-            gaps: gaps.is_some_and(|g| g.value(i)),
+            gaps: gaps.is_some_and(|g| g.is_valid(i) && g.value(i)),
         });
     }
     Ok(())

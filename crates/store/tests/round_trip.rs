@@ -115,3 +115,91 @@ fn truncated_parquet_is_an_error_not_a_panic() {
     let err = read_sessions(&path, &mut |_| {}).unwrap_err().to_string();
     assert!(err.contains("cut.parquet"), "{err}");
 }
+
+/// Parquet from another tool: every column nullable. An empty HELO (or gaps)
+/// cell reads as not seen; any other empty cell, or a time outside the years
+/// 0000-9999, is an error naming the file, the row and the column.
+#[test]
+fn empty_parquet_cells_and_impossible_times() {
+    use arrow_array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array};
+    use arrow_schema::{Field, Schema};
+    use parquet::arrow::ArrowWriter;
+    use std::sync::Arc;
+
+    let records = sample(3);
+    let schema = op25b_store::schema();
+    let batch = op25b_store::to_batch(&schema, &records).unwrap();
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    let nullable = Arc::new(Schema::new(fields));
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, column: &str, replacement: ArrayRef| {
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(c, f)| {
+                if f.name() == column {
+                    replacement.clone()
+                } else {
+                    c.clone()
+                }
+            })
+            .collect();
+        let b = RecordBatch::try_new(nullable.clone(), columns).unwrap();
+        let path = dir.path().join(name);
+        let mut w = ArrowWriter::try_new(
+            std::fs::File::create(&path).unwrap(),
+            nullable.clone(),
+            None,
+        )
+        .unwrap();
+        w.write(&b).unwrap();
+        w.close().unwrap();
+        path
+    };
+    let read = |path: &std::path::Path| {
+        let mut got = Vec::new();
+        read_sessions(path, &mut |r| got.push(r)).map(|_| got)
+    };
+
+    let helo = [
+        Some(records[0].helo.as_str()),
+        None,
+        Some(records[2].helo.as_str()),
+    ];
+    let got = read(&write(
+        "helo.parquet",
+        "helo",
+        Arc::new(StringArray::from(helo.to_vec())),
+    ))
+    .unwrap();
+    let mut want = records.clone();
+    want[1].helo.clear();
+    assert_eq!(got, want);
+
+    let packets = UInt64Array::from(vec![Some(1), None, Some(3)]);
+    let err = read(&write("null.parquet", "packets_c2s", Arc::new(packets)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("null.parquet") && err.contains("record 1: column packets_c2s is empty"),
+        "{err}"
+    );
+
+    let starts =
+        TimestampMicrosecondArray::from(vec![records[0].start, i64::MAX, records[2].start])
+            .with_timezone("UTC");
+    let err = read(&write("year.parquet", "start", Arc::new(starts)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("year.parquet")
+            && err.contains("record 1: column start")
+            && err.contains("0000-9999"),
+        "{err}"
+    );
+}
