@@ -58,18 +58,21 @@ impl MergedFile<'_> {
 }
 
 /// Starts reading `path` on a thread of its own, counted in `stats` as a
-/// file read and merged.
+/// file read and merged. A thread the system cannot start (hundreds of
+/// captures of the same minutes under a low process limit) is an error
+/// naming the file.
 fn spawn_merged<'s, 'e>(
     scope: &'s Scope<'s, 'e>,
     order: usize,
     path: &'e Path,
     bytes_read: &'e Arc<AtomicU64>,
     stats: &mut CaptureStats,
-) -> MergedFile<'s> {
+) -> Result<MergedFile<'s>, InputError> {
     stats.files += 1;
     stats.merged_by_time.push(path.to_path_buf());
     let (tx, rx) = sync_channel::<FrameBatch>(1);
-    let reading = scope.spawn(move || {
+    let thread = std::thread::Builder::new().name("merge".into());
+    let reading = thread.spawn_scoped(scope, move || {
         let mut stats = CaptureStats::default();
         let mut batch = FrameBatch::default();
         let result = reader::read_file(path, &mut stats, bytes_read, false, &mut |f| {
@@ -88,13 +91,17 @@ fn spawn_merged<'s, 'e>(
         }
         (stats, result)
     });
-    MergedFile {
+    let reading = reading.map_err(|e| InputError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(e.kind(), format!("no thread to merge it in: {e}")),
+    })?;
+    Ok(MergedFile {
         order,
         batches: rx,
         batch: FrameBatch::default(),
         at: 0,
         reading,
-    }
+    })
 }
 
 /// Reads `files` (with the timestamp of their first packet, sorted by it) and
@@ -125,7 +132,13 @@ pub(crate) fn read_in_time_order(
                     &mut |f| {
                         // Files starting before this frame join the merge.
                         while let Some((_, p)) = files.get(next).filter(|(t, _)| *t <= f.ts_us) {
-                            merged.push(spawn_merged(scope, next, p, bytes_read, stats));
+                            match spawn_merged(scope, next, p, bytes_read, stats) {
+                                Ok(m) => merged.push(m),
+                                Err(e) => {
+                                    failed = Some(e);
+                                    return false;
+                                }
+                            }
                             next += 1;
                         }
                         match hand_on(&mut merged, stats, on_frame, Some(f.ts_us)) {
@@ -154,7 +167,7 @@ pub(crate) fn read_in_time_order(
                 if !merged.is_empty()
                     && let Some((_, p)) = files.get(next)
                 {
-                    merged.push(spawn_merged(scope, next, p, bytes_read, stats));
+                    merged.push(spawn_merged(scope, next, p, bytes_read, stats)?);
                     next += 1;
                 }
             }
