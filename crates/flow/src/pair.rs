@@ -83,6 +83,9 @@ pub struct PairerStats {
     /// SMTP flows that ended before they started: their end is taken to be
     /// their start, as nfdump does.
     pub end_before_start: u64,
+    /// SMTP flows that ended more than a day after both the flow before and
+    /// the flow after them from the same exporter: dropped.
+    pub time_jumps: u64,
     pub sessions: u64,
     /// Sessions emitted because the time window passed / the open limit was hit.
     pub flushed_by_time: u64,
@@ -99,6 +102,26 @@ struct Key {
     server_port: u16,
 }
 
+impl Key {
+    fn of(f: &FlowRecord, c2s: bool) -> Key {
+        if c2s {
+            Key {
+                client: f.src,
+                server: f.dst,
+                client_port: f.src_port,
+                server_port: f.dst_port,
+            }
+        } else {
+            Key {
+                client: f.dst,
+                server: f.src,
+                client_port: f.dst_port,
+                server_port: f.src_port,
+            }
+        }
+    }
+}
+
 struct Open {
     rec: SessionRecord,
 }
@@ -110,7 +133,27 @@ pub struct SessionPairer {
     open: HashMap<Key, Open>,
     watermark: i64,
     last_sweep: i64,
+    clocks: HashMap<IpAddr, ExporterClock>,
     stats: PairerStats,
+}
+
+/// How far an SMTP flow's end may be ahead of both the exporter's flow
+/// before it and its flow after it. An exporter hands a flow on when it
+/// expires, so the ends of successive flows differ by up to its idle
+/// timeout (softflowd's TCP default is an hour); a day is far beyond any.
+pub const EXPORTER_JUMP_US: i64 = 86_400_000_000;
+
+/// One exporter's clock as its SMTP flows show it: the time window and the
+/// sweeps move with flow ends, so one flow stamped a year ahead (a damaged
+/// time field, an uptime misread) would flush every open session and stop
+/// the sweeps. A flow more than [`EXPORTER_JUMP_US`] ahead of the one
+/// before it is held until the exporter's next flow: if that one is more
+/// than a day behind it too, the held flow is dropped and counted
+/// (`time_jumps`); otherwise it goes on, first.
+#[derive(Default)]
+struct ExporterClock {
+    last_end: Option<i64>,
+    held: Option<(FlowRecord, bool)>,
 }
 
 fn carried_data(flags: u8, packets: u64, bytes: u64) -> bool {
@@ -143,6 +186,7 @@ impl SessionPairer {
             open: HashMap::new(),
             watermark: i64::MIN,
             last_sweep: i64::MIN,
+            clocks: HashMap::new(),
             stats: PairerStats::default(),
         }
     }
@@ -167,25 +211,62 @@ impl SessionPairer {
             self.stats.not_smtp += 1;
             return;
         };
-        let key = if c2s {
-            Key {
-                client: f.src,
-                server: f.dst,
-                client_port: f.src_port,
-                server_port: f.dst_port,
-            }
-        } else {
-            Key {
-                client: f.dst,
-                server: f.src,
-                client_port: f.dst_port,
-                server_port: f.src_port,
-            }
-        };
         if !representable(f.start_us) || !representable(f.end_us) {
             self.stats.out_of_range_times += 1;
             return;
         }
+        let clock = self.clocks.entry(f.exporter).or_default();
+        let release = match clock.held.take() {
+            Some((h, _)) if f.end_us.saturating_add(EXPORTER_JUMP_US) < h.end_us => {
+                self.stats.time_jumps += 1;
+                None
+            }
+            Some(h) => {
+                clock.last_end = Some(h.0.end_us);
+                Some(h)
+            }
+            None => None,
+        };
+        let hold = clock
+            .last_end
+            .is_none_or(|l| f.end_us > l.saturating_add(EXPORTER_JUMP_US));
+        if hold {
+            clock.held = Some((f.clone(), c2s));
+        } else {
+            clock.last_end = Some(f.end_us);
+        }
+        if let Some((h, h_c2s)) = release {
+            self.pair(&h, h_c2s, out);
+        }
+        if !hold {
+            self.pair(f, c2s, out);
+        }
+    }
+
+    /// Flows held back for their exporter's next flow, in time order: those
+    /// that ended by `now` (all of them with `None`) go on.
+    fn release_held(&mut self, now: Option<i64>, out: &mut dyn FnMut(SessionRecord)) {
+        let mut ready: Vec<(FlowRecord, bool)> = Vec::new();
+        for clock in self.clocks.values_mut() {
+            if clock
+                .held
+                .as_ref()
+                .is_some_and(|(h, _)| now.is_none_or(|n| h.end_us <= n))
+                && let Some(h) = clock.held.take()
+            {
+                clock.last_end = Some(h.0.end_us);
+                ready.push(h);
+            }
+        }
+        ready.sort_by_key(|(h, _)| (h.end_us, h.exporter));
+        for (h, c2s) in ready {
+            self.pair(&h, c2s, out);
+        }
+    }
+
+    /// A checked SMTP flow into its session.
+    fn pair(&mut self, f: &FlowRecord, c2s: bool, out: &mut dyn FnMut(SessionRecord)) {
+        let key = Key::of(f, c2s);
         let end_us = if f.end_us < f.start_us {
             self.stats.end_before_start += 1;
             f.start_us
@@ -244,6 +325,8 @@ impl SessionPairer {
     /// Time passed without flows (a live collector's idle tick): sessions
     /// that ended more than the window before `now_us` are emitted.
     pub fn advance(&mut self, now_us: i64, out: &mut dyn FnMut(SessionRecord)) {
+        // A held flow that ended by now is not from the future.
+        self.release_held(Some(now_us), out);
         if now_us <= self.watermark {
             return;
         }
@@ -256,6 +339,7 @@ impl SessionPairer {
 
     /// End of input: every open session is emitted.
     pub fn finish(&mut self, out: &mut dyn FnMut(SessionRecord)) {
+        self.release_held(None, out);
         self.flush_where(|_| true, out);
     }
 
@@ -477,6 +561,73 @@ mod tests {
             (st.flows, st.out_of_range_times, st.end_before_start),
             (2, 1, 1)
         );
+    }
+
+    #[test]
+    fn one_flow_stamped_a_year_ahead_is_dropped_and_flushes_nothing() {
+        let t = 1_700_000_000_000_000;
+        let day: i64 = 86_400_000_000;
+        let at = |exporter: &str, sp: u16, dp: u16, when: i64| {
+            let (client, server) = ("10.0.0.1", "192.0.2.9");
+            let mut f = if dp == 25 {
+                flow(client, sp, server, dp, 5, 900, 0x1b, when)
+            } else {
+                flow(server, sp, client, dp, 5, 400, 0x1b, when)
+            };
+            f.exporter = exporter.parse().unwrap();
+            f
+        };
+        let run = |flows: &[FlowRecord]| {
+            let mut p = SessionPairer::new(&[25], PairerOptions::default());
+            let mut got = Vec::new();
+            for f in flows {
+                p.push(f, &mut |r| got.push(r));
+            }
+            p.finish(&mut |r| got.push(r));
+            let mut sessions: Vec<(u16, u64, u64)> = got
+                .iter()
+                .map(|r| (r.client_port, r.packets_c2s, r.packets_s2c))
+                .collect();
+            sessions.sort();
+            (sessions, p.stats().time_jumps)
+        };
+        // Ports 4000 and 4001 each one session with both directions: the
+        // year-ahead flow neither flushed them nor stayed.
+        let (sessions, jumps) = run(&[
+            at("192.0.2.1", 4000, 25, t),
+            at("192.0.2.1", 4001, 25, t + 1_000_000),
+            at("192.0.2.1", 4002, 25, t + 365 * day),
+            at("192.0.2.1", 25, 4000, t + 2_000_000),
+            at("192.0.2.1", 25, 4001, t + 3_000_000),
+        ]);
+        assert_eq!(sessions, [(4000, 5, 5), (4001, 5, 5)]);
+        assert_eq!(jumps, 1);
+        // An exporter whose clock is two days ahead of the other's: its
+        // own flows follow each other, so none is a jump and none is lost
+        // (sessions of the exporter behind are flushed early: a clock
+        // offset between exporters is not corrected).
+        let (sessions, jumps) = run(&[
+            at("192.0.2.1", 4000, 25, t),
+            at("192.0.2.2", 5000, 25, t + 2 * day),
+            at("192.0.2.1", 25, 4000, t + 1_000_000),
+            at("192.0.2.2", 25, 5000, t + 2 * day + 1_000_000),
+        ]);
+        let packets: u64 = sessions.iter().map(|s| s.1 + s.2).sum();
+        assert_eq!((packets, jumps), (20, 0));
+        assert!(sessions.contains(&(5000, 5, 5)), "{sessions:?}");
+        // A real jump (an exporter back after two days) is followed.
+        let mut p = SessionPairer::new(&[25], PairerOptions::default());
+        let mut got = Vec::new();
+        for f in [
+            at("192.0.2.1", 4000, 25, t),
+            at("192.0.2.1", 4001, 25, t + 2 * day),
+            at("192.0.2.1", 25, 4001, t + 2 * day + 1_000_000),
+        ] {
+            p.push(&f, &mut |r| got.push(r));
+        }
+        p.finish(&mut |r| got.push(r));
+        assert_eq!(got.len(), 2);
+        assert_eq!(p.stats().time_jumps, 0);
     }
 
     #[test]
