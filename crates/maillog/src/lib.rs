@@ -541,30 +541,25 @@ fn open_text(path: &Path) -> Result<Box<dyn BufRead>, InputError> {
 pub fn first_time_us(path: &Path, classic: ClassicTime) -> Result<Option<i64>, InputError> {
     let mut reader = open_text(path)?;
     let mut line = Vec::with_capacity(512);
-    for _ in 0..=HEAD_LINES {
+    let mut read_line = |line: &mut Vec<u8>, limit: usize| {
         line.clear();
-        let n = (&mut reader)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut line)
+        (&mut reader)
+            .take(limit as u64)
+            .read_until(b'\n', line)
             .map_err(|source| InputError::Io {
                 path: path.to_path_buf(),
                 source,
-            })?;
+            })
+    };
+    for _ in 0..=HEAD_LINES {
+        let n = read_line(&mut line, MAX_LINE + 1)?;
         if n == 0 {
             break;
         }
         if n > MAX_LINE {
             // Overlong: passed over to its end, never held whole.
             while !line.ends_with(b"\n") {
-                line.clear();
-                let m = (&mut reader)
-                    .take(MAX_LINE as u64)
-                    .read_until(b'\n', &mut line)
-                    .map_err(|source| InputError::Io {
-                        path: path.to_path_buf(),
-                        source,
-                    })?;
-                if m == 0 {
+                if read_line(&mut line, MAX_LINE)? == 0 {
                     return Ok(None);
                 }
             }

@@ -164,14 +164,20 @@ pub fn pcapng(interfaces: &[(u16, u8)], packets: &[(u32, u64, Vec<u8>)]) -> Vec<
 
 /// A pcapng enhanced packet block (timestamp in the interface's units).
 pub fn enhanced_packet_block(interface: u32, ts: u64, frame: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    body.extend_from_slice(&interface.to_le_bytes());
+    packet_block(6, interface.to_le_bytes(), ts, frame)
+}
+
+/// A packet block of `block_type` whose body starts with `head` (the
+/// interface, and in the obsolete block the drops count), then timestamp,
+/// lengths and frame.
+fn packet_block(block_type: u32, head: [u8; 4], ts: u64, frame: &[u8]) -> Vec<u8> {
+    let mut body = head.to_vec();
     body.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
     body.extend_from_slice(&(ts as u32).to_le_bytes());
     body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
     body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
     body.extend_from_slice(frame);
-    ng_block(6, &body)
+    ng_block(block_type, &body)
 }
 
 /// A pcapng simple packet block (no timestamp, interface 0).
@@ -184,13 +190,6 @@ pub fn simple_packet_block(frame: &[u8]) -> Vec<u8> {
 /// A pcapng obsolete Packet Block (type 2: 16-bit interface, drops count,
 /// timestamp, lengths, frame), as old Wireshark versions wrote.
 pub fn obsolete_packet_block(interface: u16, ts: u64, frame: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    body.extend_from_slice(&interface.to_le_bytes());
-    body.extend_from_slice(&0u16.to_le_bytes());
-    body.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
-    body.extend_from_slice(&(ts as u32).to_le_bytes());
-    body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-    body.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-    body.extend_from_slice(frame);
-    ng_block(2, &body)
+    let [a, b] = interface.to_le_bytes();
+    packet_block(2, [a, b, 0, 0], ts, frame)
 }
