@@ -193,28 +193,22 @@ impl<'a> ObsoletePacket<'a> {
     const FIXED: usize = 20;
 
     fn parse(body: &'a [u8], big_endian: bool) -> Option<ObsoletePacket<'a>> {
-        let u16_at = |at: usize| {
-            let b: [u8; 2] = body.get(at..at + 2)?.try_into().ok()?;
+        // An unsigned field of `len` (2 or 4) bytes at `at`, in the section's byte order.
+        let field = |at: usize, len: usize| -> Option<u32> {
+            let b = body.get(at..at + len)?;
+            let digits = |v: u32, &x: &u8| v << 8 | u32::from(x);
             Some(if big_endian {
-                u16::from_be_bytes(b)
+                b.iter().fold(0, digits)
             } else {
-                u16::from_le_bytes(b)
+                b.iter().rev().fold(0, digits)
             })
         };
-        let u32_at = |at: usize| {
-            let b: [u8; 4] = body.get(at..at + 4)?.try_into().ok()?;
-            Some(if big_endian {
-                u32::from_be_bytes(b)
-            } else {
-                u32::from_le_bytes(b)
-            })
-        };
-        let caplen = u32_at(12)? as usize;
+        let caplen = field(12, 4)? as usize;
         let data = body.get(Self::FIXED..)?;
         Some(ObsoletePacket {
-            if_id: u16_at(0)?,
-            ts_high: u32_at(4)?,
-            ts_low: u32_at(8)?,
+            if_id: field(0, 2)? as u16,
+            ts_high: field(4, 4)?,
+            ts_low: field(8, 4)?,
             data: &data[..caplen.min(data.len())],
         })
     }
@@ -499,5 +493,28 @@ fn read_failure(
             source: e,
         }),
         None => Err(malformed(path, offset, compressed, "read error")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ObsoletePacket;
+
+    #[test]
+    fn obsolete_packet_block_in_either_byte_order() {
+        let frame = [0xaa, 0xbb, 0xcc];
+        let mut le = vec![3, 0, 9, 0, 1, 0, 0, 0, 4, 3, 2, 1, 3, 0, 0, 0, 60, 0, 0, 0];
+        le.extend_from_slice(&frame);
+        le.push(0); // padding
+        let mut be = vec![0, 3, 0, 9, 0, 0, 0, 1, 1, 2, 3, 4, 0, 0, 0, 3, 0, 0, 0, 60];
+        be.extend_from_slice(&frame);
+        be.push(0);
+        for (body, big_endian) in [(&le, false), (&be, true)] {
+            let p = ObsoletePacket::parse(body, big_endian).unwrap();
+            assert_eq!((p.if_id, p.ts_high, p.ts_low), (3, 1, 0x0102_0304));
+            assert_eq!(p.data, &frame);
+        }
+        // Cut inside the fixed fields: not a packet.
+        assert!(ObsoletePacket::parse(&le[..15], false).is_none());
     }
 }
