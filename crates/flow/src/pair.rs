@@ -133,7 +133,11 @@ pub struct SessionPairer {
     open: HashMap<Key, Open>,
     watermark: i64,
     last_sweep: i64,
-    clocks: HashMap<IpAddr, ExporterClock>,
+    /// Per exporter, found through `exporters`; `last` is the exporter of
+    /// the previous flow, since a datagram's flows come together.
+    clocks: Vec<ExporterClock>,
+    exporters: HashMap<IpAddr, usize>,
+    last: Option<(IpAddr, usize)>,
     stats: PairerStats,
 }
 
@@ -186,7 +190,9 @@ impl SessionPairer {
             open: HashMap::new(),
             watermark: i64::MIN,
             last_sweep: i64::MIN,
-            clocks: HashMap::new(),
+            clocks: Vec::new(),
+            exporters: HashMap::new(),
+            last: None,
             stats: PairerStats::default(),
         }
     }
@@ -215,7 +221,19 @@ impl SessionPairer {
             self.stats.out_of_range_times += 1;
             return;
         }
-        let clock = self.clocks.entry(f.exporter).or_default();
+        let at = match self.last {
+            Some((exporter, at)) if exporter == f.exporter => at,
+            _ => {
+                let next = self.clocks.len();
+                let at = *self.exporters.entry(f.exporter).or_insert(next);
+                if at == next {
+                    self.clocks.push(ExporterClock::default());
+                }
+                self.last = Some((f.exporter, at));
+                at
+            }
+        };
+        let clock = &mut self.clocks[at];
         let release = match clock.held.take() {
             Some((h, _)) if f.end_us.saturating_add(EXPORTER_JUMP_US) < h.end_us => {
                 self.stats.time_jumps += 1;
@@ -247,7 +265,7 @@ impl SessionPairer {
     /// that ended by `now` (all of them with `None`) go on.
     fn release_held(&mut self, now: Option<i64>, out: &mut dyn FnMut(SessionRecord)) {
         let mut ready: Vec<(FlowRecord, bool)> = Vec::new();
-        for clock in self.clocks.values_mut() {
+        for clock in &mut self.clocks {
             if clock
                 .held
                 .as_ref()
