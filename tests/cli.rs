@@ -14,6 +14,39 @@ fn usage_errors_exit_2() {
         run(&["rank", "x", "--format", "xml"]).status.code(),
         Some(2)
     );
+    // Values out of range are usage errors too, refused before any work
+    // (a bootstrap of 4 G resamples would ask for 256 GB).
+    for bad in [
+        &["report", "--before", "x", "-o", "r", "--size", "1x1"][..],
+        &[
+            "report",
+            "--before",
+            "x",
+            "-o",
+            "r",
+            "--size",
+            "100000x100000",
+        ],
+        &[
+            "report",
+            "--before",
+            "x",
+            "-o",
+            "r",
+            "--bootstrap",
+            "4294967295",
+        ],
+        &["synth", "-o", "s", "--scale", "0"],
+        &["synth", "-o", "s", "--sampling", "0"],
+    ] {
+        let o = run(bad);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}");
+        assert!(
+            stderr(&o).contains(bad[bad.len() - 2]),
+            "{bad:?}: {}",
+            stderr(&o)
+        );
+    }
 }
 
 #[test]

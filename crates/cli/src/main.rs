@@ -71,14 +71,14 @@ enum Command {
         /// Report directory (created; files in it are overwritten).
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
-        /// Chart size in pixels, WIDTHxHEIGHT.
-        #[arg(long, default_value = "1600x900")]
-        size: String,
+        /// Chart size in pixels, WIDTHxHEIGHT (200 to 8000 each).
+        #[arg(long, default_value = "1600x900", value_parser = parse_size)]
+        size: (u32, u32),
         /// Also write SVG charts.
         #[arg(long)]
         svg: bool,
-        /// Bootstrap resamples for the confidence intervals.
-        #[arg(long, default_value_t = 1000)]
+        /// Bootstrap resamples for the confidence intervals (0 to 100000; 0: no intervals).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=100_000))]
         bootstrap: u32,
         /// Seed of the bootstrap.
         #[arg(long, default_value_t = 1)]
@@ -120,10 +120,10 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Population multiplier (1 = a few tens of MB per capture).
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = 1.0, value_parser = parse_scale)]
         scale: f64,
         /// 1-in-N packet sampling for the flow exports (1 = unsampled).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         sampling: u32,
     },
 }
@@ -223,7 +223,7 @@ fn run(cli: Cli) -> Result<()> {
                 config: config.as_deref(),
                 output: &output,
             },
-            &size,
+            size,
             svg,
             bootstrap,
             seed,
@@ -372,7 +372,7 @@ struct ReportPaths<'a> {
 
 fn report(
     paths: &ReportPaths<'_>,
-    size: &str,
+    size: (u32, u32),
     svg: bool,
     bootstrap: u32,
     seed: u64,
@@ -385,7 +385,7 @@ fn report(
         config,
         output,
     } = *paths;
-    let (width, height) = parse_size(size)?;
+    let (width, height) = size;
     let config = load_config(config, args.quiet)?;
     let rank_cfg = op25b_rank::RankConfig::from_isp(&config).map_err(anyhow::Error::msg)?;
     let utc_offset_s =
@@ -444,14 +444,22 @@ fn report(
     Ok(())
 }
 
-fn parse_size(size: &str) -> Result<(u32, u32)> {
+/// `--size`: a usage error (exit 2) when it is not WIDTHxHEIGHT within bounds.
+fn parse_size(size: &str) -> std::result::Result<(u32, u32), String> {
     let parse = || -> Option<(u32, u32)> {
         let (w, h) = size.split_once(['x', 'X'])?;
         let (w, h) = (w.trim().parse().ok()?, h.trim().parse().ok()?);
         ((200..=8000).contains(&w) && (200..=8000).contains(&h)).then_some((w, h))
     };
-    parse()
-        .with_context(|| format!("--size {size:?}: expected WIDTHxHEIGHT, 200 to 8000 pixels each"))
+    parse().ok_or_else(|| "expected WIDTHxHEIGHT, 200 to 8000 pixels each".to_string())
+}
+
+fn parse_scale(scale: &str) -> std::result::Result<f64, String> {
+    scale
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .ok_or_else(|| "expected a positive number".to_string())
 }
 
 fn synth(profile: &str, output: &Path, seed: u64, scale: f64, sampling: u32) -> Result<()> {
@@ -460,12 +468,6 @@ fn synth(profile: &str, output: &Path, seed: u64, scale: f64, sampling: u32) -> 
             "unknown profile {profile:?}; profiles: {}",
             op25b_synth::profile_names().join(", ")
         );
-    }
-    if !(scale.is_finite() && scale > 0.0) {
-        bail!("--scale must be a positive number");
-    }
-    if sampling == 0 {
-        bail!("--sampling must be 1 or more");
     }
     std::fs::create_dir_all(output)
         .with_context(|| format!("{}: cannot create directory", output.display()))?;
