@@ -70,6 +70,17 @@ fn unrecognised_input_exits_1_naming_the_file() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("absent"));
+    // A missing config: named once, its cause said once.
+    let o = run(&[
+        "rank",
+        junk.to_str().unwrap(),
+        "--config",
+        "/absent/isp.toml",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("/absent/isp.toml"), "{e}");
+    assert_eq!(e.matches("os error 2").count(), 1, "{e}");
 }
 
 #[test]
