@@ -743,10 +743,11 @@ pub fn duration_s(r: &Ranking) -> f64 {
 }
 
 /// How much to multiply after-volumes by to compare them with before-volumes:
-/// the ratio of the durations, 1 when either is unknown.
-pub fn duration_scale(before: &Ranking, after: &Ranking) -> f64 {
+/// the ratio of the durations; `None` where an input spans no time (no
+/// record, or all at one instant), so that nothing can be scaled.
+pub fn duration_scale(before: &Ranking, after: &Ranking) -> Option<f64> {
     let (b, a) = (duration_s(before), duration_s(after));
-    if b > 0.0 && a > 0.0 { b / a } else { 1.0 }
+    (b > 0.0 && a > 0.0).then(|| b / a)
 }
 
 /// A host set split the way the bootstrap resamples it: relays and the rest
@@ -849,7 +850,7 @@ pub const BOOTSTRAP_METHOD: &str = "nonparametric bootstrap over hosts, stratifi
 pub fn bootstrap(
     before: &Strata,
     after: Option<&Strata>,
-    scale: f64,
+    scale: Option<f64>,
     replicates: u32,
     seed: u64,
 ) -> BootstrapResult {
@@ -869,7 +870,8 @@ pub fn bootstrap(
                 after: a.as_ref().and_then(|a| a.spam_share(SUSPECT_WEIGHT)),
                 differential: a
                     .as_ref()
-                    .and_then(|a| differential(&b, a, scale).share.map(|s| s.clamp(0.0, 1.0))),
+                    .zip(scale)
+                    .and_then(|(a, k)| differential(&b, a, k).share.map(|s| s.clamp(0.0, 1.0))),
             }
         })
         .collect();
@@ -882,7 +884,8 @@ pub fn bootstrap(
         .filter(|r| {
             r.before.is_none()
                 || r.simulated.is_none()
-                || (after.is_some() && (r.after.is_none() || r.differential.is_none()))
+                || (after.is_some() && r.after.is_none())
+                || (after.is_some() && scale.is_some() && r.differential.is_none())
         })
         .count();
     BootstrapResult {
@@ -1126,17 +1129,19 @@ pub struct Differential {
     pub spam_share_ci95: Option<[f64; 2]>,
     pub spam_share_unclamped: Option<f64>,
     pub volume_before: f64,
-    pub volume_after_normalised: f64,
+    /// This and the other quantities scaled by `scale` are `None` (null)
+    /// where an input spans no time and nothing can be scaled.
+    pub volume_after_normalised: Option<f64>,
     pub direct_before: f64,
-    pub direct_after_normalised: f64,
+    pub direct_after_normalised: Option<f64>,
     pub relay_before: f64,
-    pub relay_after_normalised: f64,
-    pub disappeared: f64,
-    pub moved_to_relays: f64,
-    pub removed: f64,
+    pub relay_after_normalised: Option<f64>,
+    pub disappeared: Option<f64>,
+    pub moved_to_relays: Option<f64>,
+    pub removed: Option<f64>,
     pub duration_before_s: f64,
     pub duration_after_s: f64,
-    pub scale: f64,
+    pub scale: Option<f64>,
 }
 
 /// One row of the threshold sensitivity table.
@@ -1453,7 +1458,7 @@ pub(crate) fn estimate_titled(
     let scale = input
         .after
         .as_ref()
-        .map_or(1.0, |a| duration_scale(&input.before, a));
+        .and_then(|a| duration_scale(&input.before, a));
 
     let before_strata = Strata::new(&before_hosts);
     let after_strata = after_hosts.as_deref().map(Strata::new);
@@ -1468,21 +1473,24 @@ pub(crate) fn estimate_titled(
 
     let differential = match (&input.after, &after_totals) {
         (Some(after), Some(at)) => {
-            let d = differential(&before_totals, at, scale);
+            // The before-only quantities do not depend on the scale.
+            let d = differential(&before_totals, at, scale.unwrap_or(1.0));
+            let scaled = |v: f64| scale.map(|_| v);
+            let share = scale.and(d.share);
             Some(Differential {
                 unit,
-                spam_share: d.share.map(|s| s.clamp(0.0, 1.0)),
+                spam_share: share.map(|s| s.clamp(0.0, 1.0)),
                 spam_share_ci95: boot.differential,
-                spam_share_unclamped: d.share,
+                spam_share_unclamped: share,
                 volume_before: d.volume_before,
-                volume_after_normalised: d.volume_after,
+                volume_after_normalised: scaled(d.volume_after),
                 direct_before: d.direct_before,
-                direct_after_normalised: d.direct_after,
+                direct_after_normalised: scaled(d.direct_after),
                 relay_before: d.relay_before,
-                relay_after_normalised: d.relay_after,
-                disappeared: d.disappeared,
-                moved_to_relays: d.moved_to_relays,
-                removed: d.removed,
+                relay_after_normalised: scaled(d.relay_after),
+                disappeared: scaled(d.disappeared),
+                moved_to_relays: scaled(d.moved_to_relays),
+                removed: scaled(d.removed),
                 duration_before_s: dur_before,
                 duration_after_s: duration_s(after),
                 scale,
@@ -1518,7 +1526,9 @@ pub(crate) fn estimate_titled(
         let gap_us = (after.start_us - before.end_us)
             .max(before.start_us - after.end_us)
             .max(0);
-        simulated_after.inputs_days_apart = Some(gap_us as f64 / 86_400e6);
+        // An input without records has no time of its own.
+        simulated_after.inputs_days_apart =
+            (before.records > 0 && after.records > 0).then_some(gap_us as f64 / 86_400e6);
     }
     simulated_after.scenario = with_input(simulated_after.scenario, &input.before, before_span);
     Summary {

@@ -212,6 +212,10 @@ fn num(x: f64) -> String {
     }
 }
 
+fn opt_num(x: Option<f64>) -> String {
+    x.map_or_else(|| "n/a".to_string(), num)
+}
+
 fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -766,7 +770,7 @@ impl<'a> Document<'a> {
                 sim.collateral_sessions, sim.collateral_suspect_sessions,
             ),
         ));
-        if let Some(d) = &s.differential {
+        if let Some(d) = s.differential.as_ref().filter(|d| d.spam_share.is_some()) {
             out.push((
                 pct(d.spam_share),
                 format!(
@@ -816,6 +820,55 @@ impl<'a> Document<'a> {
         ))
     }
 
+    /// Where the differential cannot be trusted from its own numbers: an
+    /// input that spans no time, spans of very different lengths, a share
+    /// outside [0, 1] before it was limited.
+    fn differential_warning(&self) -> Option<String> {
+        let d = self.s.differential.as_ref()?;
+        let (b, a) = (d.duration_before_s, d.duration_after_s);
+        let Some(k) = d.scale else {
+            let instant: Vec<&str> = [("before", b), ("after", a)]
+                .iter()
+                .filter(|(_, span)| *span <= 0.0)
+                .map(|(name, _)| *name)
+                .collect();
+            return Some(format!(
+                "The {} input spans no time (no record, or all at one instant: duration_before_s, \
+                 duration_after_s): the differential scales the after volumes by the ratio of the spans, \
+                 so it is not defined (n/a).",
+                instant.join(" and the ")
+            ));
+        };
+        let mut why = Vec::new();
+        if !(0.25..=4.0).contains(&k) {
+            why.push(format!(
+                "the inputs span {} s and {} s, so the after volumes are multiplied by k = {k:.4} (scale): \
+                 mail varies by hour of day and day of week, so spans of the same length (a week against a \
+                 week) compare far better",
+                num(b),
+                num(a)
+            ));
+        }
+        if let Some(u) = d.spam_share_unclamped.filter(|u| !(0.0..=1.0).contains(u)) {
+            why.push(format!(
+                "it came out at {} (spam_share_unclamped) and is shown limited to [0, 1]: {}",
+                pct(Some(u)),
+                if u < 0.0 {
+                    "more direct mail left after the block than before, once scaled, so the inputs are not \
+                     views of the same network before and after the block"
+                } else {
+                    "the relays' growth is negative beyond the direct mail that disappeared"
+                }
+            ));
+        }
+        (!why.is_empty()).then(|| {
+            format!(
+                "The differential is unreliable here: {}.",
+                why.join("; and ")
+            )
+        })
+    }
+
     fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.input.defaults_used {
@@ -841,6 +894,7 @@ impl<'a> Document<'a> {
         if let Some(note) = self.sampling_warning() {
             out.push(note);
         }
+        out.extend(self.differential_warning());
         if self.s.unit.as_str() == "sessions" && self.input.before.records > 0 {
             out.push(
                 "Some hosts were seen only in flow records (no SMTP dialogue): volumes count outbound \
@@ -1143,7 +1197,7 @@ impl<'a> Document<'a> {
             ),
             (
                 "scale k applied to after volumes",
-                format!("{:.4}", d.scale),
+                d.scale.map_or_else(|| "n/a".into(), |k| format!("{k:.4}")),
                 "scale",
             ),
             (
@@ -1153,7 +1207,7 @@ impl<'a> Document<'a> {
             ),
             (
                 "outbound volume after (× k)",
-                num(d.volume_after_normalised),
+                opt_num(d.volume_after_normalised),
                 "volume_after_normalised",
             ),
             (
@@ -1163,28 +1217,28 @@ impl<'a> Document<'a> {
             ),
             (
                 "direct (non-relay) after (× k)",
-                num(d.direct_after_normalised),
+                opt_num(d.direct_after_normalised),
                 "direct_after_normalised",
             ),
             ("relays before", num(d.relay_before), "relay_before"),
             (
                 "relays after (× k)",
-                num(d.relay_after_normalised),
+                opt_num(d.relay_after_normalised),
                 "relay_after_normalised",
             ),
             (
                 "direct volume that disappeared",
-                num(d.disappeared),
+                opt_num(d.disappeared),
                 "disappeared",
             ),
             (
                 "increase through the relays",
-                num(d.moved_to_relays),
+                opt_num(d.moved_to_relays),
                 "moved_to_relays",
             ),
             (
                 "removed = disappeared − increase",
-                num(d.removed),
+                opt_num(d.removed),
                 "removed",
             ),
             (
@@ -1275,6 +1329,9 @@ impl<'a> Document<'a> {
     fn input_lines(&self) -> Vec<String> {
         let mut out = Vec::new();
         let span = |r: &Ranking| {
+            if r.records == 0 {
+                return "no session record (0 hosts)".to_string();
+            }
             format!(
                 "{} to {} ({} s, {} hosts)",
                 format_utc(r.start_us),

@@ -418,6 +418,63 @@ fn empty_input_and_odd_sizes_still_give_a_whole_report() {
 }
 
 #[test]
+fn a_differential_that_cannot_be_trusted_says_why() {
+    let md_of = |name: &str, input: &op25b_report::ReportInput| {
+        let (_keep, dir) = out_dir(name);
+        let summary = write_report(input, &options(&dir, false)).expect("report");
+        let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+                .unwrap();
+        (summary, md, json)
+    };
+    // All of the after input at one instant: nothing to scale by.
+    let mut instant = before_after();
+    if let Some(a) = instant.after.as_mut() {
+        a.end_us = a.start_us;
+    }
+    let (summary, md, json) = md_of("diff-instant", &instant);
+    let d = summary.differential.as_ref().expect("present with --after");
+    assert_eq!((d.spam_share, d.scale, d.removed), (None, None, None));
+    assert!(json["differential"]["scale"].is_null() && json["differential"]["removed"].is_null());
+    assert!(md.contains("The after input spans no time"), "{md}");
+    assert!(
+        !md.contains("of the outbound volume before disappeared"),
+        "{md}"
+    );
+    assert!(
+        !md.contains("bootstrap replicates had no outbound mail"),
+        "{md}"
+    );
+
+    // An hour against a second.
+    let mut second = before_after();
+    if let Some(a) = second.after.as_mut() {
+        a.end_us = a.start_us + 1_000_000;
+    }
+    let (summary, md, _) = md_of("diff-second", &second);
+    let k = summary.differential.as_ref().and_then(|d| d.scale).unwrap();
+    assert!(md.contains("The differential is unreliable here"), "{md}");
+    assert!(md.contains(&format!("k = {k:.4}")), "{md}");
+    assert!(md.contains("limited to [0, 1]"), "{md}");
+
+    // The same spans, but more direct mail after than before.
+    let pair = before_after();
+    let swapped = input(pair.after.unwrap(), Some(pair.before));
+    let (summary, md, _) = md_of("diff-grew", &swapped);
+    let d = summary.differential.as_ref().unwrap();
+    assert!(d.spam_share_unclamped.unwrap() < 0.0 && d.spam_share == Some(0.0));
+    assert!(
+        md.contains("limited to [0, 1]: more direct mail left after"),
+        "{md}"
+    );
+
+    // A comparable pair says nothing.
+    let (_, md, _) = md_of("diff-fine", &before_after());
+    assert!(!md.contains("The differential is unreliable"), "{md}");
+}
+
+#[test]
 fn flows_say_what_the_relay_share_cannot_see() {
     // Flow records only: no host shows a dialogue, so the unit is sessions.
     let flows = |zombie_submits: bool| {
