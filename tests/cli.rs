@@ -578,3 +578,58 @@ fn captures_of_two_links_ingest_like_the_whole() {
         );
     }
 }
+
+/// An isp.toml that contradicts itself is used as written, and said so on
+/// stderr and in the report: here the ISP's relay is put inside a dynamic
+/// pool, so the simulated block cuts it off.
+#[test]
+fn a_self_contradicting_isp_toml_is_named() {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let samples = root.join("sample-pcaps");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("isp.toml");
+    let text = std::fs::read_to_string(samples.join("isp.toml"))
+        .unwrap()
+        .replace(
+            "dynamic_pools = [\"198.18.0.0/17\",",
+            "dynamic_pools = [\"198.18.0.0/17\", \"198.19.255.0/24\",",
+        );
+    assert!(text.contains("198.19.255.0/24"));
+    std::fs::write(&config, text).unwrap();
+    let before = samples.join("before.pcap.gz");
+    let (config, before) = (config.to_str().unwrap(), before.to_str().unwrap());
+    const SAID: &str = "mail_servers 198.19.255.10/32 overlaps dynamic_pools 198.19.255.0/24";
+    let o = run(&["rank", before, "--config", config, "--top", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("warning: {config}: {SAID}")),
+        "{}",
+        stderr(&o)
+    );
+    let out = dir.path().join("report");
+    let o = run(&[
+        "report",
+        "--before",
+        before,
+        "--config",
+        config,
+        "--bootstrap",
+        "0",
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains(&format!("isp.toml: {SAID}")), "{md}");
+    // The sample's own description contradicts nothing.
+    let o = run(&[
+        "rank",
+        before,
+        "--config",
+        samples.join("isp.toml").to_str().unwrap(),
+        "--top",
+        "1",
+    ]);
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}

@@ -289,7 +289,15 @@ fn ingest(inputs: &[PathBuf], output: &Path, args: &InputArgs) -> Result<()> {
 
 fn load_config(path: Option<&Path>, quiet: bool) -> Result<IspConfig> {
     match path {
-        Some(p) => Ok(IspConfig::load(p)?),
+        Some(p) => {
+            let config = IspConfig::load(p)?;
+            if !quiet {
+                for w in config.network.inconsistencies() {
+                    eprintln!("op25b: warning: {}: {w}", p.display());
+                }
+            }
+            Ok(config)
+        }
         None => {
             let c = IspConfig::default_network();
             if !quiet {

@@ -87,6 +87,38 @@ impl Network {
         self.internal.contains(client) && !self.internal.contains(server)
     }
 
+    /// What in this description contradicts how it is used, one sentence
+    /// each naming the keys: a dynamic pool outside `internal` (its hosts'
+    /// mail is not outbound, so blocking it changes nothing), and ISP mail
+    /// servers inside a dynamic pool (the simulated block would cut off the
+    /// ISP's own server, and its output would count as a customer's).
+    pub fn inconsistencies(&self) -> Vec<String> {
+        let overlap = |a: &IpNet, b: &IpNet| a.contains(&b.network()) || b.contains(&a.network());
+        let mut out = Vec::new();
+        for pool in self.dynamic_pools.nets() {
+            if !self.internal.nets().iter().any(|i| i.contains(pool)) {
+                out.push(format!(
+                    "dynamic_pools {pool} is not inside internal: its mail is not outbound, so OP25B \
+                     simulated on it blocks nothing"
+                ));
+            }
+        }
+        for server in self.mail_servers.nets() {
+            if let Some(pool) = self
+                .dynamic_pools
+                .nets()
+                .iter()
+                .find(|p| overlap(p, server))
+            {
+                out.push(format!(
+                    "mail_servers {server} overlaps dynamic_pools {pool}: the ISP's own mail servers \
+                     would be blocked with the pool, and counted as its customers"
+                ));
+            }
+        }
+        out
+    }
+
     /// Whether OP25B stops this connection: port 25 from a dynamic pool to
     /// anything but the ISP's own mail servers.
     pub fn op25b_blocks(&self, client: &IpAddr, server: &IpAddr, server_port: u16) -> bool {
@@ -243,6 +275,39 @@ mail_servers  = ["198.19.255.10", "198.19.255.25"]   # the ISP's own relays and 
         assert!(c.extra.contains_key("rank"));
         let again = IspConfig::parse_str(&IspConfig::network_toml(&c.network)).unwrap();
         assert_eq!(again.network, c.network);
+    }
+
+    #[test]
+    fn inconsistent_descriptions_are_named() {
+        let c = IspConfig::parse_str(CONTRACT_EXAMPLE).unwrap();
+        assert!(c.network.inconsistencies().is_empty());
+        assert!(
+            IspConfig::default_network()
+                .network
+                .inconsistencies()
+                .is_empty()
+        );
+        let c = IspConfig::parse_str(
+            "[network]\ninternal=[\"198.18.0.0/15\"]\ndynamic_pools=[\"198.18.0.0/17\", \"10.0.0.0/8\", \
+             \"198.19.255.0/24\"]\nmail_servers=[\"198.19.255.10\", \"198.18.0.0/15\"]",
+        )
+        .unwrap();
+        let v = c.network.inconsistencies();
+        assert_eq!(v.len(), 3, "{v:?}");
+        assert!(
+            v[0].starts_with("dynamic_pools 10.0.0.0/8 is not inside internal"),
+            "{v:?}"
+        );
+        assert!(
+            v[1].starts_with("mail_servers 198.18.0.0/15 overlaps dynamic_pools 198.18.0.0/17"),
+            "{v:?}"
+        );
+        assert!(
+            v[2].starts_with(
+                "mail_servers 198.19.255.10/32 overlaps dynamic_pools 198.19.255.0/24"
+            ),
+            "{v:?}"
+        );
     }
 
     #[test]

@@ -879,6 +879,9 @@ impl<'a> Document<'a> {
                 self.s.config.network_toml.replace('\n', " ")
             ));
         }
+        for w in self.input.network.inconsistencies() {
+            out.push(format!("isp.toml: {w}."));
+        }
         let empty: Vec<&str> = std::iter::once(("before", &self.input.before))
             .chain(self.input.after.as_ref().map(|a| ("after", a)))
             .filter(|(_, r)| r.records == 0)
