@@ -394,22 +394,19 @@ fn messages_with_hidden(messages: u64, hidden: u64, mail_sessions: u64, per_sess
 
 /// The unit of the whole report: messages only where every host that sent or
 /// submitted mail was seen with its dialogue (in every input), sessions
-/// otherwise, so that all scenarios count the same thing.
+/// otherwise, so that all scenarios count the same thing. Where no host sent
+/// or submitted mail (nothing is outbound under the network description),
+/// every host decides: messages unless one was seen only in flows.
 pub fn choose_unit(rankings: &[&Ranking]) -> Unit {
-    let mut relevant = 0usize;
-    for ranking in rankings {
-        for h in &ranking.hosts {
-            let f = &h.features;
-            if f.outbound_sessions == 0 && f.submitted_sessions == 0 {
-                continue;
-            }
-            relevant += 1;
-            if !f.has_dialogue {
-                return Unit::Sessions;
-            }
-        }
-    }
-    if relevant > 0 {
+    let hosts = || rankings.iter().flat_map(|r| &r.hosts).map(|h| &h.features);
+    let mailing =
+        |f: &&op25b_rank::HostFeatures| f.outbound_sessions > 0 || f.submitted_sessions > 0;
+    let deciding: Vec<_> = if hosts().any(|f| mailing(&f)) {
+        hosts().filter(mailing).collect()
+    } else {
+        hosts().collect()
+    };
+    if deciding.iter().all(|f| f.has_dialogue) {
         Unit::Messages
     } else {
         Unit::Sessions

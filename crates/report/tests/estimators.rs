@@ -477,6 +477,18 @@ fn sessions_unit_when_a_sender_was_seen_only_in_flows() {
         T0 + 1,
     );
     assert_eq!(choose_unit(&[&quiet]), Unit::Messages);
+    // Where nothing was outbound (the network description puts every host
+    // outside `internal`), every host decides: a capture stays messages.
+    let nothing_out = |dialogue: bool| {
+        ranking(
+            vec![host(1, Verdict::Clean, 0.0, |f| f.has_dialogue = dialogue)],
+            T0,
+            T0 + 1,
+        )
+    };
+    assert_eq!(choose_unit(&[&nothing_out(true)]), Unit::Messages);
+    assert_eq!(choose_unit(&[&nothing_out(false)]), Unit::Sessions);
+    assert_eq!(choose_unit(&[]), Unit::Messages);
 }
 
 #[test]
