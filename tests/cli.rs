@@ -633,3 +633,42 @@ fn a_self_contradicting_isp_toml_is_named() {
     ]);
     assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
 }
+
+/// A file named twice (directly and through its directory, or by a link) is
+/// read once; session files given with the captures they came from are
+/// pointed out.
+#[test]
+fn a_file_named_twice_is_read_once() {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("before.pcap.gz");
+    std::fs::copy(root.join("sample-pcaps/before.pcap.gz"), &capture).unwrap();
+    let link = dir.path().join("again.pcap.gz");
+    std::os::unix::fs::symlink(&capture, &link).unwrap();
+    let (c, d, l) = (
+        capture.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
+        link.to_str().unwrap(),
+    );
+    let once = run(&["rank", c, "--format", "csv"]);
+    let thrice = run(&["rank", c, d, l, "--format", "csv"]);
+    assert!(
+        once.status.success() && thrice.status.success(),
+        "{}",
+        stderr(&thrice)
+    );
+    assert_eq!(once.stdout, thrice.stdout);
+    let e = stderr(&thrice);
+    // The directory names both again, then the link its file a third time.
+    assert_eq!(e.matches("read once, named again").count(), 3, "{e}");
+
+    let sessions = dir.path().join("sessions.csv");
+    let o = run(&["ingest", c, "-q", "-o", sessions.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["rank", c, sessions.to_str().unwrap(), "--top", "1"]);
+    assert!(
+        stderr(&o).contains("that traffic is counted twice"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -426,8 +426,13 @@ fn report(
         None
     } else {
         let files = sources::expand_inputs(relay_log)?;
+        if !args.quiet {
+            for p in &files.repeated {
+                eprintln!("relay log: read once, named again: {}", p.display());
+            }
+        }
         let log = op25b_report::relay_log::RelayLog::read(
-            &files,
+            &files.files,
             &config.network,
             utc_offset_s,
             &before_rank,

@@ -55,6 +55,8 @@ impl InputKind {
 pub struct SourceSummary {
     pub files: BTreeMap<&'static str, u64>,
     pub empty_files: Vec<PathBuf>,
+    /// Named more than once: read once.
+    pub repeated_files: Vec<PathBuf>,
     pub capture: Option<CaptureStats>,
     pub flow_datagrams: u64,
     pub flow_records: u64,
@@ -73,6 +75,17 @@ impl fmt::Display for SourceSummary {
         writeln!(f, "inputs: {}", files.join(", "))?;
         for p in &self.empty_files {
             writeln!(f, "  skipped empty file: {}", p.display())?;
+        }
+        for p in &self.repeated_files {
+            writeln!(f, "  read once, named again: {}", p.display())?;
+        }
+        let stored = self.files.contains_key(InputKind::Stored.name());
+        if stored && self.files.len() > 1 {
+            writeln!(
+                f,
+                "  note: op25b session files and captures/flow exports together: where one was made \
+                 from the other, that traffic is counted twice"
+            )?;
         }
         if let Some(c) = &self.capture {
             write!(f, "{c}")?;
@@ -108,8 +121,17 @@ impl fmt::Display for SourceSummary {
     }
 }
 
-/// Expands directories recursively (sorted, hidden files skipped) into files.
-pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// Input files: directories expanded recursively (sorted, hidden files
+/// skipped), each file once however often it was named (directly, through a
+/// directory, through a link).
+pub struct Expanded {
+    pub files: Vec<PathBuf>,
+    /// Files named again after their first time: read once, listed here so
+    /// the summary can say so.
+    pub repeated: Vec<PathBuf>,
+}
+
+pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Expanded> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("{}: cannot list directory", dir.display()))?
@@ -139,7 +161,17 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             out.push(input.clone());
         }
     }
-    Ok(out)
+    let mut seen = std::collections::HashSet::new();
+    let (mut files, mut repeated) = (Vec::new(), Vec::new());
+    for p in out {
+        let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        if seen.insert(key) {
+            files.push(p);
+        } else {
+            repeated.push(p);
+        }
+    }
+    Ok(Expanded { files, repeated })
 }
 
 /// A compressed file's first block can be large (zstd: up to 128 KiB) before
@@ -199,11 +231,14 @@ pub fn read_inputs(
     opts: &SourceOptions,
     on_record: &mut dyn FnMut(SessionRecord),
 ) -> Result<SourceSummary> {
-    let files = expand_inputs(inputs)?;
+    let Expanded { files, repeated } = expand_inputs(inputs)?;
     if files.is_empty() {
         bail!("no input files found in {}", show_paths(inputs));
     }
-    let mut summary = SourceSummary::default();
+    let mut summary = SourceSummary {
+        repeated_files: repeated,
+        ..SourceSummary::default()
+    };
     let mut by_kind: BTreeMap<InputKind, Vec<PathBuf>> = BTreeMap::new();
     for path in files {
         let head = read_head(&path)?;
