@@ -158,6 +158,19 @@ pub struct ShareBar {
     pub color: RGBColor,
 }
 
+/// An axis label with as many decimals as ticks on an axis up to `range`
+/// need to differ (plotters puts about ten of them on it).
+fn tick_label(v: f64, range: f64) -> String {
+    let decimals = if range <= 0.5 {
+        2
+    } else if range <= 5.0 {
+        1
+    } else {
+        0
+    };
+    format!("{v:.decimals$}")
+}
+
 fn percent(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
@@ -397,11 +410,13 @@ pub fn top_hosts<DB: DrawingBackend>(
         return root.present();
     }
     let n = hosts.len().max(1);
+    // At least one point of score on the axis: where every score is 0 the
+    // bars are empty, but the axis still reads 0, 0.2, ... and not 0.0 ten times.
     let max_score = hosts
         .iter()
         .map(|t| t.score)
         .fold(0.0f64, f64::max)
-        .max(1e-9);
+        .max(1.0);
     let longest = hosts.iter().map(|t| t.label.len()).max().unwrap_or(8);
     // Row 0 at the top: y runs from n (top) down to 0.
     let label_font = if n > 15 { 22.0 } else { 26.0 };
@@ -423,7 +438,7 @@ pub fn top_hosts<DB: DrawingBackend>(
         .light_line_style(WHITE)
         .bold_line_style(GRID)
         .y_labels(0)
-        .x_label_formatter(&|x| format!("{x:.1}"))
+        .x_label_formatter(&|x| tick_label(*x, max_score * 1.45))
         .x_label_style(s.font(26.0))
         .x_desc("zombie score")
         .axis_desc_style(s.font(28.0))
@@ -524,7 +539,6 @@ pub fn timeline<DB: DrawingBackend>(
     // x in minutes since the first bin, labelled as UTC clock time.
     let x_end = (bins.len() as i64 * bin_minutes) as f64;
     let span_minutes = bins.len() as i64 * bin_minutes;
-    let multi_day = span_minutes > 24 * 60;
     let unit_note = if bin_minutes > 1 {
         format!("outbound SMTP sessions per minute (mean over {bin_minutes}-minute bins)")
     } else {
@@ -543,7 +557,7 @@ pub fn timeline<DB: DrawingBackend>(
         .bold_line_style(GRID)
         .disable_x_mesh()
         .x_labels(0)
-        .y_label_formatter(&|y| format!("{y:.0}"))
+        .y_label_formatter(&|y| tick_label(*y, y_max))
         .y_label_style(s.font(26.0))
         .x_desc(format!("time (UTC), from {}", format_utc(start)))
         .y_desc(unit_note)
@@ -571,7 +585,7 @@ pub fn timeline<DB: DrawingBackend>(
             vec![(px, py), (px, py + s.px(8.0) as i32)],
             INK,
         ))?;
-        let text = format_utc_minute(start + tick * MINUTE_US, multi_day);
+        let text = format_utc_minute(start + tick * MINUTE_US, span_minutes);
         centred_text(root, &text, &label_style, (px, py + s.px(14.0) as i32))?;
         tick += step;
     }
@@ -597,4 +611,22 @@ pub fn timeline<DB: DrawingBackend>(
         chart.draw_series(std::iter::once(Polygon::new(outline, color.filled())))?;
     }
     root.present()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tick_label;
+
+    #[test]
+    fn tick_labels_differ_where_ticks_do() {
+        let labels = |range: f64, step: f64| -> Vec<String> {
+            (0..=(range / step) as usize)
+                .map(|i| tick_label(i as f64 * step, range))
+                .collect()
+        };
+        // A timeline of at most 4.4 sessions a minute, ticks every 0.5.
+        assert_eq!(labels(4.4, 0.5)[..4], ["0.0", "0.5", "1.0", "1.5"]);
+        assert_eq!(labels(0.3, 0.05)[..3], ["0.00", "0.05", "0.10"]);
+        assert_eq!(labels(1200.0, 200.0)[..3], ["0", "200", "400"]);
+    }
 }

@@ -10,13 +10,17 @@ pub fn format_utc(us: i64) -> String {
     format!("{} {} UTC", &t[..10], &t[11..19])
 }
 
-/// "20:15", or "11-28 20:15" when the axis spans several days.
-pub fn format_utc_minute(us: i64, with_date: bool) -> String {
+/// A timeline tick: "20:15" on an axis of at most a day, "11-28 20:15" on
+/// one of up to half a year, "2026-11-28" (ticks are whole days then) on a
+/// longer one, where the year changes along the axis.
+pub fn format_utc_minute(us: i64, axis_minutes: i64) -> String {
     let t = format_rfc3339_us(us);
-    if with_date {
+    if axis_minutes <= 24 * 60 {
+        t[11..16].to_string()
+    } else if axis_minutes <= 183 * 24 * 60 {
         format!("{} {}", &t[5..10], &t[11..16])
     } else {
-        t[11..16].to_string()
+        t[..10].to_string()
     }
 }
 
@@ -32,7 +36,15 @@ mod tests {
         // 2000-02-29 23:59:59 UTC = 951868799 s: a leap day.
         assert_eq!(format_utc(951_868_799_000_000), "2000-02-29 23:59:59 UTC");
         assert_eq!(format_utc(-1_000_000), "1969-12-31 23:59:59 UTC");
-        assert_eq!(format_utc_minute(951_868_799_000_000, true), "02-29 23:59");
-        assert_eq!(format_utc_minute(951_868_799_000_000, false), "23:59");
+        let day = 24 * 60;
+        assert_eq!(
+            format_utc_minute(951_868_799_000_000, 2 * day),
+            "02-29 23:59"
+        );
+        assert_eq!(format_utc_minute(951_868_799_000_000, day), "23:59");
+        assert_eq!(
+            format_utc_minute(951_868_799_000_000, 400 * day),
+            "2000-02-29"
+        );
     }
 }
