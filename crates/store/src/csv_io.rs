@@ -86,13 +86,16 @@ pub(crate) fn read(
     let mut row = csv::StringRecord::new();
     let mut line = 1u64;
     loop {
+        // `line`: the line of the record being read (the header is line 1).
+        line += 1;
         match rdr.read_record(&mut row) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => return Err(bad(path, line, e.to_string())),
         }
-        line += 1;
-        let rec = parse_row(&row, &index).map_err(|what| bad(path, line, what))?;
+        let rec = parse_row(&row, &index)
+            .and_then(|r| crate::check_record(&r).map(|()| r))
+            .map_err(|what| bad(path, line, what))?;
         batch.push(rec);
         if batch.len() == batch.capacity() {
             on_batch(&batch);
@@ -118,9 +121,12 @@ fn bad(path: &Path, record: u64, what: String) -> InputError {
 fn parse_row(row: &csv::StringRecord, index: &[Option<usize>]) -> Result<SessionRecord, String> {
     let get = |col: usize| -> &str { index[col].and_then(|i| row.get(i)).unwrap_or("") };
     fn num<T: std::str::FromStr>(s: &str, name: &str) -> Result<T, String> {
-        s.trim()
-            .parse()
-            .map_err(|_| format!("column {name}: {s:?} is not a number"))
+        s.trim().parse().map_err(|_| {
+            format!(
+                "column {name}: {s:?} is not a whole number of the column's range ({})",
+                std::any::type_name::<T>()
+            )
+        })
     }
     fn flag(s: &str, name: &str) -> Result<bool, String> {
         match s.trim() {

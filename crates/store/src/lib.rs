@@ -31,11 +31,32 @@ pub fn detect(head: &[u8]) -> Option<StoredFormat> {
     if head.starts_with(b"PAR1") {
         return Some(StoredFormat::Parquet);
     }
+    // A spreadsheet that saved the CSV again may have put a UTF-8 byte order mark first.
+    let text = head.strip_prefix(UTF8_BOM).unwrap_or(head);
     let header = op25b_core::COLUMNS[..4].join(",");
-    if head.starts_with(header.as_bytes()) {
+    if text.starts_with(header.as_bytes()) {
         return Some(StoredFormat::Csv);
     }
     None
+}
+
+const UTF8_BOM: &[u8] = &[0xef, 0xbb, 0xbf];
+
+/// What a stored record must hold beyond its columns' types (what op25b
+/// writes always does): an end not before its start, a sampling interval of
+/// at least 1.
+pub(crate) fn check_record(r: &SessionRecord) -> Result<(), String> {
+    if r.end < r.start {
+        return Err(format!(
+            "end {} is before start {}",
+            op25b_core::time::format_rfc3339_us(r.end),
+            op25b_core::time::format_rfc3339_us(r.start)
+        ));
+    }
+    if r.sampling == 0 {
+        return Err("column sampling: 0, where 1 means unsampled".into());
+    }
+    Ok(())
 }
 
 #[derive(Debug)]

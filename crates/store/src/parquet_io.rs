@@ -318,6 +318,9 @@ pub fn from_batch(
             sampling: sampling.value(i),
             gaps: gaps.is_some_and(|g| g.is_valid(i) && g.value(i)),
         });
+        if let Some(r) = out.last() {
+            crate::check_record(r).map_err(|what| (row, what))?;
+        }
     }
     Ok(())
 }

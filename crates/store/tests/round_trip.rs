@@ -203,3 +203,53 @@ fn empty_parquet_cells_and_impossible_times() {
         "{err}"
     );
 }
+
+/// A CSV saved again by a spreadsheet (UTF-8 byte order mark first) reads
+/// as before; a record whose end is before its start, or with sampling 0,
+/// is an error naming its line, as is a number too large for its column.
+#[test]
+fn spreadsheet_csv_and_impossible_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.csv");
+    let records = sample(3);
+    let mut w = SessionWriter::create(&path).unwrap();
+    for r in &records {
+        w.write(r).unwrap();
+    }
+    w.finish().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let with_bom = dir.path().join("bom.csv");
+    std::fs::write(&with_bom, format!("\u{feff}{text}")).unwrap();
+    assert_eq!(
+        detect(&std::fs::read(&with_bom).unwrap()),
+        Some(StoredFormat::Csv)
+    );
+    let mut got = Vec::new();
+    read_sessions(&with_bom, &mut |r| got.push(r)).unwrap();
+    assert_eq!(got, records);
+
+    let lines: Vec<String> = text.lines().map(String::from).collect();
+    let cells = |line: &str| line.split(',').map(String::from).collect::<Vec<_>>();
+    let edit = |name: &str, line: usize, column: usize, value: &str| {
+        let mut l = lines.clone();
+        let mut c = cells(&l[line]);
+        c[column] = value.into();
+        l[line] = c.join(",");
+        let p = dir.path().join(name);
+        std::fs::write(&p, l.join("\n") + "\n").unwrap();
+        read_sessions(&p, &mut |_| {}).unwrap_err().to_string()
+    };
+    // Line 3 (the second record): its end a year before its start.
+    let e = edit("end.csv", 2, 1, "2004-03-01T00:00:00.000000Z");
+    assert!(
+        e.contains("end.csv: record 3: end 2004-03-01") && e.contains("before start"),
+        "{e}"
+    );
+    let e = edit("sampling.csv", 1, 22, "0");
+    assert!(e.contains("record 2: column sampling: 0"), "{e}");
+    let e = edit("port.csv", 1, 5, "70000");
+    assert!(
+        e.contains("record 2: column server_port: \"70000\"") && e.contains("u16"),
+        "{e}"
+    );
+}
