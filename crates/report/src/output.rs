@@ -946,6 +946,15 @@ impl<'a> Document<'a> {
                 a.leaked_sessions, a.blocked_sessions
             ));
         }
+        let replicates = self.s.bootstrap.replicates;
+        if (1..200).contains(&replicates) {
+            out.push(format!(
+                "The 95% intervals come from {} (--bootstrap): the 2.5% and 97.5% percentiles of so few \
+                 draws move from one seed to the next, and may not even hold the point estimate. Use 1000 \
+                 (the default) or more for numbers to cite.",
+                count(u64::from(replicates), "bootstrap replicate")
+            ));
+        }
         if self.s.bootstrap.undefined_replicates > 0 {
             out.push(format!(
                 "{} bootstrap replicates had no outbound mail in at least one scenario (with OP25B \

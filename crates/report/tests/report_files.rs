@@ -472,6 +472,21 @@ fn a_differential_that_cannot_be_trusted_says_why() {
     // A comparable pair says nothing.
     let (_, md, _) = md_of("diff-fine", &before_after());
     assert!(!md.contains("The differential is unreliable"), "{md}");
+    // The options above draw 200 replicates: enough to say nothing about.
+    assert!(!md.contains("bootstrap replicate"), "{md}");
+}
+
+#[test]
+fn intervals_from_few_replicates_are_said_to_be_rough() {
+    let (_keep, dir) = out_dir("few-replicates");
+    let mut opts = options(&dir, false);
+    opts.bootstrap = 2;
+    write_report(&before_after(), &opts).expect("report");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("The 95% intervals come from 2 bootstrap replicates (--bootstrap)"),
+        "{md}"
+    );
 }
 
 #[test]
