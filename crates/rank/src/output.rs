@@ -66,6 +66,18 @@ pub fn rfc3339_us(us: i64) -> String {
 }
 
 /// Quotes a CSV field when it holds a comma, quote or line break (RFC 4180).
+/// Text the sender chose (a HELO name), made safe to open in a spreadsheet:
+/// one starting with `=`, `+`, `-`, `@` or a tab would be run as a formula
+/// there (CSV injection). No host name or address literal starts so, so
+/// only a bot's HELO gets the leading `'` that makes it text.
+fn spreadsheet_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}").into()
+    } else {
+        s.into()
+    }
+}
+
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -114,7 +126,7 @@ pub fn write_hosts_csv<W: Write>(w: W, hosts: &[HostRank]) -> io::Result<()> {
             f.auth_sessions.to_string(),
             f.helo_sessions.to_string(),
             f.helo_distinct.to_string(),
-            csv_field(&f.helo_top),
+            csv_field(&spreadsheet_text(&f.helo_top)),
             format!("{:.3}", f.mean_per_minute),
             f.peak_minute_sessions.to_string(),
             f.peak_hour_sessions.to_string(),

@@ -100,6 +100,56 @@ fn csv_columns_follow_the_contract() {
     assert_eq!(lines.count(), 1);
 }
 
+/// A HELO a spreadsheet would run as a formula is written as text.
+#[test]
+fn a_formula_helo_is_text_in_the_csv() {
+    let net = IspConfig::default_network();
+    let mut agg = HostAggregator::new(&net.network);
+    for (i, helo) in [
+        "=HYPERLINK(\"http://x\",\"y\")",
+        "mail.example",
+        "-1+2",
+        "[10.0.0.9]",
+    ]
+    .iter()
+    .enumerate()
+    {
+        for _ in 0..3 {
+            let mut r = SessionRecord::new(
+                Source::Pcap,
+                format!("10.0.0.{}", 10 + i).parse().unwrap(),
+                40000,
+                "203.0.113.1".parse().unwrap(),
+                25,
+            );
+            r.start = 1_109_635_201_000_000;
+            r.end = r.start;
+            r.helo = (*helo).into();
+            agg.push(&r);
+        }
+    }
+    let ranking = agg.finish(&RankConfig::from_isp(&net).unwrap());
+    let mut out = Vec::new();
+    write_hosts_csv(&mut out, &ranking.hosts).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let column = CSV_COLUMNS.iter().position(|c| *c == "helo_top").unwrap();
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let mut tops: Vec<String> = rdr
+        .records()
+        .map(|r| r.unwrap().get(column).unwrap().to_string())
+        .collect();
+    tops.sort();
+    assert_eq!(
+        tops,
+        [
+            "'-1+2",
+            "'=HYPERLINK(\"http://x\",\"y\")",
+            "[10.0.0.9]",
+            "mail.example"
+        ]
+    );
+}
+
 #[test]
 fn timestamps_are_rfc3339_microseconds() {
     use op25b_rank::rfc3339_us;
