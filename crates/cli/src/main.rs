@@ -292,7 +292,12 @@ fn load_config(path: Option<&Path>, quiet: bool) -> Result<IspConfig> {
         Some(p) => {
             let config = IspConfig::load(p)?;
             if !quiet {
-                for w in config.network.inconsistencies() {
+                for w in config
+                    .notes
+                    .iter()
+                    .cloned()
+                    .chain(config.network.inconsistencies())
+                {
                     eprintln!("op25b: warning: {}: {w}", p.display());
                 }
             }

@@ -136,6 +136,9 @@ pub struct IspConfig {
     pub is_default: bool,
     /// Every other section, for the stage that owns it.
     pub extra: toml::Table,
+    /// What was read other than written, to say on stderr: a prefix with
+    /// host bits set (`198.18.0.1/17`) is taken as its network.
+    pub notes: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -170,6 +173,7 @@ impl IspConfig {
             },
             is_default: true,
             extra: toml::Table::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -202,10 +206,28 @@ impl IspConfig {
         if network.internal.is_empty() {
             return Err("network.internal is empty: op25b cannot tell outbound traffic".into());
         }
+        let notes = [
+            ("internal", &raw.internal),
+            ("dynamic_pools", &raw.dynamic_pools),
+            ("mail_servers", &raw.mail_servers),
+        ]
+        .iter()
+        .flat_map(|(key, items)| items.iter().map(move |item| (key, item.trim())))
+        .filter_map(|(key, item)| {
+            let net = item.parse::<IpNet>().ok()?;
+            (net != net.trunc()).then(|| {
+                format!(
+                    "network.{key}: {item} has host bits set; taken as {}",
+                    net.trunc()
+                )
+            })
+        })
+        .collect();
         Ok(IspConfig {
             network,
             is_default: false,
             extra: table,
+            notes,
         })
     }
 
@@ -292,6 +314,7 @@ mail_servers  = ["198.19.255.10", "198.19.255.25"]   # the ISP's own relays and 
              \"198.19.255.0/24\"]\nmail_servers=[\"198.19.255.10\", \"198.18.0.0/15\"]",
         )
         .unwrap();
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
         let v = c.network.inconsistencies();
         assert_eq!(v.len(), 3, "{v:?}");
         assert!(
@@ -307,6 +330,23 @@ mail_servers  = ["198.19.255.10", "198.19.255.25"]   # the ISP's own relays and 
                 "mail_servers 198.19.255.10/32 overlaps dynamic_pools 198.19.255.0/24"
             ),
             "{v:?}"
+        );
+    }
+
+    #[test]
+    fn host_bits_are_noted() {
+        let c = IspConfig::parse_str(
+            "[network]\ninternal=[\"198.18.0.0/15\"]\ndynamic_pools=[\"198.18.0.1/17\"]",
+        )
+        .unwrap();
+        assert_eq!(
+            c.notes,
+            ["network.dynamic_pools: 198.18.0.1/17 has host bits set; taken as 198.18.0.0/17"]
+        );
+        assert!(
+            c.network
+                .dynamic_pools
+                .contains(&"198.18.5.5".parse().unwrap())
         );
     }
 
