@@ -86,6 +86,9 @@ pub struct PairerStats {
     /// SMTP flows that ended more than a day after both the flow before and
     /// the flow after them from the same exporter: dropped.
     pub time_jumps: u64,
+    /// SMTP flows of exporters past [`MAX_EXPORTER_CLOCKS`]: paired without
+    /// the time-jump check.
+    pub flows_without_clock: u64,
     pub sessions: u64,
     /// Sessions emitted because the time window passed / the open limit was hit.
     pub flushed_by_time: u64,
@@ -146,6 +149,11 @@ pub struct SessionPairer {
 /// expires, so the ends of successive flows differ by up to its idle
 /// timeout (softflowd's TCP default is an hour); a day is far beyond any.
 pub const EXPORTER_JUMP_US: i64 = 86_400_000_000;
+
+/// Exporters whose clocks are kept: an ISP has hundreds of routers, and
+/// datagrams from forged source addresses must not grow this without end.
+/// Flows of further exporters are paired unchecked (`flows_without_clock`).
+pub const MAX_EXPORTER_CLOCKS: usize = 4096;
 
 /// One exporter's clock as its SMTP flows show it: the time window and the
 /// sweeps move with flow ends, so one flow stamped a year ahead (a damaged
@@ -222,18 +230,28 @@ impl SessionPairer {
             return;
         }
         let at = match self.last {
-            Some((exporter, at)) if exporter == f.exporter => at,
+            Some((exporter, at)) if exporter == f.exporter => Some(at),
             _ => {
                 let next = self.clocks.len();
-                let at = *self.exporters.entry(f.exporter).or_insert(next);
-                if at == next {
-                    self.clocks.push(ExporterClock::default());
-                }
-                self.last = Some((f.exporter, at));
+                let at = match self.exporters.get(&f.exporter) {
+                    Some(&at) => Some(at),
+                    None if next < MAX_EXPORTER_CLOCKS => {
+                        self.exporters.insert(f.exporter, next);
+                        self.clocks.push(ExporterClock::default());
+                        Some(next)
+                    }
+                    None => None,
+                };
+                self.last = at.map(|at| (f.exporter, at));
                 at
             }
         };
-        let clock = &mut self.clocks[at];
+        let Some(clock) = at.and_then(|at| self.clocks.get_mut(at)) else {
+            // Past the cap (datagrams from forged sources): not checked.
+            self.stats.flows_without_clock += 1;
+            self.pair(f, c2s, out);
+            return;
+        };
         let release = match clock.held.take() {
             Some((h, _)) if f.end_us.saturating_add(EXPORTER_JUMP_US) < h.end_us => {
                 self.stats.time_jumps += 1;
@@ -646,6 +664,32 @@ mod tests {
         p.finish(&mut |r| got.push(r));
         assert_eq!(got.len(), 2);
         assert_eq!(p.stats().time_jumps, 0);
+    }
+
+    #[test]
+    fn exporter_clocks_are_capped() {
+        let mut p = SessionPairer::new(&[25], PairerOptions::default());
+        let mut got = 0u64;
+        let n = MAX_EXPORTER_CLOCKS as u32 + 10;
+        for i in 0..n {
+            let mut f = flow(
+                "10.0.0.1",
+                4000,
+                "192.0.2.9",
+                25,
+                3,
+                180,
+                0x1b,
+                1_700_000_000_000_000,
+            );
+            f.exporter = IpAddr::from(0x0a00_0000u32.wrapping_add(i).to_be_bytes());
+            f.src_port = (i % 60_000) as u16 + 1024;
+            p.push(&f, &mut |_| got += 1);
+        }
+        p.finish(&mut |_| got += 1);
+        assert_eq!(p.clocks.len(), MAX_EXPORTER_CLOCKS);
+        assert_eq!(p.stats().flows_without_clock, 10);
+        assert_eq!(got, u64::from(n));
     }
 
     #[test]
