@@ -662,6 +662,14 @@ fn a_file_named_twice_is_read_once() {
     // The directory names both again, then the link its file a third time.
     assert_eq!(e.matches("read once, named again").count(), 3, "{e}");
 
+    // A link back up the tree is not followed round and round.
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    std::os::unix::fs::symlink("..", sub.join("up")).unwrap();
+    let looped = run(&["rank", d, "--format", "csv"]);
+    assert!(looped.status.success(), "{}", stderr(&looped));
+    assert_eq!(looped.stdout, once.stdout);
+
     let sessions = dir.path().join("sessions.csv");
     let o = run(&["ingest", c, "-q", "-o", sessions.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));

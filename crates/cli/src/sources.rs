@@ -132,7 +132,16 @@ pub struct Expanded {
 }
 
 pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Expanded> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    /// `walked`: directories already listed, by their real path, so that a
+    /// link back up the tree (a loop) is not followed again.
+    fn walk(
+        dir: &Path,
+        walked: &mut std::collections::HashSet<PathBuf>,
+        out: &mut Vec<PathBuf>,
+    ) -> Result<()> {
+        if !walked.insert(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())) {
+            return Ok(());
+        }
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("{}: cannot list directory", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -144,7 +153,7 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Expanded> {
         entries.sort();
         for p in entries {
             if p.is_dir() {
-                walk(&p, out)?;
+                walk(&p, walked, out)?;
             } else {
                 out.push(p);
             }
@@ -152,11 +161,12 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Expanded> {
         Ok(())
     }
     let mut out = Vec::new();
+    let mut walked = std::collections::HashSet::new();
     for input in inputs {
         let meta = std::fs::metadata(input)
             .with_context(|| format!("{}: cannot read", input.display()))?;
         if meta.is_dir() {
-            walk(input, &mut out)?;
+            walk(input, &mut walked, &mut out)?;
         } else {
             out.push(input.clone());
         }
