@@ -12,11 +12,13 @@
 //! - `timestamp_jump`: more than [`JUMP_US`] ahead of both the frame before
 //!   it and the frame after it in the same file. A capture tool writes a
 //!   file in time order, so the next frame confirms a real jump (a capture
-//!   resumed after a pause) and only an isolated one is taken out. The first
-//!   frame of a file is checked against the second alone.
+//!   resumed after a pause) and only an isolated one is taken out. A file's
+//!   first frame has no frame before it: where the second is far behind
+//!   it, the third says which of the two is out of line (a glitch backwards
+//!   is handed on: it expires nothing).
 //!
-//! Checking against the next frame means holding one frame back: it is
-//! copied only where it jumps ahead (and for a file's first frame).
+//! Checking against the next frame means holding a frame back: it is
+//! copied only where it jumps ahead (and for a file's first frame or two).
 
 use crate::reader::Frame;
 use crate::stats::CaptureStats;
@@ -37,14 +39,25 @@ struct Held {
     data: Vec<u8>,
 }
 
+impl Held {
+    fn of(f: &Frame<'_>) -> Held {
+        Held {
+            ts_us: f.ts_us,
+            linktype: f.linktype,
+            data: f.data.to_vec(),
+        }
+    }
+}
+
 /// One file's frames on their way to `on_frame`.
 #[derive(Default)]
 pub(crate) struct ClockCheck {
-    /// The last frame handed on, where one was.
+    /// The latest time handed on, where a frame was.
     last: Option<i64>,
-    /// A frame that jumped ahead (or came first), until the next one says
-    /// whether the jump was real.
-    held: Option<Held>,
+    /// Frames held until the next says whether their time was real: one that
+    /// jumped ahead, or the file's first. Where the first two disagree by
+    /// more than the jump, both wait for the third.
+    held: Vec<Held>,
     /// `on_frame` asked to stop.
     stopped: bool,
     out_of_range: u64,
@@ -58,26 +71,54 @@ impl ClockCheck {
             self.out_of_range += 1;
             return true;
         }
-        if let Some(h) = self.held.take() {
-            // It is held because it is ahead of the frame before it.
-            if f.ts_us.saturating_add(JUMP_US) < h.ts_us {
+        let ahead_of = |h: &Held, ts: i64| h.ts_us > ts.saturating_add(JUMP_US);
+        match self.held.as_slice() {
+            [] => {}
+            // The first frame, and a second that is far behind it: the
+            // third says which of them is out of line.
+            [first] if self.last.is_none() && ahead_of(first, f.ts_us) => {
+                self.held.push(Held::of(&f));
+                return true;
+            }
+            [first, _] if ahead_of(first, f.ts_us) => {
+                // The first was far ahead of both: left out.
                 self.jumps += 1;
-            } else if !self.hand_on(h.ts_us, h.linktype, &h.data, on_frame) {
-                return false;
+                self.held.remove(0);
+                if !self.hand_on_held(on_frame) {
+                    return false;
+                }
+            }
+            [_, ..] if self.last.is_some() && ahead_of(&self.held[0], f.ts_us) => {
+                // Ahead of the frame before it and of this one.
+                self.jumps += 1;
+                self.held.clear();
+            }
+            _ => {
+                // The first, or a real jump; a second frame far behind the
+                // first goes on too (a clock glitch backwards stops nothing).
+                if !self.hand_on_held(on_frame) {
+                    return false;
+                }
             }
         }
         if self
             .last
             .is_none_or(|l| f.ts_us > l.saturating_add(JUMP_US))
         {
-            self.held = Some(Held {
-                ts_us: f.ts_us,
-                linktype: f.linktype,
-                data: f.data.to_vec(),
-            });
+            self.held.push(Held::of(&f));
             return true;
         }
         self.hand_on(f.ts_us, f.linktype, f.data, on_frame)
+    }
+
+    /// Hands on the held frames, in file order.
+    fn hand_on_held(&mut self, on_frame: &mut dyn FnMut(Frame<'_>) -> bool) -> bool {
+        for h in std::mem::take(&mut self.held) {
+            if !self.hand_on(h.ts_us, h.linktype, &h.data, on_frame) {
+                return false;
+            }
+        }
+        true
     }
 
     fn hand_on(
@@ -87,7 +128,7 @@ impl ClockCheck {
         data: &[u8],
         on_frame: &mut dyn FnMut(Frame<'_>) -> bool,
     ) -> bool {
-        self.last = Some(ts_us);
+        self.last = Some(self.last.map_or(ts_us, |l| l.max(ts_us)));
         self.stopped = !on_frame(Frame {
             ts_us,
             linktype,
@@ -96,13 +137,17 @@ impl ClockCheck {
         !self.stopped
     }
 
-    /// The file ended (or failed): the frame held back has nothing after it
-    /// to contradict it and goes on; the counts go to `stats`.
+    /// The file ended (or failed): held frames have nothing after them to
+    /// contradict them and go on, except a first frame far ahead of the only
+    /// other one (forward jumps are the harmful ones); the counts go to
+    /// `stats`.
     pub fn finish(mut self, stats: &mut CaptureStats, on_frame: &mut dyn FnMut(Frame<'_>) -> bool) {
-        if let Some(h) = self.held.take()
-            && !self.stopped
-        {
-            self.hand_on(h.ts_us, h.linktype, &h.data, on_frame);
+        if !self.stopped {
+            if self.held.len() == 2 {
+                self.jumps += 1;
+                self.held.remove(0);
+            }
+            self.hand_on_held(on_frame);
         }
         for (reason, n) in [
             (skip::OUT_OF_RANGE, self.out_of_range),
@@ -176,10 +221,17 @@ mod tests {
         // Just within the bound it stays.
         let (out, _) = check(&[T0, T0 + JUMP_US, T0 + 1]);
         assert_eq!(out, [T0, T0 + JUMP_US, T0 + 1]);
-        // A first frame far ahead of the second.
+        // A first frame far ahead of the second and the third; and of the
+        // only other one.
         let (out, stats) = check(&[spike, T0, T0 + 1]);
         assert_eq!(out, [T0, T0 + 1]);
         assert_eq!(stats.skipped.get(skip::JUMP), Some(&1));
+        assert_eq!(check(&[spike, T0]).0, [T0]);
+        // A second frame far behind the first and the third: the first is
+        // right, the glitch backwards goes on and holds nothing up.
+        let (out, stats) = check(&[T0, 0, T0 + 1, T0 + 2]);
+        assert_eq!(out, [T0, 0, T0 + 1, T0 + 2]);
+        assert_eq!(stats.packets, 0);
         // The last frame has nothing after it to contradict it.
         assert_eq!(check(&[T0, spike]).0, [T0, spike]);
     }

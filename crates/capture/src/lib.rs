@@ -187,10 +187,12 @@ fn sort_by_first_packet(paths: &[PathBuf]) -> Vec<(i64, PathBuf)> {
                 first = Some(f.ts_us);
                 false
             });
+            // A file damaged after its first packet still sorts by it (the
+            // clock check may read a frame or two past it to hand it on).
             let key = match (ok, first) {
-                (Ok(()), Some(ts)) => ts,
+                (_, Some(ts)) => ts,
                 (Ok(()), None) => i64::MIN,
-                (Err(_), _) => i64::MAX,
+                (Err(_), None) => i64::MAX,
             };
             (key, i, p.clone())
         })

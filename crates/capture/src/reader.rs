@@ -375,8 +375,15 @@ fn read_frames(
                             stats.skip("unknown_interface");
                         }
                     },
+                    // pcap-parser reads an unknown block's type little-endian,
+                    // whatever the section's byte order.
                     PcapBlockOwned::NG(Block::Unknown(b))
-                        if b.block_type == OBSOLETE_PACKET_BLOCK =>
+                        if OBSOLETE_PACKET_BLOCK
+                            == if big_endian {
+                                b.block_type.swap_bytes()
+                            } else {
+                                b.block_type
+                            } =>
                     {
                         match ObsoletePacket::parse(b.data, big_endian) {
                             Some(p) => match interfaces.get(usize::from(p.if_id)) {

@@ -152,6 +152,16 @@ fn pcapng_obsolete_packet_blocks_read_like_enhanced_ones() {
     check_delivered(&records);
     let whole = write(dir.path(), "x.pcap", &pcap(&frames, false, false, 1));
     assert_eq!(read(&[whole], 1).0, records);
+    // Written on a big-endian machine.
+    let be = write(
+        dir.path(),
+        "be.pcapng",
+        &pcapng_big_endian_obsolete(&frames),
+    );
+    let (be_records, stats) = read(&[be], 1);
+    let stats = stats.unwrap();
+    assert_eq!(stats.packets_used, frames.len() as u64, "{stats}");
+    assert_eq!(be_records, records);
 }
 
 #[test]

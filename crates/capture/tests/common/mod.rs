@@ -193,3 +193,39 @@ pub fn obsolete_packet_block(interface: u16, ts: u64, frame: &[u8]) -> Vec<u8> {
     let [a, b] = interface.to_le_bytes();
     packet_block(2, [a, b, 0, 0], ts, frame)
 }
+
+/// A big-endian pcapng section (as captured on a big-endian machine): one
+/// Ethernet interface in microseconds and every frame in an obsolete Packet
+/// Block.
+pub fn pcapng_big_endian_obsolete(frames: &[(i64, Vec<u8>)]) -> Vec<u8> {
+    fn block(block_type: u32, body: &[u8]) -> Vec<u8> {
+        let mut body = body.to_vec();
+        while !body.len().is_multiple_of(4) {
+            body.push(0);
+        }
+        let len = (body.len() + 12) as u32;
+        let mut b = block_type.to_be_bytes().to_vec();
+        b.extend_from_slice(&len.to_be_bytes());
+        b.extend_from_slice(&body);
+        b.extend_from_slice(&len.to_be_bytes());
+        b
+    }
+    let mut out = block(
+        0x0a0d_0d0a,
+        &[
+            0x1a, 0x2b, 0x3c, 0x4d, 0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ],
+    );
+    out.extend(block(1, &[0, 1, 0, 0, 0, 0, 0xff, 0xff]));
+    for (ts, f) in frames {
+        let ts = *ts as u64;
+        let mut body = vec![0, 0, 0, 0];
+        body.extend_from_slice(&((ts >> 32) as u32).to_be_bytes());
+        body.extend_from_slice(&(ts as u32).to_be_bytes());
+        body.extend_from_slice(&(f.len() as u32).to_be_bytes());
+        body.extend_from_slice(&(f.len() as u32).to_be_bytes());
+        body.extend_from_slice(f);
+        out.extend(block(2, &body));
+    }
+    out
+}
