@@ -267,38 +267,38 @@ pub fn read_nfdump_csv(
     let mut reader = BufReader::with_capacity(256 * 1024, file);
     let mut stats = NfdumpStats::default();
     let mut cols = DEFAULT_COLUMNS;
-    let mut line = String::new();
+    let mut line = Vec::new();
     let mut in_summary = false;
     let mut offset = 0u64;
+    let malformed = |offset: u64, what: String| InputError::Malformed {
+        path: path.to_path_buf(),
+        offset,
+        what,
+    };
     loop {
         line.clear();
         let n = (&mut reader)
             .take(MAX_LINE + 1)
-            .read_line(&mut line)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::InvalidData => InputError::Malformed {
-                    path: path.to_path_buf(),
-                    offset,
-                    what: "not UTF-8 text".to_string(),
-                },
-                _ => InputError::Io {
-                    path: path.to_path_buf(),
-                    source: e,
-                },
+            .read_until(b'\n', &mut line)
+            .map_err(|source| InputError::Io {
+                path: path.to_path_buf(),
+                source,
             })?;
         if n == 0 {
             return Ok(stats);
         }
         if n as u64 > MAX_LINE {
-            return Err(InputError::Malformed {
-                path: path.to_path_buf(),
+            return Err(malformed(
                 offset,
-                what: format!("a line longer than {MAX_LINE} bytes: not nfdump CSV"),
-            });
+                format!("a line longer than {MAX_LINE} bytes: not nfdump CSV"),
+            ));
         }
+        let Ok(text) = std::str::from_utf8(&line) else {
+            return Err(malformed(offset, "not UTF-8 text".into()));
+        };
         offset += n as u64;
         stats.lines += 1;
-        let text = line.trim_end_matches(['\r', '\n']);
+        let text = text.trim_end_matches(['\r', '\n']);
         if text.starts_with("ts,te,") {
             // A header after a summary: another run's output appended.
             in_summary = false;

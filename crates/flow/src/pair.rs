@@ -141,6 +141,10 @@ pub struct SessionPairer {
     clocks: Vec<ExporterClock>,
     exporters: HashMap<IpAddr, usize>,
     last: Option<(IpAddr, usize)>,
+    /// Flows held in `clocks`, and no held flow ends before `min_held_end`:
+    /// the held flows are looked at only when the pairing clock reaches it.
+    held: usize,
+    min_held_end: i64,
     stats: PairerStats,
 }
 
@@ -158,14 +162,22 @@ pub const MAX_EXPORTER_CLOCKS: usize = 4096;
 /// One exporter's clock as its SMTP flows show it: the time window and the
 /// sweeps move with flow ends, so one flow stamped a year ahead (a damaged
 /// time field, an uptime misread) would flush every open session and stop
-/// the sweeps. A flow more than [`EXPORTER_JUMP_US`] ahead of the one
-/// before it is held until the exporter's next flow: if that one is more
-/// than a day behind it too, the held flow is dropped and counted
-/// (`time_jumps`); otherwise it goes on, first.
+/// the sweeps. A flow more than [`EXPORTER_JUMP_US`] ahead of the
+/// exporter's flow before it (its first flow: of the pairing clock) is held
+/// until the exporter's next flow: if that one is more than a day behind it
+/// too, the held flow is dropped and counted (`time_jumps`); otherwise it
+/// goes on, first. It also goes on once the pairing clock comes within a day
+/// of it, at `finish`, and (live) once the wall clock passes it.
 #[derive(Default)]
 struct ExporterClock {
     last_end: Option<i64>,
     held: Option<(FlowRecord, bool)>,
+}
+
+/// A flow's end as pairing uses it: one that ended before it started
+/// ends at its start.
+fn flow_end(f: &FlowRecord) -> i64 {
+    f.end_us.max(f.start_us)
 }
 
 fn carried_data(flags: u8, packets: u64, bytes: u64) -> bool {
@@ -201,6 +213,8 @@ impl SessionPairer {
             clocks: Vec::new(),
             exporters: HashMap::new(),
             last: None,
+            held: 0,
+            min_held_end: i64::MAX,
             stats: PairerStats::default(),
         }
     }
@@ -246,6 +260,16 @@ impl SessionPairer {
                 at
             }
         };
+        // The end as pairing will use it: a flow ending before it starts
+        // ends at its start.
+        let end = flow_end(f);
+        // Held flows the pairing clock has since reached are not ahead of it.
+        if self.held > 0
+            && self.watermark != i64::MIN
+            && self.min_held_end <= self.watermark.saturating_add(EXPORTER_JUMP_US)
+        {
+            self.release_held(Some(self.watermark.saturating_add(EXPORTER_JUMP_US)), out);
+        }
         let Some(clock) = at.and_then(|at| self.clocks.get_mut(at)) else {
             // Past the cap (datagrams from forged sources): not checked.
             self.stats.flows_without_clock += 1;
@@ -253,23 +277,31 @@ impl SessionPairer {
             return;
         };
         let release = match clock.held.take() {
-            Some((h, _)) if f.end_us.saturating_add(EXPORTER_JUMP_US) < h.end_us => {
+            Some((h, _)) if end.saturating_add(EXPORTER_JUMP_US) < flow_end(&h) => {
+                self.held -= 1;
                 self.stats.time_jumps += 1;
                 None
             }
             Some(h) => {
-                clock.last_end = Some(h.0.end_us);
+                self.held -= 1;
+                clock.last_end = Some(flow_end(&h.0));
                 Some(h)
             }
             None => None,
         };
-        let hold = clock
+        // Ahead of what this exporter sent last or, for its first flow, of
+        // the pairing clock (the other exporters' flows); the first flow of
+        // all has nothing to be checked against and waits for the next.
+        let reference = clock
             .last_end
-            .is_none_or(|l| f.end_us > l.saturating_add(EXPORTER_JUMP_US));
+            .or((self.watermark != i64::MIN).then_some(self.watermark));
+        let hold = reference.is_none_or(|r| end > r.saturating_add(EXPORTER_JUMP_US));
         if hold {
             clock.held = Some((f.clone(), c2s));
+            self.held += 1;
+            self.min_held_end = self.min_held_end.min(end);
         } else {
-            clock.last_end = Some(f.end_us);
+            clock.last_end = Some(end);
         }
         if let Some((h, h_c2s)) = release {
             self.pair(&h, h_c2s, out);
@@ -280,21 +312,24 @@ impl SessionPairer {
     }
 
     /// Flows held back for their exporter's next flow, in time order: those
-    /// that ended by `now` (all of them with `None`) go on.
-    fn release_held(&mut self, now: Option<i64>, out: &mut dyn FnMut(SessionRecord)) {
+    /// that ended by `until` (all of them with `None`) go on.
+    fn release_held(&mut self, until: Option<i64>, out: &mut dyn FnMut(SessionRecord)) {
         let mut ready: Vec<(FlowRecord, bool)> = Vec::new();
+        let mut min_left = i64::MAX;
         for clock in &mut self.clocks {
-            if clock
-                .held
-                .as_ref()
-                .is_some_and(|(h, _)| now.is_none_or(|n| h.end_us <= n))
-                && let Some(h) = clock.held.take()
-            {
-                clock.last_end = Some(h.0.end_us);
+            let Some(end) = clock.held.as_ref().map(|(h, _)| flow_end(h)) else {
+                continue;
+            };
+            if until.is_some_and(|u| end > u) {
+                min_left = min_left.min(end);
+            } else if let Some(h) = clock.held.take() {
+                clock.last_end = Some(end);
                 ready.push(h);
             }
         }
-        ready.sort_by_key(|(h, _)| (h.end_us, h.exporter));
+        self.held -= ready.len();
+        self.min_held_end = min_left;
+        ready.sort_by_key(|(h, _)| (flow_end(h), h.exporter));
         for (h, c2s) in ready {
             self.pair(&h, c2s, out);
         }
@@ -303,12 +338,10 @@ impl SessionPairer {
     /// A checked SMTP flow into its session.
     fn pair(&mut self, f: &FlowRecord, c2s: bool, out: &mut dyn FnMut(SessionRecord)) {
         let key = Key::of(f, c2s);
-        let end_us = if f.end_us < f.start_us {
+        let end_us = flow_end(f);
+        if f.end_us < f.start_us {
             self.stats.end_before_start += 1;
-            f.start_us
-        } else {
-            f.end_us
-        };
+        }
         if f.rev_packets > 0 || f.rev_bytes > 0 {
             self.stats.biflows += 1;
         }
@@ -362,7 +395,9 @@ impl SessionPairer {
     /// that ended more than the window before `now_us` are emitted.
     pub fn advance(&mut self, now_us: i64, out: &mut dyn FnMut(SessionRecord)) {
         // A held flow that ended by now is not from the future.
-        self.release_held(Some(now_us), out);
+        if self.held > 0 {
+            self.release_held(Some(now_us), out);
+        }
         if now_us <= self.watermark {
             return;
         }
@@ -638,6 +673,33 @@ mod tests {
         ]);
         assert_eq!(sessions, [(4000, 5, 5), (4001, 5, 5)]);
         assert_eq!(jumps, 1);
+        // The same when the flow's start is the damaged time and its end
+        // comes before it (pairing ends it at its start).
+        let mut reversed = at("192.0.2.1", 4002, 25, t + 365 * day);
+        reversed.end_us = t + 2_000_000;
+        let (sessions, jumps) = run(&[
+            at("192.0.2.1", 4000, 25, t),
+            at("192.0.2.1", 4001, 25, t + 1_000_000),
+            reversed,
+            at("192.0.2.1", 25, 4000, t + 2_000_000),
+            at("192.0.2.1", 25, 4001, t + 3_000_000),
+        ]);
+        assert_eq!(sessions, [(4000, 5, 5), (4001, 5, 5)]);
+        assert_eq!(jumps, 1);
+        // Asymmetric routing: a connection's two halves from two exporters,
+        // the first flow of one of them among the other's flows, which go on
+        // for minutes. It is checked against the pairing clock and not held
+        // back, so the halves meet.
+        let mut flows = vec![at("192.0.2.2", 5000, 25, t)];
+        flows.push(at("192.0.2.1", 4000, 25, t + 1_000_000));
+        flows.push(at("192.0.2.2", 25, 4000, t + 2_000_000));
+        for i in 0..60u16 {
+            flows.push(at("192.0.2.2", 6000 + i, 25, t + i64::from(i) * 10_000_000));
+        }
+        flows.push(at("192.0.2.1", 4999, 25, t + 600_000_000));
+        let (sessions, jumps) = run(&flows);
+        assert!(sessions.contains(&(4000, 5, 5)), "{sessions:?}");
+        assert_eq!(jumps, 0);
         // An exporter whose clock is two days ahead of the other's: its
         // own flows follow each other, so none is a jump and none is lost
         // (sessions of the exporter behind are flushed early: a clock

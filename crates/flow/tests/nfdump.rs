@@ -158,7 +158,8 @@ fn appended_runs_years_out_of_range_and_endless_lines() {
 
     let endless = dir.join("endless.csv");
     let mut text = line("2020", 4000);
-    text.push_str(&"9".repeat(100_000));
+    // Two-byte characters: the 64 KiB cut falls inside one.
+    text.push_str(&"é".repeat(50_000));
     std::fs::write(&endless, text).unwrap();
     let e = read_nfdump_csv(&endless, &mut |_| {})
         .unwrap_err()
