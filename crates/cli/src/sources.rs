@@ -126,8 +126,8 @@ impl fmt::Display for SourceSummary {
 /// directory, through a link).
 pub struct Expanded {
     pub files: Vec<PathBuf>,
-    /// Files named again after their first time: read once, listed here so
-    /// the summary can say so.
+    /// Files (and directories) named again after their first time: read
+    /// once, listed here so the summary can say so.
     pub repeated: Vec<PathBuf>,
 }
 
@@ -138,8 +138,10 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Expanded> {
         dir: &Path,
         walked: &mut std::collections::HashSet<PathBuf>,
         out: &mut Vec<PathBuf>,
+        repeated: &mut Vec<PathBuf>,
     ) -> Result<()> {
         if !walked.insert(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())) {
+            repeated.push(dir.to_path_buf());
             return Ok(());
         }
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -153,7 +155,7 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Expanded> {
         entries.sort();
         for p in entries {
             if p.is_dir() {
-                walk(&p, walked, out)?;
+                walk(&p, walked, out, repeated)?;
             } else {
                 out.push(p);
             }
@@ -162,17 +164,19 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Expanded> {
     }
     let mut out = Vec::new();
     let mut walked = std::collections::HashSet::new();
+    // Directories named again (or reached again through a link): not walked twice.
+    let mut repeated = Vec::new();
     for input in inputs {
         let meta = std::fs::metadata(input)
             .with_context(|| format!("{}: cannot read", input.display()))?;
         if meta.is_dir() {
-            walk(input, &mut walked, &mut out)?;
+            walk(input, &mut walked, &mut out, &mut repeated)?;
         } else {
             out.push(input.clone());
         }
     }
     let mut seen = std::collections::HashSet::new();
-    let (mut files, mut repeated) = (Vec::new(), Vec::new());
+    let mut files = Vec::new();
     for p in out {
         let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
         if seen.insert(key) {
