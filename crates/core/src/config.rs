@@ -73,6 +73,23 @@ impl IpSet {
     }
 }
 
+/// Whether the prefixes `by` together hold every address of `net`: one of
+/// them holds it, or it is split by some of them and each half is covered.
+/// Recursion only goes where a prefix of `by` lies inside, so its depth is
+/// at most the longest prefix length.
+fn covered(net: &IpNet, by: &[IpNet]) -> bool {
+    if by.iter().any(|b| b.contains(net)) {
+        return true;
+    }
+    let inside = by
+        .iter()
+        .any(|b| net.contains(b) && b.prefix_len() > net.prefix_len());
+    inside
+        && net
+            .subnets(net.prefix_len() + 1)
+            .is_ok_and(|mut halves| halves.all(|half| covered(&half, by)))
+}
+
 /// `[network]` of isp.toml.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Network {
@@ -96,7 +113,7 @@ impl Network {
         let overlap = |a: &IpNet, b: &IpNet| a.contains(&b.network()) || b.contains(&a.network());
         let mut out = Vec::new();
         for pool in self.dynamic_pools.nets() {
-            if !self.internal.nets().iter().any(|i| i.contains(pool)) {
+            if !covered(pool, self.internal.nets()) {
                 out.push(format!(
                     "dynamic_pools {pool} is not inside internal: its mail is not outbound, so OP25B \
                      simulated on it blocks nothing"
@@ -315,6 +332,20 @@ mail_servers  = ["198.19.255.10", "198.19.255.25"]   # the ISP's own relays and 
         )
         .unwrap();
         assert!(c.notes.is_empty(), "{:?}", c.notes);
+        // A pool that two internal prefixes cover together is inside.
+        let split = IspConfig::parse_str(
+            "[network]\ninternal=[\"198.18.0.0/16\", \"198.19.0.0/16\", \"10.0.0.0/9\"]\n\
+             dynamic_pools=[\"198.18.0.0/15\", \"10.0.0.0/8\"]",
+        )
+        .unwrap();
+        let v = split.network.inconsistencies();
+        assert_eq!(
+            v,
+            [
+                "dynamic_pools 10.0.0.0/8 is not inside internal: its mail is not outbound, \
+             so OP25B simulated on it blocks nothing"
+            ]
+        );
         let v = c.network.inconsistencies();
         assert_eq!(v.len(), 3, "{v:?}");
         assert!(
