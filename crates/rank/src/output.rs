@@ -65,7 +65,6 @@ pub fn rfc3339_us(us: i64) -> String {
     op25b_core::time::format_rfc3339_us(us)
 }
 
-/// Quotes a CSV field when it holds a comma, quote or line break (RFC 4180).
 /// Text the sender chose (a HELO name), made safe to open in a spreadsheet:
 /// one starting with `=`, `+`, `-`, `@` or a tab would be run as a formula
 /// there (CSV injection). No host name or address literal starts so, so
@@ -78,6 +77,7 @@ fn spreadsheet_text(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Quotes a CSV field when it holds a comma, quote or line break (RFC 4180).
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
