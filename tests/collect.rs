@@ -96,3 +96,44 @@ fn collector_loses_nothing_it_received() {
         );
     }
 }
+
+/// A port already in use fails before anything is announced or created; a
+/// port of 0 is announced as the port the system chose.
+#[test]
+fn collector_binds_before_it_announces() {
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("never");
+    let o = common::op25b()
+        .args(["collect", "--listen", &format!("127.0.0.1:{port}"), "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot listen"), "{stderr}");
+    assert!(!stderr.contains("listening on"), "{stderr}");
+    assert!(!out.exists());
+
+    let mut child = common::op25b()
+        .args(["collect", "--listen", "127.0.0.1:0", "-o"])
+        .arg(dir.path().join("any"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = child.wait();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let announced = stderr
+        .split("listening on udp 127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|p| p.parse::<u16>().ok());
+    assert!(announced.is_some_and(|p| p != 0), "{stderr}");
+}

@@ -3,10 +3,10 @@
 
 use anyhow::{Context, Result};
 use op25b_core::SessionRecord;
-use op25b_flow::{CollectOptions, SessionSink, collect, stop_on_signals};
+use op25b_flow::{CollectOptions, SessionSink, collect_on, stop_on_signals};
 use op25b_store::SessionWriter;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -38,6 +38,11 @@ fn hour_file(dir: &Path, hour_start_us: i64) -> PathBuf {
 }
 
 pub fn run(listen: SocketAddr, out_dir: &Path, smtp_ports: &[u16], quiet: bool) -> Result<()> {
+    // Bound first: a port in use fails before anything is announced or made,
+    // and port 0 is announced as the port the system chose.
+    let socket =
+        UdpSocket::bind(listen).with_context(|| format!("collector on {listen}: cannot listen"))?;
+    let bound = socket.local_addr().unwrap_or(listen);
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("{}: cannot create directory", out_dir.display()))?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -48,17 +53,17 @@ pub fn run(listen: SocketAddr, out_dir: &Path, smtp_ports: &[u16], quiet: bool) 
     };
     if !quiet {
         eprintln!(
-            "op25b collect: listening on udp {listen}, writing hourly Parquet to {}; stop with Ctrl-C",
+            "op25b collect: listening on udp {bound}, writing hourly Parquet to {}; stop with Ctrl-C",
             out_dir.display()
         );
     }
-    let stats = collect(listen, out_dir, stop, opts, &mut |dir, hour| {
+    let stats = collect_on(socket, out_dir, stop, opts, &mut |dir, hour| {
         let path = hour_file(dir, hour);
         let writer = SessionWriter::create(&path)
             .map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?;
         Ok(Box::new(ParquetHour(writer)) as Box<dyn SessionSink>)
     })
-    .with_context(|| format!("collector on {listen}"))?;
+    .with_context(|| format!("collector on {bound}"))?;
     if !quiet {
         eprintln!(
             "op25b collect: {} datagrams ({} bytes), {} flow records, {} sessions in {} files",
