@@ -622,6 +622,50 @@ fn a_self_contradicting_isp_toml_is_named() {
     assert!(o.status.success(), "{}", stderr(&o));
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains(&format!("isp.toml: {SAID}")), "{md}");
+    // A misspelt section is said to be ignored; a bad value in a section a
+    // stage reads is an error naming the file.
+    let base = std::fs::read_to_string(samples.join("isp.toml")).unwrap();
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(
+        &typo,
+        format!("{base}\n[relay_lg]\nutc_offset = \"+09:00\"\n"),
+    )
+    .unwrap();
+    let o = run(&[
+        "rank",
+        before,
+        "--config",
+        typo.to_str().unwrap(),
+        "--top",
+        "1",
+    ]);
+    assert!(
+        stderr(&o).contains("unknown section [relay_lg] ignored"),
+        "{}",
+        stderr(&o)
+    );
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!("{base}\n[relay_log]\nutc_offset = \"+25:00\"\n"),
+    )
+    .unwrap();
+    let o = run(&[
+        "report",
+        "--before",
+        before,
+        "--config",
+        bad.to_str().unwrap(),
+        "-q",
+        "-o",
+        dir.path().join("r2").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&format!("{}: [relay_log] utc_offset", bad.display())),
+        "{}",
+        stderr(&o)
+    );
     // The sample's own description contradicts nothing.
     let o = run(&[
         "rank",

@@ -287,6 +287,14 @@ fn ingest(inputs: &[PathBuf], output: &Path, args: &InputArgs) -> Result<()> {
     Ok(())
 }
 
+/// An error in a section of isp.toml that a stage reads, with the file it is in.
+fn in_config(path: Option<&Path>, e: String) -> anyhow::Error {
+    match path {
+        Some(p) => anyhow::anyhow!("{}: {e}", p.display()),
+        None => anyhow::anyhow!("{e}"),
+    }
+}
+
 fn load_config(path: Option<&Path>, quiet: bool) -> Result<IspConfig> {
     match path {
         Some(p) => {
@@ -360,8 +368,10 @@ fn rank(
     format: Option<&str>,
     args: &InputArgs,
 ) -> Result<()> {
+    let config_path = config;
     let config = load_config(config, args.quiet)?;
-    let rank_cfg = op25b_rank::RankConfig::from_isp(&config).map_err(anyhow::Error::msg)?;
+    let rank_cfg =
+        op25b_rank::RankConfig::from_isp(&config).map_err(|e| in_config(config_path, e))?;
     let ranking = rank_inputs(inputs, &config, &rank_cfg, args, "rank")?;
     // CONTRACT: the host table holds hosts with outbound SMTP.
     let all = ranking.contract_hosts();
@@ -417,10 +427,12 @@ fn report(
         output,
     } = *paths;
     let (width, height) = size;
+    let config_path = config;
     let config = load_config(config, args.quiet)?;
-    let rank_cfg = op25b_rank::RankConfig::from_isp(&config).map_err(anyhow::Error::msg)?;
-    let utc_offset_s =
-        op25b_report::relay_log::utc_offset_from_isp(&config).map_err(anyhow::Error::msg)?;
+    let rank_cfg =
+        op25b_rank::RankConfig::from_isp(&config).map_err(|e| in_config(config_path, e))?;
+    let utc_offset_s = op25b_report::relay_log::utc_offset_from_isp(&config)
+        .map_err(|e| in_config(config_path, e))?;
     let before_rank = rank_inputs(before, &config, &rank_cfg, args, "before")?;
     let after_rank = if after.is_empty() {
         None

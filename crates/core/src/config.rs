@@ -180,6 +180,11 @@ impl IspConfig {
         "fc00::/7",
     ];
 
+    /// The sections of isp.toml some stage reads (network here, rank in
+    /// op25b-rank, relay_log in op25b-report): any other is a typo that
+    /// would silently leave its settings out, and is noted.
+    pub const SECTIONS: &'static [&'static str] = &["network", "rank", "relay_log"];
+
     pub fn default_network() -> Self {
         let internal = IpSet::parse(Self::DEFAULT_INTERNAL).unwrap_or_default();
         IspConfig {
@@ -223,7 +228,7 @@ impl IspConfig {
         if network.internal.is_empty() {
             return Err("network.internal is empty: op25b cannot tell outbound traffic".into());
         }
-        let notes = [
+        let mut notes: Vec<String> = [
             ("internal", &raw.internal),
             ("dynamic_pools", &raw.dynamic_pools),
             ("mail_servers", &raw.mail_servers),
@@ -240,6 +245,15 @@ impl IspConfig {
             })
         })
         .collect();
+        for name in table
+            .keys()
+            .filter(|k| !Self::SECTIONS.contains(&k.as_str()))
+        {
+            notes.push(format!(
+                "unknown section [{name}] ignored (known: {})",
+                Self::SECTIONS.join(", ")
+            ));
+        }
         Ok(IspConfig {
             network,
             is_default: false,
@@ -361,6 +375,18 @@ mail_servers  = ["198.19.255.10", "198.19.255.25"]   # the ISP's own relays and 
                 "mail_servers 198.19.255.10/32 overlaps dynamic_pools 198.19.255.0/24"
             ),
             "{v:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_sections_are_noted() {
+        let text = format!(
+            "{CONTRACT_EXAMPLE}\n[rank]\nzombie_score = 5.0\n[relay_lg]\nutc_offset = \"+09:00\"\n"
+        );
+        let c = IspConfig::parse_str(&text).unwrap();
+        assert_eq!(
+            c.notes,
+            ["unknown section [relay_lg] ignored (known: network, rank, relay_log)"]
         );
     }
 
