@@ -724,3 +724,54 @@ fn a_file_named_twice_is_read_once() {
         stderr(&o)
     );
 }
+
+/// A relays' log that covers none of the inputs' time (here a year late) is
+/// said to be unused, on stderr and in the report, rather than silently
+/// replaced by the submissions.
+#[test]
+fn a_relay_log_outside_the_inputs_is_said_unused() {
+    use std::io::Read;
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let samples = root.join("sample-pcaps");
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(samples.join("before-maillog.gz")).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(text.starts_with("2005-"), "{}", &text[..40]);
+    let late = dir.path().join("late-maillog");
+    std::fs::write(
+        &late,
+        text.replace("\n2005-", "\n2006-")
+            .replacen("2005-", "2006-", 1),
+    )
+    .unwrap();
+    let arg = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let report = |log: &std::path::Path, out: &str| {
+        run(&[
+            "report",
+            "--config",
+            &arg(&samples.join("isp.toml")),
+            "--before",
+            &arg(&samples.join("before.pcap.gz")),
+            "--relay-log",
+            &arg(log),
+            "--bootstrap",
+            "0",
+            "-o",
+            &arg(&dir.path().join(out)),
+        ])
+    };
+    const SAID: &str = "traces no delivery in the before input's span";
+    let o = report(&late, "late");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains(SAID), "{}", stderr(&o));
+    let md = std::fs::read_to_string(dir.path().join("late/report.md")).unwrap();
+    assert!(
+        md.contains("traces no delivery to the hosts of the before input's span"),
+        "{md}"
+    );
+    let o = report(&samples.join("before-maillog.gz"), "right");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains(SAID), "{}", stderr(&o));
+}

@@ -485,8 +485,15 @@ fn report(
         title: "Outbound spam before and after OP25B".into(),
         inputs,
     };
-    op25b_report::write_report(&input, &opts)?;
+    let summary = op25b_report::write_report(&input, &opts)?;
     if !args.quiet {
+        for name in summary.relay_log_unused() {
+            eprintln!(
+                "op25b: warning: the relays' log traces no delivery in the {name} input's span: its \
+                 relays' spam fraction comes from the submissions (does the log cover that time? for \
+                 classic syslog timestamps, set [relay_log] utc_offset in isp.toml)"
+            );
+        }
         eprintln!("report written to {}", output.display());
     }
     Ok(())

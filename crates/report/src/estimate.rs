@@ -1355,6 +1355,22 @@ pub struct Summary {
     pub relay_log: Option<RelayLogSummary>,
 }
 
+impl Summary {
+    /// The measured inputs (before, after) in whose span `--relay-log` traced
+    /// nothing though the relays sent mail: their relays' spam fraction fell
+    /// back to the submissions. Empty without `--relay-log`.
+    pub fn relay_log_unused(&self) -> Vec<&'static str> {
+        if self.relay_log.is_none() {
+            return Vec::new();
+        }
+        std::iter::once(("before", &self.before))
+            .chain(self.after.as_ref().map(|a| ("after", &a.scenario)))
+            .filter(|(_, sc)| sc.relay_volume > 0.0 && sc.relay_spam_fraction_source != "relay_log")
+            .map(|(name, _)| name)
+            .collect()
+    }
+}
+
 /// `relay_log` of summary.json: the files, how their lines were used
 /// (op25b-maillog's counts), and the deliveries in each input's span by whom
 /// they are traced to.

@@ -820,6 +820,24 @@ impl<'a> Document<'a> {
         ))
     }
 
+    /// Where `--relay-log` was given but traces nothing in an input's span
+    /// that had relay traffic: that scenario fell back to the submissions.
+    fn relay_log_warning(&self) -> Option<String> {
+        let log = self.s.relay_log.as_ref()?;
+        let unused = self.s.relay_log_unused();
+        if unused.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "The relays' log (--relay-log) traces no delivery to the hosts of the {} input's span, though \
+             the relays sent mail in it (relay_spam_fraction_source: submissions); {} of its deliveries \
+             fall in neither input's span. Check that the log covers the inputs' time and, for classic \
+             syslog timestamps (no year, no zone), [relay_log] utc_offset in isp.toml.",
+            unused.join(" and the "),
+            num(log.outside_inputs as f64)
+        ))
+    }
+
     /// Where the differential cannot be trusted from its own numbers: an
     /// input that spans no time, spans of very different lengths, a share
     /// outside [0, 1] before it was limited.
@@ -897,6 +915,7 @@ impl<'a> Document<'a> {
         if let Some(note) = self.sampling_warning() {
             out.push(note);
         }
+        out.extend(self.relay_log_warning());
         out.extend(self.differential_warning());
         if self.s.unit.as_str() == "sessions" && self.input.before.records > 0 {
             out.push(
