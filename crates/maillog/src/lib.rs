@@ -114,6 +114,11 @@ pub struct MailLogStats {
     pub deliveries_from_clients: u64,
     pub deliveries_local: u64,
     pub deliveries_unknown_origin: u64,
+    /// Lines earlier than the line before them from the same host: a log
+    /// out of time order (joined or sorted by another tool), where a
+    /// message's delivery can come before its `client=` line and lose its
+    /// origin.
+    pub lines_back_in_time: u64,
     /// Recipient lines with `relay=none`: no server reached.
     pub not_connected_recipients: u64,
     /// Transactions to the ISP's own servers or local transports.
@@ -135,6 +140,13 @@ impl fmt::Display for MailLogStats {
         )?;
         for d in &self.damaged_files {
             writeln!(f, "  damaged, read up to the damage: {d}")?;
+        }
+        if self.lines_back_in_time > 0 {
+            writeln!(
+                f,
+                "  {} lines earlier than the line before them from the same host (out of time order)",
+                self.lines_back_in_time
+            )?;
         }
         writeln!(
             f,
@@ -185,6 +197,8 @@ pub struct MailLogReader {
     open: HashMap<(String, u32), OpenTransaction>,
     stats: MailLogStats,
     lines_since_sweep: u64,
+    /// The latest time seen per host in the file being read.
+    latest: HashMap<String, i64>,
 }
 
 impl MailLogReader {
@@ -198,6 +212,7 @@ impl MailLogReader {
             open: HashMap::new(),
             stats: MailLogStats::default(),
             lines_since_sweep: 0,
+            latest: HashMap::new(),
         }
     }
 
@@ -209,6 +224,8 @@ impl MailLogReader {
     ) -> Result<(), InputError> {
         let mut reader = open_text(path)?;
         self.stats.files.push(path.to_path_buf());
+        // Time order is a file's own: rotated files may overlap a little.
+        self.latest.clear();
         let mut buf = Vec::with_capacity(512);
         let mut offset = 0u64;
         let mut parsed_any = false;
@@ -328,6 +345,13 @@ impl MailLogReader {
                 return false;
             }
         };
+        match self.latest.get_mut(l.host) {
+            Some(t) if l.time_us < *t => self.stats.lines_back_in_time += 1,
+            Some(t) => *t = l.time_us,
+            None => {
+                self.latest.insert(l.host.to_string(), l.time_us);
+            }
+        }
         self.lines_since_sweep += 1;
         if self.lines_since_sweep >= 1 << 16 {
             self.sweep(l.time_us, out);

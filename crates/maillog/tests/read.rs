@@ -342,6 +342,38 @@ fn a_clock_that_steps_back_splits_no_transaction() {
     assert_eq!(deliveries.len() as u32, 2 * messages);
     assert!(deliveries.iter().all(|d| d.recipients == 5 && d.accepted));
     assert_eq!(stats.deliveries_unknown_origin, 0);
+    // Each host's clock wraps past the hour: counted, and nothing lost by it.
+    assert!(stats.lines_back_in_time > 0);
+}
+
+/// Lines of one host out of time order are counted: a delivery before its
+/// `client=` line loses its origin, and the summary says why.
+#[test]
+fn lines_out_of_time_order_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, in_order) = read(&[write(dir.path(), "ok", SECOND.as_bytes())]).unwrap();
+    assert_eq!(in_order.lines_back_in_time, 0);
+    let mut lines: Vec<&str> = SECOND.lines().collect();
+    // The relay's delivery of BBBB000002 (00:00:03) before the line that
+    // says it came from the submission server (00:00:02).
+    let at = lines
+        .iter()
+        .position(|l| l.contains("BBBB000002: to="))
+        .unwrap();
+    let from = lines
+        .iter()
+        .position(|l| l.contains("BBBB000002: client="))
+        .unwrap();
+    let moved = lines.remove(at);
+    lines.insert(from, moved);
+    let text = lines.join("\n") + "\n";
+    let (_, swapped) = read(&[write(dir.path(), "swapped", text.as_bytes())]).unwrap();
+    assert_eq!(swapped.lines_back_in_time, 1, "{swapped}");
+    assert!(
+        swapped
+            .to_string()
+            .contains("1 lines earlier than the line before them")
+    );
 }
 
 /// A gzip'd log cut off (rotated while it was copied): the lines before the
