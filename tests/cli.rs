@@ -625,12 +625,12 @@ fn a_self_contradicting_isp_toml_is_named() {
     // A misspelt section is said to be ignored; a bad value in a section a
     // stage reads is an error naming the file.
     let base = std::fs::read_to_string(samples.join("isp.toml")).unwrap();
-    let typo = dir.path().join("typo.toml");
-    std::fs::write(
-        &typo,
-        format!("{base}\n[relay_lg]\nutc_offset = \"+09:00\"\n"),
-    )
-    .unwrap();
+    let with_section = |name: &str, section: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("{base}\n{section}\n")).unwrap();
+        path
+    };
+    let typo = with_section("typo.toml", "[relay_lg]\nutc_offset = \"+09:00\"");
     let o = run(&[
         "rank",
         before,
@@ -644,12 +644,7 @@ fn a_self_contradicting_isp_toml_is_named() {
         "{}",
         stderr(&o)
     );
-    let bad = dir.path().join("bad.toml");
-    std::fs::write(
-        &bad,
-        format!("{base}\n[relay_log]\nutc_offset = \"+25:00\"\n"),
-    )
-    .unwrap();
+    let bad = with_section("bad.toml", "[relay_log]\nutc_offset = \"+25:00\"");
     let o = run(&[
         "report",
         "--before",
