@@ -175,6 +175,31 @@ impl Interface {
     }
 }
 
+/// A timestamped packet block (enhanced or obsolete) of interface `if_id`
+/// to `on_frame`, its time kept in `last_ts` for simple packet blocks; one
+/// of an interface the section has not described is counted and skipped.
+fn packet_block(
+    interfaces: &[Interface],
+    if_id: usize,
+    (ts_high, ts_low): (u32, u32),
+    data: &[u8],
+    last_ts: &mut i64,
+    stats: &mut CaptureStats,
+    on_frame: &mut dyn FnMut(Frame<'_>) -> bool,
+) -> bool {
+    let Some(ifc) = interfaces.get(if_id) else {
+        stats.packets += 1;
+        stats.skip("unknown_interface");
+        return true;
+    };
+    *last_ts = ifc.timestamp_us(ts_high, ts_low);
+    on_frame(Frame {
+        ts_us: *last_ts,
+        linktype: ifc.linktype,
+        data,
+    })
+}
+
 /// pcapng's obsolete Packet Block (type 2), which the Enhanced Packet Block
 /// replaced; Wireshark still reads it, pcap-parser hands it on unparsed.
 const OBSOLETE_PACKET_BLOCK: u32 = 2;
@@ -344,21 +369,16 @@ fn read_frames(
                         });
                     }
                     PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
-                        match interfaces.get(epb.if_id as usize) {
-                            Some(ifc) => {
-                                last_ts = ifc.timestamp_us(epb.ts_high, epb.ts_low);
-                                let len = (epb.caplen as usize).min(epb.data.len());
-                                go_on = on_frame(Frame {
-                                    ts_us: last_ts,
-                                    linktype: ifc.linktype,
-                                    data: &epb.data[..len],
-                                });
-                            }
-                            None => {
-                                stats.packets += 1;
-                                stats.skip("unknown_interface");
-                            }
-                        }
+                        let len = (epb.caplen as usize).min(epb.data.len());
+                        go_on = packet_block(
+                            &interfaces,
+                            epb.if_id as usize,
+                            (epb.ts_high, epb.ts_low),
+                            &epb.data[..len],
+                            &mut last_ts,
+                            stats,
+                            on_frame,
+                        );
                     }
                     PcapBlockOwned::NG(Block::SimplePacket(spb)) => match interfaces.first() {
                         Some(ifc) => {
@@ -386,20 +406,17 @@ fn read_frames(
                             } =>
                     {
                         match ObsoletePacket::parse(b.data, big_endian) {
-                            Some(p) => match interfaces.get(usize::from(p.if_id)) {
-                                Some(ifc) => {
-                                    last_ts = ifc.timestamp_us(p.ts_high, p.ts_low);
-                                    go_on = on_frame(Frame {
-                                        ts_us: last_ts,
-                                        linktype: ifc.linktype,
-                                        data: p.data,
-                                    });
-                                }
-                                None => {
-                                    stats.packets += 1;
-                                    stats.skip("unknown_interface");
-                                }
-                            },
+                            Some(p) => {
+                                go_on = packet_block(
+                                    &interfaces,
+                                    usize::from(p.if_id),
+                                    (p.ts_high, p.ts_low),
+                                    p.data,
+                                    &mut last_ts,
+                                    stats,
+                                    on_frame,
+                                );
+                            }
                             None => {
                                 stats.packets += 1;
                                 stats.skip("short_packet_block");
