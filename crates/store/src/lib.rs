@@ -43,9 +43,17 @@ pub fn detect(head: &[u8]) -> Option<StoredFormat> {
 const UTF8_BOM: &[u8] = &[0xef, 0xbb, 0xbf];
 
 /// What a stored record must hold beyond its columns' types (what op25b
-/// writes always does): an end not before its start, a sampling interval of
-/// at least 1.
+/// writes always does): times within the years 0000-9999 (a CSV's are, by
+/// parsing; a Parquet file's are numbers), an end not before its start, a
+/// sampling interval of at least 1.
 pub(crate) fn check_record(r: &SessionRecord) -> Result<(), String> {
+    for (name, t) in [("start", r.start), ("end", r.end)] {
+        if !op25b_core::time::representable(t) {
+            return Err(format!(
+                "column {name}: {t} µs is outside the years 0000-9999"
+            ));
+        }
+    }
     if r.end < r.start {
         return Err(format!(
             "end {} is before start {}",

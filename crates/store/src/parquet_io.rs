@@ -9,7 +9,6 @@ use arrow_array::{
     UInt16Array, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use op25b_core::time::representable;
 use op25b_core::{COLUMNS, InputError, SessionRecord};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -263,17 +262,6 @@ pub fn from_batch(
             return Err((
                 first_row + i as u64,
                 format!("column {name} is empty (null)"),
-            ));
-        }
-    }
-    for (name, times) in [("start", start), ("end", end)] {
-        if let Some(i) = times.values().iter().position(|&t| !representable(t)) {
-            return Err((
-                first_row + i as u64,
-                format!(
-                    "column {name}: {} µs is outside the years 0000-9999",
-                    times.value(i)
-                ),
             ));
         }
     }
