@@ -90,6 +90,23 @@ fn covered(net: &IpNet, by: &[IpNet]) -> bool {
             .is_ok_and(|mut halves| halves.all(|half| covered(&half, by)))
 }
 
+/// The prefixes of `network.KEY`; an error names the key, and a prefix
+/// written with host bits set (taken as its network) is noted in `notes`.
+fn network_key(key: &str, items: &[String], notes: &mut Vec<String>) -> Result<IpSet, String> {
+    let set = IpSet::parse(items).map_err(|e| format!("network.{key}: {e}"))?;
+    for item in items.iter().map(|i| i.trim()) {
+        if let Ok(net) = item.parse::<IpNet>()
+            && net != net.trunc()
+        {
+            notes.push(format!(
+                "network.{key}: {item} has host bits set; taken as {}",
+                net.trunc()
+            ));
+        }
+    }
+    Ok(set)
+}
+
 /// `[network]` of isp.toml.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Network {
@@ -218,33 +235,15 @@ impl IspConfig {
         let raw: RawNetwork = raw
             .try_into()
             .map_err(|e: toml::de::Error| format!("[network]: {e}"))?;
+        let mut notes = Vec::new();
         let network = Network {
-            internal: IpSet::parse(&raw.internal).map_err(|e| format!("network.internal: {e}"))?,
-            dynamic_pools: IpSet::parse(&raw.dynamic_pools)
-                .map_err(|e| format!("network.dynamic_pools: {e}"))?,
-            mail_servers: IpSet::parse(&raw.mail_servers)
-                .map_err(|e| format!("network.mail_servers: {e}"))?,
+            internal: network_key("internal", &raw.internal, &mut notes)?,
+            dynamic_pools: network_key("dynamic_pools", &raw.dynamic_pools, &mut notes)?,
+            mail_servers: network_key("mail_servers", &raw.mail_servers, &mut notes)?,
         };
         if network.internal.is_empty() {
             return Err("network.internal is empty: op25b cannot tell outbound traffic".into());
         }
-        let mut notes: Vec<String> = [
-            ("internal", &raw.internal),
-            ("dynamic_pools", &raw.dynamic_pools),
-            ("mail_servers", &raw.mail_servers),
-        ]
-        .iter()
-        .flat_map(|(key, items)| items.iter().map(move |item| (key, item.trim())))
-        .filter_map(|(key, item)| {
-            let net = item.parse::<IpNet>().ok()?;
-            (net != net.trunc()).then(|| {
-                format!(
-                    "network.{key}: {item} has host bits set; taken as {}",
-                    net.trunc()
-                )
-            })
-        })
-        .collect();
         for name in table
             .keys()
             .filter(|k| !Self::SECTIONS.contains(&k.as_str()))
