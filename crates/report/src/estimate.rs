@@ -1356,6 +1356,13 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The scenarios measured on an input, by name: before, and after when
+    /// given.
+    pub fn measured(&self) -> impl Iterator<Item = (&'static str, &Scenario)> {
+        std::iter::once(("before", &self.before))
+            .chain(self.after.as_ref().map(|a| ("after", &a.scenario)))
+    }
+
     /// The measured inputs (before, after) in whose span `--relay-log` traced
     /// nothing though the relays sent mail: their relays' spam fraction fell
     /// back to the submissions. Empty without `--relay-log`.
@@ -1363,8 +1370,7 @@ impl Summary {
         if self.relay_log.is_none() {
             return Vec::new();
         }
-        std::iter::once(("before", &self.before))
-            .chain(self.after.as_ref().map(|a| ("after", &a.scenario)))
+        self.measured()
             .filter(|(_, sc)| sc.relay_volume > 0.0 && sc.relay_spam_fraction_source != "relay_log")
             .map(|(name, _)| name)
             .collect()

@@ -783,18 +783,11 @@ impl<'a> Document<'a> {
         out
     }
 
-    /// The scenarios measured on an input, by name: before, and after when
-    /// given.
-    fn measured(&self) -> impl Iterator<Item = (&'static str, &'a crate::Scenario)> + use<'a> {
-        let s = self.s;
-        std::iter::once(("before", &s.before))
-            .chain(s.after.as_ref().map(|a| ("after", &a.scenario)))
-    }
-
     /// Where an input came from packet-sampled flows: how much of it, at
     /// what interval, and why its shares are not the unsampled traffic's.
     fn sampling_warning(&self) -> Option<String> {
         let sampled: Vec<String> = self
+            .s
             .measured()
             .filter(|(_, sc)| sc.sampling_interval > 1)
             .map(|(name, sc)| {
@@ -926,7 +919,7 @@ impl<'a> Document<'a> {
             // The one bias flows cannot correct: a relay sends about a session
             // per message, and the submission sessions its spam share is read
             // from hold more messages for bots (crates/report/README.md).
-            let relayed = self.measured().any(|(_, sc)| {
+            let relayed = self.s.measured().any(|(_, sc)| {
                 sc.relay_volume > 0.0
                     && sc.relay_spam_fraction > 0.0
                     && sc.relay_spam_fraction_source == "submissions"
@@ -993,7 +986,7 @@ impl<'a> Document<'a> {
         cells: impl Fn(&crate::Scenario) -> Vec<String>,
     ) -> Table {
         let s = self.s;
-        let mut scenarios: Vec<_> = self.measured().collect();
+        let mut scenarios: Vec<_> = self.s.measured().collect();
         scenarios.push(("simulated_after", &s.simulated_after.scenario));
         Table {
             header: std::iter::once("scenario")
