@@ -83,6 +83,13 @@ fn collector_loses_nothing_it_received() {
             stderr.contains(&format!("{} datagrams", datagrams.len())),
             "{file}: {stderr}"
         );
+        // The counts are named lines, not debug structures.
+        for line in [
+            format!("  sessions: {} total;", offline.len()),
+            "  malformed: none\n".to_string(),
+        ] {
+            assert!(stderr.contains(&line), "{file}: no {line:?} in {stderr}");
+        }
 
         let mut live = Vec::new();
         for entry in std::fs::read_dir(out.path()).unwrap() {

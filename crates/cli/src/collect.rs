@@ -69,8 +69,7 @@ pub fn run(listen: SocketAddr, out_dir: &Path, smtp_ports: &[u16], quiet: bool) 
             "op25b collect: {} datagrams ({} bytes), {} flow records, {} sessions in {} files",
             stats.datagrams, stats.bytes, stats.flow_records, stats.sessions, stats.files
         );
-        eprintln!("  decoder: {:?}", stats.decoder);
-        eprintln!("  pairing: {:?}", stats.pairer);
+        eprint!("{}{}", stats.decoder, stats.pairer);
     }
     Ok(())
 }

@@ -60,8 +60,8 @@ pub struct SourceSummary {
     pub capture: Option<CaptureStats>,
     pub flow_datagrams: u64,
     pub flow_records: u64,
-    pub flow_decoder: Option<String>,
-    pub pairer: Option<String>,
+    pub flow_decoder: Option<op25b_flow::FlowStats>,
+    pub pairer: Option<op25b_flow::PairerStats>,
     pub nfdump: NfdumpStats,
     pub stored_rows: u64,
     pub records: u64,
@@ -97,14 +97,14 @@ impl fmt::Display for SourceSummary {
                 self.flow_datagrams, self.flow_records
             )?;
             if let Some(d) = &self.flow_decoder {
-                writeln!(f, "  decoder: {d}")?;
+                write!(f, "{d}")?;
             }
             if let Some(p) = &self.pairer {
-                writeln!(f, "  pairing: {p}")?;
+                write!(f, "{p}")?;
             }
         }
         if self.nfdump.lines > 0 {
-            writeln!(f, "nfdump csv: {:?}", self.nfdump)?;
+            write!(f, "{}", self.nfdump)?;
         }
         if self.stored_rows > 0 {
             writeln!(f, "stored session rows read: {}", self.stored_rows)?;
@@ -353,8 +353,8 @@ pub fn read_inputs(
         || summary.flow_records > 0
         || by_kind.contains_key(&InputKind::FlowDatagrams)
     {
-        summary.flow_decoder = Some(format!("{:?}", decoder.stats()));
-        summary.pairer = Some(format!("{:?}", pairer.stats()));
+        summary.flow_decoder = Some(decoder.stats().clone());
+        summary.pairer = Some(pairer.stats().clone());
     }
     Ok(summary)
 }

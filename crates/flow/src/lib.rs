@@ -14,6 +14,7 @@ mod decoder;
 mod nfdump;
 mod pair;
 mod raw;
+mod summary;
 mod template;
 
 use std::net::IpAddr;
