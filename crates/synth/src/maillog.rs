@@ -3,12 +3,19 @@
 //! handed in each message, how the submission server passed it to the
 //! relay, and what became of every recipient of the relay's deliveries.
 //!
+//! Lines come out in time order, as a syslog host writes them: a message's
+//! later lines (cleanup, qmgr, the hop to the relay) are held until no
+//! earlier line can follow, since the scheduler calls in event order but
+//! each call logs up to a quarter second ahead.
+//!
 //! This is the second input an ISP has beside its traffic: what `op25b
 //! report` uses to tell the spam share of the relays' output by message
 //! instead of by submission session. It draws no random numbers, so the
 //! captures and flow exports are the same bytes as without it; queue IDs
 //! and process IDs are derived from a counter.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -60,6 +67,10 @@ pub struct MailLog {
     bytes: u64,
     salt: u64,
     counter: u64,
+    /// Lines not yet written, by (time, order logged): written once a call
+    /// at a later time shows nothing earlier can come.
+    pending: BinaryHeap<Reverse<(u64, u64, String)>>,
+    logged: u64,
     /// The first write error, reported by [`MailLog::finish`]: the scheduler
     /// that calls this has no error path of its own.
     error: Option<std::io::Error>,
@@ -74,6 +85,8 @@ impl MailLog {
             bytes: 0,
             salt,
             counter: 0,
+            pending: BinaryHeap::new(),
+            logged: 0,
             error: None,
         })
     }
@@ -97,9 +110,24 @@ impl MailLog {
             "{} {host} postfix/{daemon}[{pid}]: {text}\n",
             jst_rfc3339(t_us)
         );
-        self.bytes += l.len() as u64;
-        if let Err(e) = self.out.write_all(l.as_bytes()) {
-            self.error.get_or_insert(e);
+        self.logged += 1;
+        self.pending.push(Reverse((t_us, self.logged, l)));
+    }
+
+    /// Writes the lines up to `now`: every later call logs at `now` or after.
+    fn release(&mut self, now_us: u64) {
+        while self
+            .pending
+            .peek()
+            .is_some_and(|Reverse((t, _, _))| *t <= now_us)
+        {
+            let Some(Reverse((_, _, l))) = self.pending.pop() else {
+                break;
+            };
+            self.bytes += l.len() as u64;
+            if let Err(e) = self.out.write_all(l.as_bytes()) {
+                self.error.get_or_insert(e);
+            }
         }
     }
 
@@ -118,6 +146,7 @@ impl MailLog {
             .map(|u| format!(", sasl_method=PLAIN, sasl_username={u}"))
             .unwrap_or_default();
         let t = s.t_us;
+        self.release(t);
         self.line(
             t,
             host,
@@ -201,6 +230,7 @@ impl MailLog {
         rcpts: &[(String, RcptFate)],
         data: DataFate,
     ) {
+        self.release(t_us);
         let pid = self.pid();
         let delay = t_us.saturating_sub(submitted_us) as f64 / 1e6;
         let done = t_us + 250_000;
@@ -254,6 +284,7 @@ impl MailLog {
     }
 
     pub fn finish(mut self) -> anyhow::Result<(PathBuf, u64)> {
+        self.release(u64::MAX);
         if let Some(e) = self.error.take() {
             return Err(e).with_context(|| format!("writing {}", self.path.display()));
         }

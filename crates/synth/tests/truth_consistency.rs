@@ -174,3 +174,41 @@ fn isp_toml_matches_truth_and_roles_match_addresses() {
         assert_eq!(role.starts_with("zombie_"), h["zombie"] == true);
     }
 }
+
+/// The mail servers' log is in time order, as a syslog host writes it: a
+/// reader that follows messages in log order must not meet a delivery
+/// before its submission. Each message's own lines keep their order too
+/// (client= before its deliveries and removal).
+#[test]
+fn mail_log_is_in_time_order() {
+    let s = generate("wakwak-2005", 12, 0.1, 1);
+    for phase in ["before", "after"] {
+        let text = std::fs::read_to_string(s.path(&format!("{phase}-maillog"))).expect("maillog");
+        let mut lines = 0;
+        let mut last = "";
+        let mut first_seen: std::collections::HashMap<&str, usize> = Default::default();
+        for (i, line) in text.lines().enumerate() {
+            lines += 1;
+            // `2005-11-01T10:00:14.281068+09:00`: fixed width, one offset,
+            // so text order is time order.
+            let stamp = line.split(' ').next().unwrap_or("");
+            assert_eq!(stamp.len(), 32, "{phase} line {}: {line}", i + 1);
+            assert!(
+                stamp >= last,
+                "{phase} line {} goes back in time: {line}",
+                i + 1
+            );
+            last = stamp;
+            let qid = line.split(": ").nth(1).unwrap_or("");
+            let first = *first_seen.entry(qid).or_insert(i);
+            if line.contains(": removed") || line.contains(" to=<") {
+                assert!(
+                    first < i,
+                    "{phase} line {}: {qid} ends before it began",
+                    i + 1
+                );
+            }
+        }
+        assert!(lines > 100, "{phase}: {lines} lines");
+    }
+}
