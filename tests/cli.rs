@@ -720,20 +720,49 @@ fn a_file_named_twice_is_read_once() {
     );
 }
 
+/// The sample relays' log of the before hours, as text.
+fn sample_relay_log() -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(
+        std::fs::File::open(samples_dir().join("before-maillog.gz")).unwrap(),
+    )
+    .read_to_string(&mut text)
+    .unwrap();
+    assert!(text.starts_with("2005-"), "{}", &text[..40]);
+    text
+}
+
+fn samples_dir() -> std::path::PathBuf {
+    std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../sample-pcaps")).to_path_buf()
+}
+
+/// `op25b report` of the before sample capture with `log`, into `out`.
+fn report_with_relay_log(log: &std::path::Path, out: &std::path::Path) -> std::process::Output {
+    let arg = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let samples = samples_dir();
+    run(&[
+        "report",
+        "--config",
+        &arg(&samples.join("isp.toml")),
+        "--before",
+        &arg(&samples.join("before.pcap.gz")),
+        "--relay-log",
+        &arg(log),
+        "--bootstrap",
+        "0",
+        "-o",
+        &arg(out),
+    ])
+}
+
 /// A relays' log that covers none of the inputs' time (here a year late) is
 /// said to be unused, on stderr and in the report, rather than silently
 /// replaced by the submissions.
 #[test]
 fn a_relay_log_outside_the_inputs_is_said_unused() {
-    use std::io::Read;
-    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    let samples = root.join("sample-pcaps");
     let dir = tempfile::tempdir().unwrap();
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(samples.join("before-maillog.gz")).unwrap())
-        .read_to_string(&mut text)
-        .unwrap();
-    assert!(text.starts_with("2005-"), "{}", &text[..40]);
+    let text = sample_relay_log();
     let late = dir.path().join("late-maillog");
     std::fs::write(
         &late,
@@ -741,24 +770,8 @@ fn a_relay_log_outside_the_inputs_is_said_unused() {
             .replacen("2005-", "2006-", 1),
     )
     .unwrap();
-    let arg = |p: &std::path::Path| p.to_str().unwrap().to_string();
-    let report = |log: &std::path::Path, out: &str| {
-        run(&[
-            "report",
-            "--config",
-            &arg(&samples.join("isp.toml")),
-            "--before",
-            &arg(&samples.join("before.pcap.gz")),
-            "--relay-log",
-            &arg(log),
-            "--bootstrap",
-            "0",
-            "-o",
-            &arg(&dir.path().join(out)),
-        ])
-    };
     const SAID: &str = "traces no delivery in the before input's span";
-    let o = report(&late, "late");
+    let o = report_with_relay_log(&late, &dir.path().join("late"));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains(SAID), "{}", stderr(&o));
     let md = std::fs::read_to_string(dir.path().join("late/report.md")).unwrap();
@@ -766,7 +779,49 @@ fn a_relay_log_outside_the_inputs_is_said_unused() {
         md.contains("traces no delivery to the hosts of the before input's span"),
         "{md}"
     );
-    let o = report(&samples.join("before-maillog.gz"), "right");
+    let o = report_with_relay_log(
+        &samples_dir().join("before-maillog.gz"),
+        &dir.path().join("right"),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains(SAID), "{}", stderr(&o));
+}
+
+/// A log put out of time order (a block of lines moved later, as a careless
+/// merge does) loses deliveries' origins; the report says so with the
+/// count summary.json holds, and says nothing for the log as written.
+#[test]
+fn a_relay_log_out_of_time_order_is_said_in_the_report() {
+    const SAID: &str = "out of time order in places";
+    let dir = tempfile::tempdir().unwrap();
+    let text = sample_relay_log();
+    let lines: Vec<&str> = text.lines().collect();
+    let (head, rest) = lines.split_at(lines.len() / 3);
+    let (moved, tail) = rest.split_at(rest.len() / 3);
+    let shuffled: Vec<&str> = head.iter().chain(tail).chain(moved).copied().collect();
+    let log = dir.path().join("shuffled-maillog");
+    std::fs::write(&log, shuffled.join("\n") + "\n").unwrap();
+
+    let o = report_with_relay_log(&log, &dir.path().join("shuffled"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = std::fs::read_to_string(dir.path().join("shuffled/report.md")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("shuffled/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let back = json["relay_log"]["lines_back_in_time"].as_u64().unwrap();
+    assert!(back > 0, "{json}");
+    assert!(md.contains(SAID), "{md}");
+    assert!(
+        md.contains(&format!("{back} of its {} lines", lines.len())),
+        "{md}"
+    );
+
+    let o = report_with_relay_log(
+        &samples_dir().join("before-maillog.gz"),
+        &dir.path().join("as-written"),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = std::fs::read_to_string(dir.path().join("as-written/report.md")).unwrap();
+    assert!(!md.contains(SAID), "{md}");
 }

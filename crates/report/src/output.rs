@@ -831,6 +831,37 @@ impl<'a> Document<'a> {
         ))
     }
 
+    /// Where the relays' log goes back in time: a delivery read before its
+    /// message's `client=` line has no sender to be weighed by.
+    fn relay_log_order_warning(&self) -> Option<String> {
+        let log = self.s.relay_log.as_ref()?;
+        let back = log.read.lines_back_in_time;
+        if back == 0 {
+            return None;
+        }
+        let spans: Vec<String> = std::iter::once(("before", &log.before))
+            .chain(log.after.as_ref().map(|a| ("after", a)))
+            .map(|(name, sp)| {
+                format!(
+                    "{} of {} in the {name} span",
+                    num(sp.unknown_origin),
+                    num(sp.deliveries)
+                )
+            })
+            .collect();
+        Some(format!(
+            "The relays' log is out of time order in places: {} of its {} lines are earlier than the line \
+             before them from the same server (relay_log.lines_back_in_time). A message is followed from \
+             its client= line to its deliveries in the order the log gives them, so a delivery read before \
+             its submission is of unknown origin ({}; relay_log.*.unknown_origin) and leaves the relays' \
+             spam fraction, which is read from the deliveries traced to customers. Give the files as the \
+             servers wrote them (rotated files in any order are fine), not merged or sorted by another tool.",
+            num(back as f64),
+            num(log.read.lines as f64),
+            spans.join(", ")
+        ))
+    }
+
     /// Where the differential cannot be trusted from its own numbers: an
     /// input that spans no time, spans of very different lengths, a share
     /// outside [0, 1] before it was limited.
@@ -909,6 +940,7 @@ impl<'a> Document<'a> {
             out.push(note);
         }
         out.extend(self.relay_log_warning());
+        out.extend(self.relay_log_order_warning());
         out.extend(self.differential_warning());
         if self.s.unit.as_str() == "sessions" && self.input.before.records > 0 {
             out.push(
