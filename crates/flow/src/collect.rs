@@ -171,6 +171,7 @@ pub fn collect_on(
                 stats.bytes += n as u64;
                 decoder.decode(from, now, buf.get(..n).unwrap_or_default(), &mut flows);
                 stats.flow_records += flows.len() as u64;
+                pairer.arrived_at(now);
                 for f in flows.drain(..) {
                     pairer.push(&f, &mut |s| out.write(hour, &s));
                 }

@@ -12,9 +12,12 @@
 //!   starts no later than `gap_us` after the connection's last end;
 //!   otherwise the open session is emitted and a new one begins (port reuse).
 //! - Memory: sessions whose last flow ended more than `window_us` before the
-//!   latest flow end seen are emitted (flows from an exporter arrive roughly
-//!   in time order); above `max_open` sessions, the oldest tenth is emitted
-//!   early and counted as evicted. Emitted batches are sorted by start.
+//!   latest flow end seen from the same exporter are emitted (flows from an
+//!   exporter arrive roughly in time order, and each exporter keeps its own
+//!   clock: routers without NTP are minutes apart, and one ahead must not
+//!   cut the sessions of one behind); above `max_open` sessions, the oldest
+//!   tenth is emitted early and counted as evicted. Emitted batches are
+//!   sorted by start.
 //!
 //! Outcome, first that applies (flows cannot show the SMTP dialogue, so
 //! nothing is ever `delivered`, `rejected` or `no_mail`):
@@ -127,6 +130,9 @@ impl Key {
 
 struct Open {
     rec: SessionRecord,
+    /// The clock (index into `clocks`) of the exporter of its latest flow;
+    /// `None` past [`MAX_EXPORTER_CLOCKS`].
+    clock: Option<usize>,
 }
 
 /// Pairs flows into sessions; see the module doc for the rules.
@@ -145,6 +151,9 @@ pub struct SessionPairer {
     /// the held flows are looked at only when the pairing clock reaches it.
     held: usize,
     min_held_end: i64,
+    /// The wall time the flows pushed next arrived at, where a live
+    /// collector says ([`SessionPairer::arrived_at`]).
+    arrival_us: Option<i64>,
     stats: PairerStats,
 }
 
@@ -168,10 +177,26 @@ pub const MAX_EXPORTER_CLOCKS: usize = 4096;
 /// too, the held flow is dropped and counted (`time_jumps`); otherwise it
 /// goes on, first. It also goes on once the pairing clock comes within a day
 /// of it, at `finish`, and (live) once the wall clock passes it.
-#[derive(Default)]
+///
+/// `watermark` is the latest end of the exporter's paired flows: its own
+/// sessions are emitted by it. `arrived_us` is the wall time its latest
+/// flow arrived (live only), from which idle ticks move it on.
 struct ExporterClock {
     last_end: Option<i64>,
     held: Option<(FlowRecord, bool)>,
+    watermark: i64,
+    arrived_us: Option<i64>,
+}
+
+impl Default for ExporterClock {
+    fn default() -> Self {
+        ExporterClock {
+            last_end: None,
+            held: None,
+            watermark: i64::MIN,
+            arrived_us: None,
+        }
+    }
 }
 
 /// A flow's end as pairing uses it: one that ended before it started
@@ -215,12 +240,21 @@ impl SessionPairer {
             last: None,
             held: 0,
             min_held_end: i64::MAX,
+            arrival_us: None,
             stats: PairerStats::default(),
         }
     }
 
     pub fn stats(&self) -> &PairerStats {
         &self.stats
+    }
+
+    /// A live collector: the flows pushed from now on arrived at wall time
+    /// `now_us`. [`SessionPairer::advance`] then moves each exporter's clock
+    /// on by the wall time since its latest flow came, whatever its offset
+    /// from the collector's clock.
+    pub fn arrived_at(&mut self, now_us: i64) {
+        self.arrival_us = Some(now_us);
     }
 
     /// Adds one flow; sessions that are complete by the time window are
@@ -270,10 +304,10 @@ impl SessionPairer {
         {
             self.release_held(Some(self.watermark.saturating_add(EXPORTER_JUMP_US)), out);
         }
-        let Some(clock) = at.and_then(|at| self.clocks.get_mut(at)) else {
+        let Some((at, clock)) = at.and_then(|at| Some((at, self.clocks.get_mut(at)?))) else {
             // Past the cap (datagrams from forged sources): not checked.
             self.stats.flows_without_clock += 1;
-            self.pair(f, c2s, out);
+            self.pair(f, c2s, None, out);
             return;
         };
         let release = match clock.held.take() {
@@ -304,39 +338,45 @@ impl SessionPairer {
             clock.last_end = Some(end);
         }
         if let Some((h, h_c2s)) = release {
-            self.pair(&h, h_c2s, out);
+            self.pair(&h, h_c2s, Some(at), out);
         }
         if !hold {
-            self.pair(f, c2s, out);
+            self.pair(f, c2s, Some(at), out);
         }
     }
 
     /// Flows held back for their exporter's next flow, in time order: those
     /// that ended by `until` (all of them with `None`) go on.
     fn release_held(&mut self, until: Option<i64>, out: &mut dyn FnMut(SessionRecord)) {
-        let mut ready: Vec<(FlowRecord, bool)> = Vec::new();
+        let mut ready: Vec<(FlowRecord, bool, usize)> = Vec::new();
         let mut min_left = i64::MAX;
-        for clock in &mut self.clocks {
+        for (at, clock) in self.clocks.iter_mut().enumerate() {
             let Some(end) = clock.held.as_ref().map(|(h, _)| flow_end(h)) else {
                 continue;
             };
             if until.is_some_and(|u| end > u) {
                 min_left = min_left.min(end);
-            } else if let Some(h) = clock.held.take() {
+            } else if let Some((h, c2s)) = clock.held.take() {
                 clock.last_end = Some(end);
-                ready.push(h);
+                ready.push((h, c2s, at));
             }
         }
         self.held -= ready.len();
         self.min_held_end = min_left;
-        ready.sort_by_key(|(h, _)| (flow_end(h), h.exporter));
-        for (h, c2s) in ready {
-            self.pair(&h, c2s, out);
+        ready.sort_by_key(|(h, _, _)| (flow_end(h), h.exporter));
+        for (h, c2s, at) in ready {
+            self.pair(&h, c2s, Some(at), out);
         }
     }
 
-    /// A checked SMTP flow into its session.
-    fn pair(&mut self, f: &FlowRecord, c2s: bool, out: &mut dyn FnMut(SessionRecord)) {
+    /// A checked SMTP flow into its session; `clock`: its exporter's.
+    fn pair(
+        &mut self,
+        f: &FlowRecord,
+        c2s: bool,
+        clock: Option<usize>,
+        out: &mut dyn FnMut(SessionRecord),
+    ) {
         let key = Key::of(f, c2s);
         let end_us = flow_end(f);
         if f.end_us < f.start_us {
@@ -345,8 +385,19 @@ impl SessionPairer {
         if f.rev_packets > 0 || f.rev_bytes > 0 {
             self.stats.biflows += 1;
         }
-        if self.watermark != i64::MIN && end_us < self.watermark.saturating_sub(self.opts.window_us)
-        {
+        let exporter = clock.and_then(|at| self.clocks.get_mut(at));
+        let own_clock = match exporter {
+            Some(e) => {
+                let before = e.watermark;
+                e.watermark = e.watermark.max(end_us);
+                if self.arrival_us.is_some() {
+                    e.arrived_us = self.arrival_us;
+                }
+                before
+            }
+            None => self.watermark,
+        };
+        if own_clock != i64::MIN && end_us < own_clock.saturating_sub(self.opts.window_us) {
             self.stats.late_flows += 1;
         }
         if let Some(open) = self.open.get(&key)
@@ -359,6 +410,7 @@ impl SessionPairer {
         match self.open.get_mut(&key) {
             Some(open) => {
                 self.stats.joined += 1;
+                open.clock = clock;
                 add(&mut open.rec, f, c2s);
             }
             None => {
@@ -373,7 +425,7 @@ impl SessionPairer {
                 rec.end = end_us;
                 rec.sampling = f.sampling.max(1);
                 add(&mut rec, f, c2s);
-                self.open.insert(key, Open { rec });
+                self.open.insert(key, Open { rec, clock });
             }
         }
         self.watermark = self.watermark.max(end_us);
@@ -385,10 +437,28 @@ impl SessionPairer {
             || self.watermark.saturating_sub(self.last_sweep) >= sweep_every
         {
             self.last_sweep = self.watermark;
-            let cutoff = self.watermark.saturating_sub(self.opts.window_us);
-            let n = self.flush_where(|o| o.rec.end < cutoff, out);
-            self.stats.flushed_by_time += n;
+            let now: Vec<i64> = self.clocks.iter().map(|c| c.watermark).collect();
+            self.sweep(&now, self.watermark, out);
         }
+    }
+
+    /// Emits the sessions whose exporter's clock (`now`, by clock index;
+    /// `default` for sessions without one) is more than the window past
+    /// their end. A clock is taken to be at most [`EXPORTER_JUMP_US`]
+    /// behind the pairing clock, so an exporter that fell silent does not
+    /// keep its sessions open until the end of the input.
+    fn sweep(&mut self, now: &[i64], default: i64, out: &mut dyn FnMut(SessionRecord)) {
+        let floor = self.watermark.saturating_sub(EXPORTER_JUMP_US);
+        let window = self.opts.window_us;
+        let cutoff = |o: &Open| {
+            let clock = o
+                .clock
+                .and_then(|at| now.get(at).copied())
+                .unwrap_or(default);
+            clock.max(floor).saturating_sub(window)
+        };
+        let n = self.flush_where(|o| o.rec.end < cutoff(o), out);
+        self.stats.flushed_by_time += n;
     }
 
     /// Time passed without flows (a live collector's idle tick): sessions
@@ -398,14 +468,24 @@ impl SessionPairer {
         if self.held > 0 {
             self.release_held(Some(now_us), out);
         }
-        if now_us <= self.watermark {
-            return;
-        }
-        self.watermark = now_us;
-        self.last_sweep = now_us;
-        let cutoff = now_us.saturating_sub(self.opts.window_us);
-        let n = self.flush_where(|o| o.rec.end < cutoff, out);
-        self.stats.flushed_by_time += n;
+        // Not only when the wall clock passes the pairing clock: an exporter
+        // ahead of the collector holds that up, and the others' sessions
+        // still have to go by their own clocks.
+        self.watermark = self.watermark.max(now_us);
+        self.last_sweep = self.watermark;
+        // Each exporter's clock moves on by the wall time since its latest
+        // flow arrived; without arrival times, the wall clock is its clock.
+        let now: Vec<i64> = self
+            .clocks
+            .iter()
+            .map(|c| match c.arrived_us {
+                Some(arrived) if c.watermark != i64::MIN => c
+                    .watermark
+                    .saturating_add(now_us.saturating_sub(arrived).max(0)),
+                _ => now_us,
+            })
+            .collect();
+        self.sweep(&now, now_us, out);
     }
 
     /// End of input: every open session is emitted.
@@ -702,8 +782,8 @@ mod tests {
         assert_eq!(jumps, 0);
         // An exporter whose clock is two days ahead of the other's: its
         // own flows follow each other, so none is a jump and none is lost
-        // (sessions of the exporter behind are flushed early: a clock
-        // offset between exporters is not corrected).
+        // (the exporter behind is taken to be at most a day behind, so its
+        // sessions may be emitted before their last flow).
         let (sessions, jumps) = run(&[
             at("192.0.2.1", 4000, 25, t),
             at("192.0.2.2", 5000, 25, t + 2 * day),
@@ -726,6 +806,88 @@ mod tests {
         p.finish(&mut |r| got.push(r));
         assert_eq!(got.len(), 2);
         assert_eq!(p.stats().time_jumps, 0);
+    }
+
+    /// Two exporters whose clocks are ten minutes apart (no NTP on one
+    /// router), their datagrams interleaved as they arrive: a connection
+    /// seen by the exporter behind, cut by its 60 s active timeout into
+    /// four flows each way over three minutes, is one session, and none of
+    /// its flows is late. Its sessions follow its own clock, not the one
+    /// ahead.
+    #[test]
+    fn a_clock_offset_between_exporters_splits_nothing() {
+        let t = 1_700_000_000_000_000;
+        let offset = 600_000_000;
+        let minute = 60_000_000;
+        let cut = |exporter: &str, c2s: bool, port: u16, start: i64| {
+            let mut f = if c2s {
+                flow("10.0.0.1", port, "192.0.2.9", 25, 10, 4000, 0x18, start)
+            } else {
+                flow("192.0.2.9", 25, "10.0.0.1", port, 10, 600, 0x18, start)
+            };
+            f.end_us = start + minute;
+            f.exporter = exporter.parse().unwrap();
+            f
+        };
+        let mut flows = Vec::new();
+        for i in 0..4i64 {
+            let now = t + i * minute;
+            // The exporter ahead: a short connection a second, as it expires.
+            for k in 0..60i64 {
+                let port = 20_000 + (i * 60 + k) as u16;
+                let at = now + offset + k * 1_000_000;
+                flows.push(cut("192.0.2.1", true, port, at));
+                flows.push(cut("192.0.2.1", false, port, at));
+            }
+            flows.push(cut("192.0.2.2", true, 4000, now));
+            flows.push(cut("192.0.2.2", false, 4000, now));
+        }
+        let mut p = SessionPairer::new(&[25], PairerOptions::default());
+        let mut got = Vec::new();
+        for f in &flows {
+            p.push(f, &mut |r| got.push(r));
+        }
+        p.finish(&mut |r| got.push(r));
+        let behind: Vec<&SessionRecord> = got.iter().filter(|r| r.client_port == 4000).collect();
+        assert_eq!(behind.len(), 1, "{behind:?}");
+        assert_eq!((behind[0].packets_c2s, behind[0].packets_s2c), (40, 40));
+        assert_eq!(p.stats().late_flows, 0);
+        assert_eq!(got.len(), 241);
+    }
+
+    /// Live: the collector's idle ticks move each exporter's clock on from
+    /// when its flows arrived, so an exporter ten minutes behind the
+    /// collector's clock keeps its open sessions until its own window
+    /// passes, and then they go.
+    #[test]
+    fn idle_ticks_follow_each_exporters_clock() {
+        let wall = 1_700_000_000_000_000;
+        let behind = 600_000_000;
+        let mut f = flow(
+            "10.0.0.1",
+            4000,
+            "192.0.2.9",
+            25,
+            10,
+            4000,
+            0x18,
+            wall - behind - 2_000_000,
+        );
+        f.exporter = "192.0.2.2".parse().unwrap();
+        let mut p = SessionPairer::new(&[25], PairerOptions::default());
+        let mut got = Vec::new();
+        p.arrived_at(wall);
+        // Its first flow (held for the next, being ahead of nothing) and a
+        // second one to release it.
+        p.push(&f, &mut |r| got.push(r));
+        let mut g = f.clone();
+        g.src_port = 4001;
+        p.push(&g, &mut |r| got.push(r));
+        p.advance(wall + 2_000_000, &mut |r| got.push(r));
+        assert!(got.is_empty(), "{got:?}");
+        p.advance(wall + 310_000_000, &mut |r| got.push(r));
+        assert_eq!(got.len(), 2);
+        assert_eq!(p.stats().flushed_by_time, 2);
     }
 
     #[test]
