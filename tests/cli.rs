@@ -825,3 +825,38 @@ fn a_relay_log_out_of_time_order_is_said_in_the_report() {
     let md = std::fs::read_to_string(dir.path().join("as-written/report.md")).unwrap();
     assert!(!md.contains(SAID), "{md}");
 }
+
+/// `[rank]` settings that aggregation itself reads reach it: a
+/// `flow_mail_bytes` no flow's payload reaches leaves no flow session
+/// carrying mail, where the default finds hundreds.
+#[test]
+fn rank_settings_read_while_aggregating_are_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = samples_dir();
+    let isp = std::fs::read_to_string(samples.join("isp.toml")).unwrap();
+    assert!(!isp.contains("[rank]"), "{isp}");
+    let strict = dir.path().join("strict.toml");
+    std::fs::write(&strict, format!("{isp}\n[rank]\nflow_mail_bytes = 100000000\n")).unwrap();
+    let flows = samples.join("before-netflow5.pcap.gz");
+    let mail_sessions = |config: &std::path::Path| -> u64 {
+        let o = run(&[
+            "rank",
+            flows.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--format",
+            "csv",
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = String::from_utf8(o.stdout).unwrap();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let col = header.iter().position(|c| *c == "mail_sessions").unwrap();
+        lines
+            .map(|l| l.split(',').nth(col).unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    assert!(mail_sessions(&samples.join("isp.toml")) > 100);
+    assert_eq!(mail_sessions(&strict), 0);
+}

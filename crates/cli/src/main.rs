@@ -333,7 +333,7 @@ fn rank_inputs(
     label: &str,
 ) -> Result<op25b_rank::Ranking> {
     const BATCH: usize = 64 * 1024;
-    let mut agg = op25b_rank::HostAggregator::new(&config.network);
+    let mut agg = op25b_rank::HostAggregator::new(&config.network).with_config(rank_cfg);
     let mut batch: Vec<SessionRecord> = Vec::with_capacity(BATCH);
     let summary = read_inputs(inputs, &args.source_options(), &mut |r| {
         batch.push(r);

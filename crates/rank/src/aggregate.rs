@@ -26,36 +26,151 @@ type Hasher = BuildHasherDefault<ahash::AHasher>;
 type Map<K, V> = HashMap<K, V, Hasher>;
 type Set<K> = HashSet<K, Hasher>;
 
-/// Distinct HELO names kept per host; sessions with further names are counted
-/// in `helo_overflow` (they still prove "many names").
+/// Distinct HELO names kept with their sessions per host.
 const HELO_NAMES_CAP: usize = 64;
+/// Further distinct names counted per host (by a hash each): up to 1088
+/// names in all the count is exact, past that it is "at least".
+const HELO_MORE_NAMES_CAP: usize = 1024;
 
-/// Keeps the [`HELO_NAMES_CAP`] alphabetically smallest names, whatever order
-/// sessions arrive in: with several capture threads records of one host come
-/// in a different order from run to run, and "the first 64 seen" made the
-/// HELO shares (and so scores) of a bot with hundreds of random names differ
-/// between runs. A name in the final set was among the smallest of those seen
-/// at each of its sessions, so it was never evicted and its count is exact.
-fn add_helo(names: &mut Vec<(Box<str>, u64)>, overflow: &mut u64, name: &str, n: u64) {
-    if let Some((_, c)) = names.iter_mut().find(|(h, _)| **h == *name) {
-        *c += n;
-        return;
+/// What the names past the kept list add up to: every session's name is
+/// classified once, kept or not, so the HELO shares are those of all
+/// sessions (a bot with a fresh name each time is as random past its 64th
+/// name as before it).
+#[derive(Clone, Debug, Default)]
+struct HeloTally {
+    sessions: u64,
+    ip_literal: u64,
+    bogus_literal: u64,
+    random: u64,
+    not_fqdn: u64,
+    claims: u64,
+    /// The alphabetically first provider domain claimed (a reason names one).
+    claimed: Option<Box<str>>,
+}
+
+impl HeloTally {
+    fn add(&mut self, name: &str, n: u64, cx: &HeloContext<'_>) {
+        let class = crate::helo::classify_for(name, &cx.host);
+        self.sessions += n;
+        self.ip_literal += if class.ip_literal { n } else { 0 };
+        self.bogus_literal += if class.bogus_literal { n } else { 0 };
+        self.random += if class.random { n } else { 0 };
+        self.not_fqdn += if class.not_fqdn { n } else { 0 };
+        if let Some(p) = crate::helo::claimed_provider(name, cx.providers) {
+            self.claims += n;
+            self.note_claimed(p);
+        }
     }
-    if names.len() < HELO_NAMES_CAP {
-        names.push((name.into(), n));
-        return;
+
+    fn note_claimed(&mut self, p: &str) {
+        if self.claimed.as_deref().is_none_or(|c| p < c) {
+            self.claimed = Some(p.into());
+        }
     }
-    // Full: the new name replaces the largest kept one if it sorts before it.
-    let Some((largest, _)) = names.iter().enumerate().max_by(|a, b| a.1.0.cmp(&b.1.0)) else {
-        *overflow += n;
-        return;
-    };
-    if *name < *names[largest].0 {
-        *overflow += names[largest].1;
-        names[largest] = (name.into(), n);
-    } else {
-        *overflow += n;
+
+    fn merge(&mut self, o: &HeloTally) {
+        self.sessions += o.sessions;
+        self.ip_literal += o.ip_literal;
+        self.bogus_literal += o.bogus_literal;
+        self.random += o.random;
+        self.not_fqdn += o.not_fqdn;
+        self.claims += o.claims;
+        if let Some(p) = &o.claimed {
+            self.note_claimed(p);
+        }
     }
+}
+
+/// The host a name was sent by, and the provider domains of the ranking:
+/// what classifying a name needs.
+struct HeloContext<'a> {
+    host: IpAddr,
+    providers: &'a [String],
+}
+
+/// A host's HELO names: the [`HELO_NAMES_CAP`] alphabetically smallest with
+/// their sessions, the rest tallied by class and counted by hash.
+///
+/// The smallest, not the first seen, whatever order sessions arrive in: with
+/// several capture threads records of one host come in a different order
+/// from run to run, and "the first 64 seen" made the kept names differ. A
+/// name in the final set was among the smallest of those seen at each of
+/// its sessions, so it was never evicted and its count is exact; a name that
+/// once left the set never comes back, so no name is both kept and tallied.
+#[derive(Debug, Default)]
+struct HeloNames {
+    kept: Vec<(Box<str>, u64)>,
+    more: HeloTally,
+    /// Hashes of the names tallied, up to [`HELO_MORE_NAMES_CAP`].
+    more_names: Set<u64>,
+    more_names_full: bool,
+}
+
+impl HeloNames {
+    fn add(&mut self, name: &str, n: u64, cx: &HeloContext<'_>) {
+        if let Some((_, c)) = self.kept.iter_mut().find(|(h, _)| **h == *name) {
+            *c += n;
+            return;
+        }
+        if self.kept.len() < HELO_NAMES_CAP {
+            self.kept.push((name.into(), n));
+            return;
+        }
+        // Full: the new name replaces the largest kept one if it sorts before it.
+        let largest = self
+            .kept
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.0.cmp(&b.1.0))
+            .map(|(i, _)| i);
+        match largest {
+            Some(i) if *name < *self.kept[i].0 => {
+                let (out, out_n) = std::mem::replace(&mut self.kept[i], (name.into(), n));
+                self.tally(&out, out_n, cx);
+            }
+            _ => self.tally(name, n, cx),
+        }
+    }
+
+    fn tally(&mut self, name: &str, n: u64, cx: &HeloContext<'_>) {
+        self.more.add(name, n, cx);
+        self.count_name(name_hash(name));
+    }
+
+    fn count_name(&mut self, hash: u64) {
+        if self.more_names.len() < HELO_MORE_NAMES_CAP {
+            self.more_names.insert(hash);
+        } else if !self.more_names.contains(&hash) {
+            self.more_names_full = true;
+        }
+    }
+
+    fn merge(&mut self, other: HeloNames, cx: &HeloContext<'_>) {
+        self.more.merge(&other.more);
+        self.more_names_full |= other.more_names_full;
+        for h in other.more_names {
+            self.count_name(h);
+        }
+        for (name, n) in other.kept {
+            self.add(&name, n, cx);
+        }
+    }
+
+    /// Distinct names, and whether that is a lower bound.
+    fn distinct(&self) -> (u64, bool) {
+        (
+            (self.kept.len() + self.more_names.len()) as u64,
+            self.more_names_full,
+        )
+    }
+}
+
+/// A hash of a name, for counting distinct names without keeping them.
+fn name_hash(name: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher as _};
+    let mut h = Hasher::default().build_hasher();
+    h.write(name.as_bytes());
+    h.finish()
 }
 /// Distinct submitting clients kept per internal server: relay inference only
 /// needs to know "at least `relay_min_submitters`".
@@ -126,14 +241,13 @@ struct HostState {
     servers25: Set<IpAddr>,
     /// Distinct HELO names and their sessions; a short list (most hosts use
     /// one or two names), scanned linearly.
-    helo_names: Vec<(Box<str>, u64)>,
-    helo_overflow: u64,
+    helo: HeloNames,
     minutes: Map<i64, MinuteCounts>,
 }
 
 impl HostState {
-    fn add(&mut self, r: &SessionRecord, class: RecordClass, flow_mail_bytes: u64) {
-        let mail = carried_mail_with(r, flow_mail_bytes);
+    fn add(&mut self, r: &SessionRecord, class: RecordClass, cfg: &AddConfig) {
+        let mail = carried_mail_with(r, cfg.flow_mail_bytes);
         let messages = u64::from(r.messages);
         // Carried mail, but no message was seen: the dialogue was hidden
         // (TLS, port 465, a flow record) or cut.
@@ -217,11 +331,15 @@ impl HostState {
         }
         let helo = r.helo.trim();
         if !helo.is_empty() {
-            add_helo(&mut self.helo_names, &mut self.helo_overflow, helo, 1);
+            let cx = HeloContext {
+                host: r.client,
+                providers: &cfg.providers,
+            };
+            self.helo.add(helo, 1, &cx);
         }
     }
 
-    fn merge(&mut self, other: HostState) {
+    fn merge(&mut self, other: HostState, cx: &HeloContext<'_>) {
         self.sessions += other.sessions;
         self.failed += other.failed;
         self.rejected += other.rejected;
@@ -254,10 +372,7 @@ impl HostState {
         self.seen.first = self.seen.first.min(other.seen.first);
         self.seen.last = self.seen.last.max(other.seen.last);
         self.servers25.extend(other.servers25);
-        self.helo_overflow += other.helo_overflow;
-        for (name, n) in other.helo_names {
-            add_helo(&mut self.helo_names, &mut self.helo_overflow, &name, n);
-        }
+        self.helo.merge(other.helo, cx);
         for (minute, c) in other.minutes {
             let mine = self.minutes.entry(minute).or_default();
             mine.direct25 = mine.direct25.saturating_add(c.direct25);
@@ -310,12 +425,9 @@ struct Shard {
 }
 
 impl Shard {
-    fn add(&mut self, r: &SessionRecord, c: RecordClass, shard: u16, flow_mail_bytes: u64) {
+    fn add(&mut self, r: &SessionRecord, c: RecordClass, shard: u16, cfg: &AddConfig) {
         if c.client_shard == shard {
-            self.hosts
-                .entry(r.client)
-                .or_default()
-                .add(r, c, flow_mail_bytes);
+            self.hosts.entry(r.client).or_default().add(r, c, cfg);
         }
         if c.internal_to_internal && c.server_shard == shard {
             self.servers.entry(r.server).or_default().add(r.client);
@@ -335,7 +447,16 @@ pub struct HostAggregator {
     max_sampling: u32,
     start_us: i64,
     end_us: i64,
+    add: AddConfig,
+}
+
+/// What aggregating a record reads from the ranking's configuration.
+#[derive(Clone, Debug)]
+struct AddConfig {
     flow_mail_bytes: u64,
+    /// `[rank] big_provider_domains`: HELO names past a host's kept list
+    /// are classified as they come.
+    providers: Vec<String>,
 }
 
 impl HostAggregator {
@@ -351,13 +472,23 @@ impl HostAggregator {
             max_sampling: 1,
             start_us: i64::MAX,
             end_us: i64::MIN,
-            flow_mail_bytes: crate::FLOW_MAIL_BYTES,
+            add: AddConfig {
+                flow_mail_bytes: crate::FLOW_MAIL_BYTES,
+                providers: RankConfig::default().big_provider_domains,
+            },
         }
     }
 
-    /// Uses `[rank] flow_mail_bytes` for the "carried mail" test of flow records.
-    pub fn with_flow_mail_bytes(mut self, bytes: u64) -> Self {
-        self.flow_mail_bytes = bytes;
+    /// Uses the configuration the ranking will be finished with for what
+    /// aggregation itself decides: `[rank] flow_mail_bytes` (the "carried
+    /// mail" test of flow records) and `big_provider_domains` (HELO names
+    /// past a host's kept list). [`HostAggregator::finish`] must get the
+    /// same configuration.
+    pub fn with_config(mut self, cfg: &RankConfig) -> Self {
+        self.add = AddConfig {
+            flow_mail_bytes: cfg.flow_mail_bytes,
+            providers: cfg.big_provider_domains.clone(),
+        };
         self
     }
 
@@ -404,17 +535,17 @@ impl HostAggregator {
     pub fn push(&mut self, r: &SessionRecord) {
         let class = self.classify(r);
         self.note_span(r, class);
-        let bytes = self.flow_mail_bytes;
+        let cfg = &self.add;
         let shard = class.client_shard;
         if let Some(s) = self.shards.get_mut(usize::from(shard)) {
-            s.add(r, class, shard, bytes);
+            s.add(r, class, shard, cfg);
         }
         let shard = class.server_shard;
         if class.internal_to_internal
             && shard != class.client_shard
             && let Some(s) = self.shards.get_mut(usize::from(shard))
         {
-            s.add(r, class, shard, bytes);
+            s.add(r, class, shard, cfg);
         }
     }
 
@@ -431,7 +562,7 @@ impl HostAggregator {
         for (r, c) in batch.iter().zip(&classes) {
             self.note_span(r, *c);
         }
-        let bytes = self.flow_mail_bytes;
+        let cfg = &self.add;
         self.shards
             .par_iter_mut()
             .enumerate()
@@ -439,7 +570,7 @@ impl HostAggregator {
                 let i = i as u16;
                 for (r, c) in batch.iter().zip(&classes) {
                     if c.client_shard == i || c.server_shard == i {
-                        shard.add(r, *c, i, bytes);
+                        shard.add(r, *c, i, cfg);
                     }
                 }
             });
@@ -458,7 +589,13 @@ impl HostAggregator {
                 let i = usize::from(self.shard_of(&host));
                 if let Some(mine) = self.shards.get_mut(i) {
                     match mine.hosts.get_mut(&host) {
-                        Some(existing) => existing.merge(state),
+                        Some(existing) => {
+                            let cx = HeloContext {
+                                host,
+                                providers: &self.add.providers,
+                            };
+                            existing.merge(state, &cx)
+                        }
                         None => {
                             mine.hosts.insert(host, state);
                         }
@@ -601,31 +738,21 @@ fn features_of(
         .map(|(m, c)| (m.saturating_mul(MINUTE_US), c.outbound_failed))
         .collect();
 
-    // HELO names, weighted by the sessions that used them.
-    let mut helo_sessions = s.helo_overflow;
-    let (mut ip_literal, mut random, mut not_fqdn, mut claims) = (0u64, 0u64, 0u64, 0u64);
-    let mut bogus_literal = 0u64;
-    let mut claimed = String::new();
+    // HELO names, weighted by the sessions that used them: the kept names
+    // one by one, the rest from their tally.
+    let cx = HeloContext {
+        host,
+        providers: &cfg.big_provider_domains,
+    };
+    let mut helo = s.helo.more.clone();
     let mut top: Option<(&str, u64)> = None;
-    for (name, n) in &s.helo_names {
-        let n = *n;
-        helo_sessions += n;
-        let class = crate::helo::classify_for(name, &host);
-        ip_literal += if class.ip_literal { n } else { 0 };
-        bogus_literal += if class.bogus_literal { n } else { 0 };
-        random += if class.random { n } else { 0 };
-        not_fqdn += if class.not_fqdn { n } else { 0 };
-        if let Some(p) = crate::helo::claimed_provider(name, &cfg.big_provider_domains) {
-            claims += n;
-            if claimed.is_empty() {
-                claimed = p.to_string();
-            }
-        }
-        if top.is_none_or(|(t, tn)| n > tn || (n == tn && &**name < t)) {
-            top = Some((name, n));
+    for (name, n) in &s.helo.kept {
+        helo.add(name, *n, &cx);
+        if top.is_none_or(|(t, tn)| *n > tn || (*n == tn && &**name < t)) {
+            top = Some((name, *n));
         }
     }
-    let helo_distinct = s.helo_names.len() as u64 + if s.helo_overflow > 0 { 1 } else { 0 };
+    let (helo_distinct, helo_distinct_at_least) = s.helo.distinct();
 
     HostFeatures {
         host,
@@ -674,15 +801,16 @@ fn features_of(
         tls_sessions: s.tls_sessions,
         auth_sessions: s.auth_sessions,
         submission_port_sessions: s.submission_port_sessions,
-        helo_sessions,
+        helo_sessions: helo.sessions,
         helo_distinct,
+        helo_distinct_at_least,
         helo_top: top.map(|(t, _)| t.to_string()).unwrap_or_default(),
-        helo_ip_literal: ip_literal,
-        helo_bogus_literal: bogus_literal,
-        helo_random: random,
-        helo_not_fqdn: not_fqdn,
-        helo_claims_provider: claims,
-        helo_claimed: claimed,
+        helo_ip_literal: helo.ip_literal,
+        helo_bogus_literal: helo.bogus_literal,
+        helo_random: helo.random,
+        helo_not_fqdn: helo.not_fqdn,
+        helo_claims_provider: helo.claims,
+        helo_claimed: helo.claimed.map(String::from).unwrap_or_default(),
         mean_per_minute: s.direct25_sessions as f64 / span_minutes as f64,
         peak_minute_sessions: peak_minute,
         peak_hour_sessions: peak_hour,

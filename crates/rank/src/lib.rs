@@ -196,8 +196,13 @@ pub struct HostFeatures {
     pub submission_port_sessions: u64,
     /// HELO statistics over the sessions that carried a HELO.
     pub helo_sessions: u64,
+    /// Distinct names: exact up to 1088, and past that a lower bound
+    /// (`helo_distinct_at_least`), since a bot with a fresh name for every
+    /// session must not grow the ranking's memory with every name.
     pub helo_distinct: u64,
-    /// The most frequent HELO name (empty if none seen).
+    pub helo_distinct_at_least: bool,
+    /// The most frequent HELO name (empty if none seen); for a host with
+    /// more than 64 names, the most frequent of the 64 alphabetically first.
     pub helo_top: String,
     pub helo_ip_literal: u64,
     /// Of those, literals no honest client sends (`[0.0.0.0]`, loopback, a
@@ -206,7 +211,7 @@ pub struct HostFeatures {
     pub helo_random: u64,
     pub helo_not_fqdn: u64,
     pub helo_claims_provider: u64,
-    /// The first big-provider domain claimed, if any.
+    /// The alphabetically first big-provider domain claimed, if any.
     pub helo_claimed: String,
     /// Direct port-25 sessions: mean per minute over the active span, peak minute,
     /// peak hour, and failed in the peak-failed hour.
@@ -271,6 +276,7 @@ impl Default for HostFeatures {
             submission_port_sessions: 0,
             helo_sessions: 0,
             helo_distinct: 0,
+            helo_distinct_at_least: false,
             helo_top: String::new(),
             helo_ip_literal: 0,
             helo_bogus_literal: 0,

@@ -240,7 +240,8 @@ pub fn contributions(f: &HostFeatures, cfg: &RankConfig) -> Vec<Contribution> {
         }
         if f.helo_distinct >= cfg.helo_many {
             add(cfg.w_helo_many, &|| {
-                format!("helo_names={}", f.helo_distinct)
+                let plus = if f.helo_distinct_at_least { "+" } else { "" };
+                format!("helo_names={}{plus}", f.helo_distinct)
             });
         } else if f.helo_distinct >= 2
             && share(f.helo_distinct, f.helo_sessions) >= cfg.helo_vary_share

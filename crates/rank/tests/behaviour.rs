@@ -932,11 +932,91 @@ fn many_helo_names_give_the_same_features_in_any_order() {
         find(&backward, "198.18.3.3"),
         find(&chunked, "198.18.3.3"),
     );
-    assert_eq!(a.features.helo_distinct, 65, "64 kept and the overflow");
+    // Every session's name counts, not only the 64 kept: the shares are
+    // those of all 400 sessions, the names all distinct names.
+    let names: std::collections::BTreeSet<&str> = records.iter().map(|r| r.helo.as_str()).collect();
+    assert!(names.len() > 200, "{}", names.len());
+    let f = &a.features;
+    assert_eq!(
+        (f.helo_distinct, f.helo_distinct_at_least),
+        (names.len() as u64, false)
+    );
+    let count = |pick: fn(&op25b_rank::helo::HeloClass) -> bool| {
+        records
+            .iter()
+            .filter(|r| pick(&op25b_rank::helo::classify_for(&r.helo, &host)))
+            .count() as u64
+    };
+    assert_eq!(f.helo_sessions, 400);
+    assert_eq!(f.helo_ip_literal, count(|c| c.ip_literal));
+    assert_eq!(f.helo_random, count(|c| c.random));
+    assert_eq!(f.helo_not_fqdn, count(|c| c.not_fqdn));
+    assert!(f.helo_random > 0 && f.helo_not_fqdn > f.helo_ip_literal);
     for other in [b, c] {
         assert_eq!(a.features.helo_top, other.features.helo_top);
         assert_eq!(a.score, other.score);
         assert_eq!(a.reasons, other.reasons);
         assert_eq!(format!("{:?}", a.features), format!("{:?}", other.features));
     }
+}
+
+/// A bot with a fresh random name for every session, past the names kept
+/// and past the names counted: its HELO shares stay those of all its
+/// sessions (so it scores as high as a bot with fewer names), and its
+/// distinct names show as a lower bound.
+#[test]
+fn a_fresh_helo_name_every_session_keeps_every_share() {
+    let host = ip("198.18.3.4");
+    let mut rng = Rng(5);
+    let session_named = |i: i64, name: String| {
+        let mut r = session(
+            host,
+            outside(1000 + i as u64),
+            25,
+            T0 + i * 1_000_000,
+            Outcome::Delivered,
+        );
+        r.helo = name;
+        r
+    };
+    let random_name = |rng: &mut Rng| -> String {
+        let body: String = (0..9)
+            .map(|_| char::from(b'a' + rng.below(26) as u8))
+            .collect();
+        format!("HOME-{}", body.to_uppercase())
+    };
+    let cfg = RankConfig::default();
+    let ranked = |n: i64, rng: &mut Rng| {
+        let records: Vec<SessionRecord> =
+            (0..n).map(|i| session_named(i, random_name(rng))).collect();
+        let random = records
+            .iter()
+            .filter(|r| op25b_rank::helo::classify_for(&r.helo, &host).random)
+            .count() as u64;
+        let r = rank(&records, &cfg);
+        (find(&r, "198.18.3.4").clone(), random)
+    };
+    let (few, few_random) = ranked(95, &mut rng);
+    let (many, many_random) = ranked(2000, &mut rng);
+    for (h, random) in [(&few, few_random), (&many, many_random)] {
+        assert!(has_reason(h, "helo_random"), "{:?}", h.reasons);
+        assert!(has_reason(h, "helo_not_fqdn"), "{:?}", h.reasons);
+        assert_eq!(h.features.helo_random, random);
+        assert_eq!(h.features.helo_not_fqdn, h.features.helo_sessions);
+    }
+    assert_eq!(
+        (
+            few.features.helo_distinct,
+            few.features.helo_distinct_at_least
+        ),
+        (95, false)
+    );
+    assert!(many.features.helo_distinct_at_least);
+    assert_eq!(many.features.helo_distinct, 64 + 1024);
+    assert!(
+        many.reasons.iter().any(|r| r == "helo_names=1088+"),
+        "{:?}",
+        many.reasons
+    );
+    assert!(many.score >= few.score, "{} < {}", many.score, few.score);
 }
