@@ -836,7 +836,11 @@ fn rank_settings_read_while_aggregating_are_used() {
     let isp = std::fs::read_to_string(samples.join("isp.toml")).unwrap();
     assert!(!isp.contains("[rank]"), "{isp}");
     let strict = dir.path().join("strict.toml");
-    std::fs::write(&strict, format!("{isp}\n[rank]\nflow_mail_bytes = 100000000\n")).unwrap();
+    std::fs::write(
+        &strict,
+        format!("{isp}\n[rank]\nflow_mail_bytes = 100000000\n"),
+    )
+    .unwrap();
     let flows = samples.join("before-netflow5.pcap.gz");
     let mail_sessions = |config: &std::path::Path| -> u64 {
         let o = run(&[

@@ -8,7 +8,9 @@
 //!     -> TCP on SMTP ports: batches, by a hash of the connection, to N workers
 //!          -> session table -> stream reassembly -> SMTP reader -> records
 //!     -> UDP on flow-export ports: datagrams for the flow decoder
-//! records and datagrams come back to the caller's thread through a channel.
+//! records and datagrams come back to the caller's thread through a channel,
+//! put back in the order the reader sent the work out, so the same input and
+//! thread count give the same records in the same order.
 //! ```
 //!
 //! Modules: [`detect`] (content sniffing), `reader` (files to frames),
@@ -285,13 +287,19 @@ struct Batch {
     payload: Vec<u8>,
     /// The reader's clock when the batch was sent.
     now: i64,
+    /// Its place among everything the reader sent out (batches and
+    /// datagrams): what it gives back is handed on in this order.
+    seq: u64,
+    /// The input is over: the worker closes its table after it.
+    last: bool,
 }
 
 const BATCH_SEGMENTS: usize = 1024;
 const BATCH_BYTES: usize = 512 * 1024;
 
 enum Out {
-    Session(SessionRecord),
+    /// The records a worker emitted while taking batch `seq`.
+    Sessions(Vec<SessionRecord>),
     Datagram {
         ts_us: i64,
         src: SocketAddr,
@@ -303,7 +311,10 @@ enum Out {
 struct Dispatch {
     workers: Vec<SyncSender<Batch>>,
     batches: Vec<Batch>,
-    out: SyncSender<Out>,
+    out: SyncSender<(u64, Out)>,
+    next_seq: u64,
+    /// The reader's clock at its latest tick.
+    now: i64,
     /// Emptied batches coming back from the workers: their buffers are
     /// reused instead of fresh pages being faulted in for every batch.
     recycled: Receiver<Batch>,
@@ -311,12 +322,27 @@ struct Dispatch {
 
 impl Dispatch {
     fn send(&mut self, i: usize, now: i64) {
+        self.send_batch(i, now, false);
+    }
+
+    fn send_batch(&mut self, i: usize, now: i64, last: bool) {
         if let (Some(tx), Some(batch)) = (self.workers.get(i), self.batches.get_mut(i)) {
             let fresh = self.recycled.try_recv().unwrap_or_default();
             let mut full = std::mem::replace(batch, fresh);
             full.now = now;
+            full.seq = self.next_seq;
+            full.last = last;
+            self.next_seq += 1;
             // A worker that is gone has failed; its stats say so at join.
             let _ = tx.send(full);
+        }
+    }
+
+    /// The input is over: every worker gets its last packets and closes
+    /// its table, in order like any batch.
+    fn finish(&mut self) {
+        for i in 0..self.workers.len() {
+            self.send_batch(i, self.now, true);
         }
     }
 }
@@ -352,15 +378,21 @@ impl Router for Dispatch {
     }
 
     fn datagram(&mut self, d: Datagram<'_>) {
-        let _ = self.out.send(Out::Datagram {
-            ts_us: d.ts_us,
-            src: d.src,
-            dst: d.dst,
-            payload: d.payload.to_vec(),
-        });
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let _ = self.out.send((
+            seq,
+            Out::Datagram {
+                ts_us: d.ts_us,
+                src: d.src,
+                dst: d.dst,
+                payload: d.payload.to_vec(),
+            },
+        ));
     }
 
     fn tick(&mut self, now: i64) {
+        self.now = now;
         for i in 0..self.workers.len() {
             self.send(i, now);
         }
@@ -370,25 +402,52 @@ impl Router for Dispatch {
 fn worker(
     batches: Receiver<Batch>,
     recycle: SyncSender<Batch>,
-    out: SyncSender<Out>,
+    out: SyncSender<(u64, Out)>,
     mut table: SessionTable,
 ) -> CaptureStats {
-    let mut emit = |r: SessionRecord| {
-        let _ = out.send(Out::Session(r));
-    };
     for mut batch in batches {
+        let mut records = Vec::new();
+        let mut emit = |r: SessionRecord| records.push(r);
         for (s, at, len) in &batch.segments {
             let payload = batch.payload.get(*at..at + len).unwrap_or(&[]);
             table.segment(s, payload, &mut emit);
         }
         table.advance(batch.now, &mut emit);
+        if batch.last {
+            table.finish(&mut emit);
+        }
+        // Sent even when empty: the caller waits for every place in order.
+        let _ = out.send((batch.seq, Out::Sessions(records)));
         batch.segments.clear();
         batch.payload.clear();
         // A full pool just drops the batch.
         let _ = recycle.try_send(batch);
     }
-    table.finish(&mut emit);
     table.stats
+}
+
+/// Hands on what comes back from the reader and the workers in the order
+/// the reader sent the work out: whatever arrives early waits for the
+/// places before it. What waits is bounded by the work in flight (each
+/// worker's queue holds 4 batches, and the reader waits on a full one).
+struct InOrder {
+    next: u64,
+    waiting: std::collections::BTreeMap<u64, Out>,
+}
+
+impl InOrder {
+    fn take(&mut self, seq: u64, out: Out, hand_on: &mut dyn FnMut(Out)) {
+        if seq != self.next {
+            self.waiting.insert(seq, out);
+            return;
+        }
+        hand_on(out);
+        self.next += 1;
+        while let Some(out) = self.waiting.remove(&self.next) {
+            hand_on(out);
+            self.next += 1;
+        }
+    }
 }
 
 fn ingest_threaded(
@@ -401,7 +460,7 @@ fn ingest_threaded(
     let workers = opts.threads.max(1);
     let per_worker = (opts.max_sessions / workers).max(1);
     std::thread::scope(|scope| {
-        let (out_tx, out_rx) = sync_channel::<Out>(1024);
+        let (out_tx, out_rx) = sync_channel::<(u64, Out)>(1024);
         let (recycle_tx, recycle_rx) = sync_channel::<Batch>(4 * workers);
         let mut senders = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
@@ -418,31 +477,44 @@ fn ingest_threaded(
             batches: (0..workers).map(|_| Batch::default()).collect(),
             workers: senders,
             out: out_tx,
+            next_seq: 0,
+            now: i64::MIN,
             recycled: recycle_rx,
         };
         drop(recycle_tx);
         let reader = scope.spawn(move || {
             let mut stats = CaptureStats::default();
             let result = read_all(files, opts, &mut stats, bytes_read, &mut dispatch);
-            // Dropping the dispatcher closes the workers' queues: they finish.
+            dispatch.finish();
+            // Dropping the dispatcher closes the workers' queues: they end.
             drop(dispatch);
             (stats, result)
         });
-        for msg in out_rx {
-            match msg {
-                Out::Session(r) => on_session(r),
-                Out::Datagram {
-                    ts_us,
-                    src,
-                    dst,
-                    payload,
-                } => on_datagram(Datagram {
-                    ts_us,
-                    src,
-                    dst,
-                    payload: &payload,
-                }),
-            }
+        let mut in_order = InOrder {
+            next: 0,
+            waiting: std::collections::BTreeMap::new(),
+        };
+        let mut hand_on = |out: Out| match out {
+            Out::Sessions(records) => records.into_iter().for_each(&mut *on_session),
+            Out::Datagram {
+                ts_us,
+                src,
+                dst,
+                payload,
+            } => on_datagram(Datagram {
+                ts_us,
+                src,
+                dst,
+                payload: &payload,
+            }),
+        };
+        for (seq, out) in out_rx {
+            in_order.take(seq, out, &mut hand_on);
+        }
+        // A worker that failed left places empty: what came after them
+        // still goes on, in order.
+        for (_, out) in std::mem::take(&mut in_order.waiting) {
+            hand_on(out);
         }
         let (mut stats, result) = match reader.join() {
             Ok(r) => r,

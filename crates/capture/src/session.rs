@@ -34,7 +34,7 @@ pub struct Segment {
 }
 
 /// The connection key: the two endpoints in a fixed order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Key {
     lo: (IpAddr, u16),
     hi: (IpAddr, u16),
@@ -381,18 +381,26 @@ impl SessionTable {
         // Sweeps are whole-table scans: a few per idle timeout keep them cheap.
         let interval = (self.idle_timeout_us / 4).clamp(1, CLOSED_LINGER_US);
         self.next_sweep = now.saturating_add(interval);
-        let idle = self.idle_timeout_us;
-        let expired: Vec<(Key, &'static str)> = self
+        let mut expired: Vec<(i64, Key, &'static str)> = self
             .conns
             .iter()
-            .filter_map(|(k, c)| match c.closed_at {
-                Some(t) if now.saturating_sub(t) > CLOSED_LINGER_US => Some((*k, "closed")),
-                _ if now.saturating_sub(c.end) > idle => Some((*k, "idle")),
-                _ => None,
-            })
+            .filter_map(|(k, c)| Some((c.start, *k, self.expiry(c, now)?)))
             .collect();
-        for (k, reason) in expired {
+        // The map's order is its hash's, keyed per run: records leave in
+        // order of start, so the same input gives the same output.
+        expired.sort_unstable_by_key(|(start, k, _)| (*start, *k));
+        for (_, k, reason) in expired {
             self.evict(&k, reason, out);
+        }
+    }
+
+    /// Why a connection is over at `now`, if it is: `closed` (FIN/RST and
+    /// the linger passed) or `idle`.
+    fn expiry(&self, c: &Conn, now: i64) -> Option<&'static str> {
+        match c.closed_at {
+            Some(t) if now.saturating_sub(t) > CLOSED_LINGER_US => Some("closed"),
+            _ if now.saturating_sub(c.end) > self.idle_timeout_us => Some("idle"),
+            _ => None,
         }
     }
 
@@ -462,23 +470,35 @@ impl SessionTable {
         let nth = ends.len() / 8;
         let (_, cutoff, _) = ends.select_nth_unstable(nth);
         let cutoff = *cutoff;
-        let victims: Vec<Key> = self
+        let mut victims: Vec<(i64, Key)> = self
             .conns
             .iter()
             .filter(|(_, c)| c.end <= cutoff)
-            .map(|(k, _)| *k)
+            .map(|(k, c)| (c.start, *k))
             .collect();
-        for k in victims {
+        victims.sort_unstable();
+        for (_, k) in victims {
             self.evict(&k, "table_full", out);
         }
     }
 
     /// The input is over: every connection left becomes a record.
+    ///
+    /// Each is counted by why it is over at the last time seen: one whose
+    /// linger or idle time passed since the last sweep is `closed` or
+    /// `idle`, as a sweep would have found it, so the counts do not depend
+    /// on when the sweeps ran (which batching and thread count change);
+    /// `end_of_input` is what was still open.
     pub fn finish(&mut self, out: &mut dyn FnMut(SessionRecord)) {
-        let mut keys: Vec<(i64, Key)> = self.conns.iter().map(|(k, c)| (c.start, *k)).collect();
-        keys.sort_by_key(|(start, _)| *start);
-        for (_, k) in keys {
-            self.evict(&k, "end_of_input", out);
+        let now = self.now;
+        let mut keys: Vec<(i64, Key, &'static str)> = self
+            .conns
+            .iter()
+            .map(|(k, c)| (c.start, *k, self.expiry(c, now).unwrap_or("end_of_input")))
+            .collect();
+        keys.sort_unstable_by_key(|(start, k, _)| (*start, *k));
+        for (_, k, reason) in keys {
+            self.evict(&k, reason, out);
         }
     }
 }
