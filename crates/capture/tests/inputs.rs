@@ -597,7 +597,7 @@ fn the_same_input_gives_the_same_output() {
         };
         let mut records = Vec::new();
         let stats = ingest(
-            &[sample.clone()],
+            std::slice::from_ref(&sample),
             &opts,
             &mut |r| records.push(format!("{r:?}")),
             &mut |_| {},
