@@ -864,3 +864,50 @@ fn rank_settings_read_while_aggregating_are_used() {
     assert!(mail_sessions(&samples.join("isp.toml")) > 100);
     assert_eq!(mail_sessions(&strict), 0);
 }
+
+/// An ingest that fails leaves no file behind, nor a half-written one over
+/// an earlier output; one that succeeds leaves only its output. Its input
+/// may even be its output.
+#[test]
+fn a_failed_ingest_leaves_no_output_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = samples_dir().join("before.pcap.gz");
+    let sample = sample.to_str().unwrap();
+    let listing = |d: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    for name in ["out.parquet", "out.csv"] {
+        let out = dir.path().join(name);
+        let out_s = out.to_str().unwrap();
+        let missing = dir.path().join("missing.pcap");
+        let o = run(&["ingest", missing.to_str().unwrap(), "-o", out_s]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
+
+        let o = run(&["ingest", sample, "-q", "-o", out_s]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let good = std::fs::read(&out).unwrap();
+        assert_eq!(listing(dir.path()), [name]);
+        let o = run(&["ingest", sample, missing.to_str().unwrap(), "-o", out_s]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            good,
+            "{name}: the earlier output was overwritten"
+        );
+        assert_eq!(listing(dir.path()), [name]);
+
+        // Read as input and written as output in one run.
+        let o = run(&["ingest", out_s, "-q", "-o", out_s]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let again = run(&["ingest", out_s, "-q", "-o", "-"]);
+        let first = run(&["ingest", sample, "-q", "-o", "-"]);
+        assert_eq!(again.stdout, first.stdout, "{name}");
+        std::fs::remove_file(&out).unwrap();
+    }
+}

@@ -264,7 +264,50 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn ingest(inputs: &[PathBuf], output: &Path, args: &InputArgs) -> Result<()> {
-    let mut writer = op25b_store::SessionWriter::create(output)
+    // Written beside the output and renamed onto it at the end: a run that
+    // fails leaves no half-written file, and an earlier output stays whole.
+    let partial = partial_path(output);
+    let target = partial.as_deref().unwrap_or(output);
+    let result = ingest_into(inputs, output, target, args);
+    if let Some(p) = &partial {
+        match &result {
+            Ok(_) => std::fs::rename(p, output).with_context(|| {
+                format!("{}: cannot move {} onto it", output.display(), p.display())
+            })?,
+            Err(_) => {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+    let (summary, rows) = result?;
+    if !args.quiet {
+        eprint!("{summary}");
+        eprintln!("wrote {rows} session records to {}", output.display());
+    }
+    Ok(())
+}
+
+/// `.NAME.op25b-partial.EXT` beside `output` (the extension kept, since it
+/// picks the format); none for standard output.
+fn partial_path(output: &Path) -> Option<PathBuf> {
+    if output == Path::new("-") {
+        return None;
+    }
+    let stem = output.file_stem()?.to_string_lossy();
+    let name = match output.extension() {
+        Some(ext) => format!(".{stem}.op25b-partial.{}", ext.to_string_lossy()),
+        None => format!(".{stem}.op25b-partial"),
+    };
+    Some(output.with_file_name(name))
+}
+
+fn ingest_into(
+    inputs: &[PathBuf],
+    output: &Path,
+    target: &Path,
+    args: &InputArgs,
+) -> Result<(sources::SourceSummary, u64)> {
+    let mut writer = op25b_store::SessionWriter::create(target)
         .with_context(|| format!("{}: cannot create", output.display()))?;
     let mut write_error = None;
     let summary = read_inputs(inputs, &args.source_options(), &mut |r| {
@@ -280,11 +323,7 @@ fn ingest(inputs: &[PathBuf], output: &Path, args: &InputArgs) -> Result<()> {
     let rows = writer
         .finish()
         .with_context(|| format!("{}: cannot finish writing", output.display()))?;
-    if !args.quiet {
-        eprint!("{summary}");
-        eprintln!("wrote {rows} session records to {}", output.display());
-    }
-    Ok(())
+    Ok((summary, rows))
 }
 
 /// An error in a section of isp.toml that a stage reads, with the file it is in.
