@@ -158,9 +158,12 @@ pub fn contributions(f: &HostFeatures, cfg: &RankConfig) -> Vec<Contribution> {
         });
         let rcpt = f.rcpt_accepted + f.rcpt_rejected;
         let rcpt25 = d.rcpt_accepted + d.rcpt_rejected;
+        // Evidence by sessions, as for every share: the recipients of one
+        // session share its server and its fate (a greylisting server
+        // refuses them all), so ten of them are one session's worth.
         let (rcpt_rejected, points) = stronger(
-            (share(f.rcpt_rejected, rcpt), rcpt),
-            (share(d.rcpt_rejected, rcpt25), rcpt25),
+            (share(f.rcpt_rejected, rcpt), rcpt.min(f.answered_sessions)),
+            (share(d.rcpt_rejected, rcpt25), rcpt25.min(d.answered)),
             cfg.rcpt_rejected_low,
             cfg.rcpt_rejected_high,
         );
