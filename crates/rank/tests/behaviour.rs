@@ -1020,3 +1020,35 @@ fn a_fresh_helo_name_every_session_keeps_every_share() {
     );
     assert!(many.score >= few.score, "{} < {}", many.score, few.score);
 }
+
+/// Refused recipients are evidence by the sessions they came in: ten
+/// refused in one session (a greylisting server refuses them all) weigh a
+/// tenth of ten sessions' worth, as one refused session would.
+#[test]
+fn refused_recipients_weigh_by_their_sessions() {
+    let cfg = RankConfig::default();
+    let points = |answered: u64| {
+        let f = op25b_rank::HostFeatures {
+            sessions: answered,
+            answered_sessions: answered,
+            has_dialogue: true,
+            rcpt_rejected: 10,
+            ..op25b_rank::HostFeatures::default()
+        };
+        op25b_rank::score::contributions(&f, &cfg)
+            .iter()
+            .filter(|c| c.reason.starts_with("rcpt_rejected="))
+            .map(|c| c.points)
+            .sum::<f64>()
+    };
+    assert!(
+        (points(10) - cfg.w_rcpt_rejected).abs() < 1e-9,
+        "{}",
+        points(10)
+    );
+    assert!(
+        (points(1) - cfg.w_rcpt_rejected / 10.0).abs() < 1e-9,
+        "{}",
+        points(1)
+    );
+}
