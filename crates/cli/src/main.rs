@@ -288,10 +288,19 @@ fn ingest(inputs: &[PathBuf], output: &Path, args: &InputArgs) -> Result<()> {
 }
 
 /// `.NAME.op25b-partial.EXT` beside `output` (the extension kept, since it
-/// picks the format); none for standard output.
+/// picks the format); none for standard output, and none where `output` is
+/// something other than a regular file (`/dev/null`, a pipe, a link): that
+/// is written in place, as renaming onto it would replace it.
 fn partial_path(output: &Path) -> Option<PathBuf> {
     if output == Path::new("-") {
         return None;
+    }
+    match std::fs::symlink_metadata(output) {
+        Ok(m) if !m.file_type().is_file() => return None,
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        // Unknown: write in place, as before.
+        Err(_) => return None,
     }
     let stem = output.file_stem()?.to_string_lossy();
     let name = match output.extension() {
