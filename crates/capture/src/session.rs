@@ -262,6 +262,7 @@ impl Conn {
         stats.smtp_long_lines += u64::from(summary.long_lines);
         stats.smtp_unmatched_replies += u64::from(summary.unmatched_replies);
         stats.smtp_bad_lines += u64::from(summary.bad_lines);
+        stats.smtp_unterminated_replies += u64::from(summary.unterminated_replies);
         *stats.sessions.entry(r.outcome.as_str()).or_insert(0) += 1;
         r
     }

@@ -59,6 +59,10 @@ pub struct SmtpSummary {
     pub unmatched_replies: u32,
     /// Server lines that are not replies (no 3-digit code).
     pub bad_lines: u32,
+    /// Replies the client went on from before they ended: a multi-line
+    /// reply without its last line, a line without its line end (closed at
+    /// the client's next command).
+    pub unterminated_replies: u32,
     /// Commands dropped because [`MAX_PENDING`] were waiting.
     pub pending_overflow: u32,
 }
@@ -74,6 +78,18 @@ enum Pending {
     StartTls,
     Auth,
     Other,
+}
+
+impl Pending {
+    /// A command after which a client must wait for the whole reply before
+    /// it sends another (RFC 2920 section 3.1: EHLO, DATA; STARTTLS and AUTH
+    /// change what follows).
+    fn waits_for_reply(self) -> bool {
+        matches!(
+            self,
+            Pending::Helo | Pending::Data | Pending::StartTls | Pending::Auth
+        )
+    }
 }
 
 /// Where the current body line stands, to find the lone "." that ends DATA.
@@ -136,6 +152,8 @@ pub struct SmtpReader {
     hold: Option<Hold>,
     held: Vec<u8>,
     pending: VecDeque<Pending>,
+    /// The code of a multi-line reply whose last line has not come yet.
+    open_reply: Option<u16>,
     expect_greeting: bool,
     auth_in_progress: bool,
     /// STARTTLS accepted, or nothing to read: ignore everything from here.
@@ -159,6 +177,7 @@ impl SmtpReader {
             hold: None,
             held: Vec::new(),
             pending: VecDeque::new(),
+            open_reply: None,
             expect_greeting: true,
             auth_in_progress: false,
             stopped: false,
@@ -350,6 +369,26 @@ impl SmtpReader {
             return;
         }
         bump(&mut self.summary.commands);
+        // A client that sends a command while the reply to the greeting, or
+        // to a command it must wait on, has had only continuation lines took
+        // that reply as complete: its last line was lost in a gap or never
+        // sent (a server's lone "250-" to EHLO). It is closed here, or every
+        // later reply would pair with the command before its own.
+        // Likewise a last line without its line end (a greeting sent
+        // without CRLF): the client read it as whole, so it is one.
+        let waited = self
+            .pending
+            .front()
+            .map_or(self.expect_greeting, |p| p.waits_for_reply());
+        if waited && !self.server_line.buf.is_empty() && !self.server_line.damaged {
+            let line = std::mem::take(&mut self.server_line);
+            bump(&mut self.summary.unterminated_replies);
+            self.server_reply_line(&line.buf);
+        }
+        if waited && let Some(code) = self.open_reply.take() {
+            bump(&mut self.summary.unterminated_replies);
+            self.reply(code);
+        }
         let (verb, arg) = match line.iter().position(|&b| b == b' ') {
             Some(i) => (&line[..i], trim_start(&line[i + 1..])),
             None => (line, &[][..]),
@@ -471,8 +510,11 @@ impl SmtpReader {
             }
         };
         if line.get(3) == Some(&b'-') {
-            return; // continuation of a multi-line reply
+            // Continuation of a multi-line reply.
+            self.open_reply = Some(code);
+            return;
         }
+        self.open_reply = None;
         self.reply(code);
     }
 
@@ -614,6 +656,85 @@ mod tests {
         assert_eq!((s.rcpt_accepted, s.rcpt_rejected), (1, 1));
         assert_eq!(s.messages, 1);
         assert_eq!(s.unmatched_replies, 0);
+    }
+
+    /// A reply to EHLO that never got its last line (a server that sends a
+    /// lone "250-", as in suricata-verify's detect-email-received): the
+    /// client's next command closes it, and the replies after it pair with
+    /// their own commands.
+    #[test]
+    fn a_reply_without_its_last_line_is_closed_by_the_next_command() {
+        let s = play(&[
+            (S, b"220 mx ESMTP\r\n"),
+            (C, b"EHLO Simone\r\n"),
+            (S, b"250-smtp001.example\r\n"),
+            (C, b"MAIL FROM:<a@b>\r\n"),
+            (S, b"250 ok\r\n"),
+            (C, b"RCPT TO:<c@d>\r\n"),
+            (S, b"250 ok\r\n"),
+            (C, b"RCPT TO:<e@f>\r\n"),
+            (S, b"250 ok\r\n"),
+            (C, b"DATA\r\n"),
+            (S, b"354 go\r\n"),
+            (C, b"Subject: x\r\n\r\nhi\r\n.\r\n"),
+            (S, b"250 ok: queued as 12345\r\n"),
+            (C, b"QUIT\r\n"),
+            (S, b"221 bye\r\n"),
+        ]);
+        assert_eq!(
+            (s.rcpt_accepted, s.rcpt_rejected, s.messages),
+            (2, 0, 1),
+            "{s:?}"
+        );
+        assert_eq!((s.unterminated_replies, s.unmatched_replies), (1, 0));
+        // A greeting with only its continuation line, the same.
+        let s = play(&[
+            (S, b"220-mx first line\r\n"),
+            (C, b"HELO h\r\n"),
+            (S, b"250 hi\r\n"),
+            (C, b"MAIL FROM:<a@b>\r\n"),
+            (S, b"250 ok\r\n"),
+        ]);
+        assert_eq!(
+            (s.greeting_code, s.unterminated_replies, s.unmatched_replies),
+            (220, 1, 0)
+        );
+        // A greeting without its CRLF (detect-email-received): the EHLO
+        // reply's first line must not be read as the rest of it.
+        let s = play(&[
+            (S, b"220 mx ESMTP AAAA"),
+            (C, b"EHLO Simone\r\n"),
+            (S, b"250-smtp001.example\r\n"),
+            (C, b"MAIL FROM:<a@b>\r\n"),
+            (S, b"250 ok\r\n"),
+            (C, b"RCPT TO:<c@d>\r\n"),
+            (S, b"250 ok\r\n"),
+            (C, b"DATA\r\n"),
+            (S, b"354 go\r\n"),
+            (C, b"hi\r\n.\r\n"),
+            (S, b"250 queued\r\n"),
+        ]);
+        assert_eq!(
+            (s.greeting_code, s.rcpt_accepted, s.messages),
+            (220, 1, 1),
+            "{s:?}"
+        );
+        assert_eq!(s.unterminated_replies, 2);
+        // Pipelined commands do not wait, so they close nothing: a reply
+        // to MAIL still in its continuation lines stays open.
+        let s = play(&[
+            (S, b"220 mx\r\n"),
+            (C, b"EHLO h\r\n"),
+            (S, b"250-mx\r\n250 PIPELINING\r\n"),
+            (C, b"MAIL FROM:<a@b>\r\n"),
+            (S, b"250-sender\r\n"),
+            (C, b"RCPT TO:<c@d>\r\n"),
+            (S, b"250 ok\r\n550 no\r\n"),
+        ]);
+        assert_eq!(
+            (s.rcpt_accepted, s.rcpt_rejected, s.unterminated_replies),
+            (0, 1, 0)
+        );
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub struct CaptureStats {
     pub smtp_unmatched_replies: u64,
     /// Server lines without a reply code.
     pub smtp_bad_lines: u64,
+    /// Multi-line replies closed by the client's next command, their last
+    /// line never seen.
+    pub smtp_unterminated_replies: u64,
     /// Out-of-order TCP segments dropped past the reassembly bound.
     pub segments_dropped: u64,
     /// Times a connection stopped waiting for the holes before its buffered
@@ -111,6 +114,7 @@ impl CaptureStats {
         self.smtp_long_lines += other.smtp_long_lines;
         self.smtp_unmatched_replies += other.smtp_unmatched_replies;
         self.smtp_bad_lines += other.smtp_bad_lines;
+        self.smtp_unterminated_replies += other.smtp_unterminated_replies;
         self.segments_dropped += other.segments_dropped;
         self.reorder_budget_flushes += other.reorder_budget_flushes;
         self.damage.extend(other.damage.iter().cloned());
@@ -152,11 +156,12 @@ impl fmt::Display for CaptureStats {
         writeln!(f)?;
         writeln!(
             f,
-            "  smtp: long_lines={} unmatched_replies={} bad_lines={}; out-of-order segments dropped={}, \
-             waits given up for the reorder budget={}",
+            "  smtp: long_lines={} unmatched_replies={} bad_lines={} unterminated_replies={}; \
+             out-of-order segments dropped={}, waits given up for the reorder budget={}",
             self.smtp_long_lines,
             self.smtp_unmatched_replies,
             self.smtp_bad_lines,
+            self.smtp_unterminated_replies,
             self.segments_dropped,
             self.reorder_budget_flushes
         )?;

@@ -4,7 +4,7 @@
 //! copied from op25b's own output. Each known disagreement has its own test
 //! below saying why.
 
-use op25b_capture::{CaptureOptions, CaptureStats, SessionRecord, ingest};
+use op25b_capture::{CaptureOptions, CaptureStats, Outcome, SessionRecord, ingest};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -531,4 +531,32 @@ fn ndpi_smtp_flows_agree() {
         compared += 1;
     }
     assert_eq!(compared, 4);
+}
+
+/// suricata-verify's detect-email-received: the server's greeting has no
+/// CRLF, so the first line of its EHLO reply ran on from it and every reply
+/// after answered the command before its own (the session read `rejected`,
+/// 4 RCPTs, no message). The client's EHLO shows the greeting was whole.
+#[test]
+fn a_greeting_without_its_line_end_is_read_as_whole() {
+    let Some(dir) = corpus() else { return };
+    let f = dir.join("smtp/suricata-verify/detect-email-received.pcap");
+    let opts = CaptureOptions {
+        threads: 1,
+        ..CaptureOptions::default()
+    };
+    let (records, stats) = run_with(&f, &opts);
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!(r.outcome, Outcome::Delivered, "{r:?}");
+    assert_eq!(
+        (
+            r.greeting_code,
+            r.rcpt_accepted,
+            r.rcpt_rejected,
+            r.messages
+        ),
+        (220, 5, 0, 1)
+    );
+    assert_eq!(stats.smtp_unterminated_replies, 2);
 }
