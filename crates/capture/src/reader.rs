@@ -467,11 +467,20 @@ fn read_frames(
                 ));
             }
             Err(e) => {
+                // pcap-parser's message for a parse error lists the whole rest
+                // of its buffer (up to megabytes) as decimal bytes: name the
+                // check that failed and show the record's first bytes instead.
+                let what = match &e {
+                    PcapError::NomError(_, kind) => format!("{kind:?} check failed"),
+                    PcapError::OwnedNomError(_, kind) => format!("{kind:?} check failed"),
+                    other => other.to_string(),
+                };
+                let header = header_hex(reader.data());
                 return Err(malformed(
                     path,
                     offset,
                     compressed,
-                    format!("unreadable record: {e}"),
+                    format!("unreadable record ({what}), starting [{header}]"),
                 ));
             }
         }

@@ -625,3 +625,36 @@ fn the_same_input_gives_the_same_output() {
     assert_eq!(evictions[0], evictions[1]);
     assert!(sorted[0] == sorted[1], "other records with 3 threads");
 }
+
+/// A pcapng block whose length field is impossible (13: not a multiple of
+/// 4) stops the file with a message that names the file, the offset and
+/// the record's first bytes, and stays short: the parser's own message
+/// listed the whole rest of its buffer.
+#[test]
+fn an_unreadable_pcapng_block_gives_a_short_message() {
+    let frames = two_sessions();
+    let packets: Vec<(u32, u64, Vec<u8>)> = frames
+        .iter()
+        .map(|(ts, f)| (0, *ts as u64, f.clone()))
+        .collect();
+    let mut bytes = pcapng(&[(1, 6)], &packets);
+    // The first enhanced packet block follows the section header (28 bytes)
+    // and the interface block (32); its length field is its second word.
+    let at = 28 + 32;
+    assert_eq!(&bytes[at..at + 4], &6u32.to_le_bytes());
+    bytes[at + 4..at + 8].copy_from_slice(&13u32.to_le_bytes());
+    bytes.extend(std::iter::repeat_n(0u8, 200_000));
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "bad.pcapng", &bytes);
+    let (_, result) = read(&[p], 1);
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("bad.pcapng"), "{message}");
+    assert!(message.contains(&format!("offset {at}")), "{message}");
+    assert!(message.contains("06 00 00 00 0d 00 00 00"), "{message}");
+    assert!(
+        message.len() < 400,
+        "{} bytes: {}",
+        message.len(),
+        &message[..400]
+    );
+}
