@@ -947,3 +947,46 @@ fn a_failed_ingest_leaves_no_output_behind() {
             .is_fifo()
     );
 }
+
+/// On a terminal the progress bar counts towards the inputs' size (it
+/// showed a total of 0 B, full from the first frame); off one it is quiet.
+#[test]
+fn the_progress_bar_counts_towards_the_inputs_size() {
+    let have_script = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_script {
+        eprintln!("skipped: script (util-linux) not found");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.csv");
+    let cmd = format!(
+        "{} ingest {} --threads 1 -o {}",
+        env!("CARGO_BIN_EXE_op25b"),
+        samples_dir().join("before.pcap.gz").display(),
+        out.display()
+    );
+    let o = std::process::Command::new("script")
+        .args(["-qc", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let tty = String::from_utf8_lossy(&o.stdout);
+    // "1.50 MiB/3.77 MiB": the total after the slash.
+    let totals: Vec<&str> = tty
+        .split("B/")
+        .skip(1)
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert!(!totals.is_empty(), "no progress bar drawn: {tty:?}");
+    assert!(totals.iter().all(|t| *t != "0"), "a total of 0 B: {tty:?}");
+    let plain = run(&[
+        "ingest",
+        samples_dir().join("before.pcap.gz").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!stderr(&plain).contains("B/"), "{}", stderr(&plain));
+}

@@ -376,7 +376,9 @@ fn show_paths(paths: &[PathBuf]) -> String {
 }
 
 fn progress_bar() -> indicatif::ProgressBar {
-    let pb = indicatif::ProgressBar::new(0);
+    // No length yet: the capture reader sets it to the files' total size
+    // (a length of 0 would stay, and the bar show full from the start).
+    let pb = indicatif::ProgressBar::no_length();
     pb.set_style(
         indicatif::ProgressStyle::with_template(
             "{spinner} {bytes}/{total_bytes} {bytes_per_sec} {wide_bar} {eta}",
