@@ -990,3 +990,50 @@ fn the_progress_bar_counts_towards_the_inputs_size() {
     ]);
     assert!(!stderr(&plain).contains("B/"), "{}", stderr(&plain));
 }
+
+/// `-q` leaves out the summary, not the damage: a capture cut off in its
+/// last record is still named on stderr, with its offset, by ingest, rank
+/// and report.
+#[test]
+fn quiet_still_reports_damage() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(
+        std::fs::File::open(samples_dir().join("before.pcap.gz")).unwrap(),
+    )
+    .read_to_end(&mut bytes)
+    .unwrap();
+    bytes.truncate(bytes.len() - 20);
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &bytes).unwrap();
+    let cut = cut.to_str().unwrap();
+    let out = dir.path().join("r");
+    let isp = samples_dir().join("isp.toml");
+    for args in [
+        vec!["ingest", cut, "-q", "-o", "-"],
+        vec!["rank", cut, "-q", "--top", "1"],
+        vec![
+            "report",
+            "--before",
+            cut,
+            "--config",
+            isp.to_str().unwrap(),
+            "--bootstrap",
+            "0",
+            "-q",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    ] {
+        let o = run(&args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains("cut.pcap: at byte offset"), "{args:?}: {e}");
+        assert!(e.contains("truncated last record"), "{args:?}: {e}");
+        assert!(
+            !e.contains("session records"),
+            "{args:?}: the summary was printed: {e}"
+        );
+    }
+}

@@ -139,7 +139,7 @@ struct InputArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// No summary on stderr.
+    /// No summary on stderr (warnings and damage are still printed).
     #[arg(short, long)]
     quiet: bool,
 }
@@ -283,8 +283,20 @@ fn ingest(inputs: &[PathBuf], output: &Path, args: &InputArgs) -> Result<()> {
     if !args.quiet {
         eprint!("{summary}");
         eprintln!("wrote {rows} session records to {}", output.display());
+    } else {
+        warn_damage(&summary, None);
     }
     Ok(())
+}
+
+/// With `-q` the summary is left out, but damage still goes to stderr.
+fn warn_damage(summary: &sources::SourceSummary, label: Option<&str>) {
+    for d in summary.damage() {
+        match label {
+            Some(l) => eprintln!("op25b: damage: {l}: {d}"),
+            None => eprintln!("op25b: damage: {d}"),
+        }
+    }
 }
 
 /// `.NAME.op25b-partial.EXT` beside `output` (the extension kept, since it
@@ -347,15 +359,14 @@ fn load_config(path: Option<&Path>, quiet: bool) -> Result<IspConfig> {
     match path {
         Some(p) => {
             let config = IspConfig::load(p)?;
-            if !quiet {
-                for w in config
-                    .notes
-                    .iter()
-                    .cloned()
-                    .chain(config.network.inconsistencies())
-                {
-                    eprintln!("op25b: warning: {}: {w}", p.display());
-                }
+            // Warnings, not summary: printed with `-q` too.
+            for w in config
+                .notes
+                .iter()
+                .cloned()
+                .chain(config.network.inconsistencies())
+            {
+                eprintln!("op25b: warning: {}: {w}", p.display());
             }
             Ok(config)
         }
@@ -394,9 +405,12 @@ fn rank_inputs(
     if !args.quiet {
         eprintln!("== {label}");
         eprint!("{summary}");
+    } else {
+        warn_damage(&summary, Some(label));
     }
     let ranking = agg.finish(rank_cfg);
-    if ranking.sampled_records > 0 && !args.quiet {
+    // Warnings are not the summary: `-q` does not silence them.
+    if ranking.sampled_records > 0 {
         eprintln!(
             "op25b: warning: {label}: {} of {} session records come from flows sampled 1 packet in up to {}: \
              short sessions (refused attempts, one-message spam) are missed far more often than long ones \
@@ -505,6 +519,10 @@ fn report(
         )?;
         if !args.quiet {
             eprint!("{}", log.stats);
+        } else {
+            for d in &log.stats.damaged_files {
+                eprintln!("op25b: damage: relay log: {d}");
+            }
         }
         Some(log)
     };
@@ -534,14 +552,14 @@ fn report(
         inputs,
     };
     let summary = op25b_report::write_report(&input, &opts)?;
+    for name in summary.relay_log_unused() {
+        eprintln!(
+            "op25b: warning: the relays' log traces no delivery in the {name} input's span: its \
+             relays' spam fraction comes from the submissions (does the log cover that time? for \
+             classic syslog timestamps, set [relay_log] utc_offset in isp.toml)"
+        );
+    }
     if !args.quiet {
-        for name in summary.relay_log_unused() {
-            eprintln!(
-                "op25b: warning: the relays' log traces no delivery in the {name} input's span: its \
-                 relays' spam fraction comes from the submissions (does the log cover that time? for \
-                 classic syslog timestamps, set [relay_log] utc_offset in isp.toml)"
-            );
-        }
         eprintln!("report written to {}", output.display());
     }
     Ok(())

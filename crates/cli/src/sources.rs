@@ -69,6 +69,40 @@ pub struct SourceSummary {
     pub by_outcome: BTreeMap<&'static str, u64>,
 }
 
+impl SourceSummary {
+    /// Damage the inputs held (what `-q` still prints): each damaged place
+    /// a capture reader found, and the counts of flow exports and nfdump
+    /// lines that could not be read. Empty for clean input.
+    pub fn damage(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .capture
+            .iter()
+            .flat_map(|c| c.damage.iter().map(|d| d.to_string()))
+            .collect();
+        if let Some(d) = &self.flow_decoder {
+            let malformed = d.malformed.total() + d.unknown_version;
+            if malformed > 0 {
+                out.push(format!(
+                    "flow exports: {malformed} malformed or unknown datagrams or records skipped"
+                ));
+            }
+            let undecodable = d.undecodable_sets();
+            if undecodable > 0 {
+                out.push(format!(
+                    "flow exports: {undecodable} data sets never decodable (their template never came)"
+                ));
+            }
+        }
+        if self.nfdump.bad_lines > 0 {
+            out.push(format!(
+                "nfdump csv: {} unreadable lines skipped",
+                self.nfdump.bad_lines
+            ));
+        }
+        out
+    }
+}
+
 impl fmt::Display for SourceSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let files: Vec<String> = self.files.iter().map(|(k, v)| format!("{v} {k}")).collect();
