@@ -38,6 +38,7 @@ fn usage_errors_exit_2() {
         ],
         &["synth", "-o", "s", "--scale", "0"],
         &["synth", "-o", "s", "--sampling", "0"],
+        &["synth", "-o", "s", "--profile", "nope"],
     ] {
         let o = run(bad);
         assert_eq!(o.status.code(), Some(2), "{bad:?}");

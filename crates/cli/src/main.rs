@@ -110,8 +110,8 @@ enum Command {
     },
     /// Make a simulated ISP's traffic before and after OP25B, with ground truth.
     Synth {
-        /// wakwak-2005 (default), clean, heavy, wakwak-2005-retries.
-        #[arg(long, default_value = "wakwak-2005")]
+        /// The simulated ISP (an unknown name is a usage error).
+        #[arg(long, default_value = "wakwak-2005", value_parser = clap::builder::PossibleValuesParser::new(op25b_synth::profile_names()))]
         profile: String,
         /// Directory for the captures, flow exports, mail logs, isp.toml and truth.json.
         #[arg(short = 'o', long = "output")]
