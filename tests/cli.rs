@@ -1038,3 +1038,48 @@ fn quiet_still_reports_damage() {
         );
     }
 }
+
+/// In a directory, files that are not captures, flow exports or session
+/// files (a README, isp.toml) are skipped and listed, on stderr with `-q`
+/// too; a directory with none of those is an error naming them; a file
+/// named on its own must be readable (`unrecognised_input_exits_1_naming_the_file`).
+#[test]
+fn a_directorys_other_files_are_skipped_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("README.md"), "# notes\n").unwrap();
+    std::fs::copy(samples_dir().join("isp.toml"), d.join("isp.toml")).unwrap();
+    let only_others = run(&["rank", d.to_str().unwrap()]);
+    assert_eq!(only_others.status.code(), Some(1));
+    let e = stderr(&only_others);
+    assert!(
+        e.contains("README.md") && e.contains("isp.toml") && e.contains("none of them"),
+        "{e}"
+    );
+
+    std::fs::copy(
+        samples_dir().join("before.pcap.gz"),
+        d.join("before.pcap.gz"),
+    )
+    .unwrap();
+    let alone = run(&[
+        "rank",
+        samples_dir().join("before.pcap.gz").to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    for quiet in [false, true] {
+        let mut args = vec!["rank", d.to_str().unwrap(), "--format", "csv"];
+        if quiet {
+            args.push("-q");
+        }
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(o.stdout, alone.stdout);
+        let e = stderr(&o);
+        assert!(
+            e.contains("skipped 2 file(s)") && e.contains("README.md") && e.contains("isp.toml"),
+            "{e}"
+        );
+    }
+}

@@ -289,8 +289,15 @@ fn ingest(inputs: &[PathBuf], output: &Path, args: &InputArgs) -> Result<()> {
     Ok(())
 }
 
-/// With `-q` the summary is left out, but damage still goes to stderr.
+/// With `-q` the summary is left out, but damage still goes to stderr, and
+/// which files of a directory were not read.
 fn warn_damage(summary: &sources::SourceSummary, label: Option<&str>) {
+    if let Some(note) = summary.unrecognised_note() {
+        match label {
+            Some(l) => eprintln!("op25b: warning: {l}: {note}"),
+            None => eprintln!("op25b: warning: {note}"),
+        }
+    }
     for d in summary.damage() {
         match label {
             Some(l) => eprintln!("op25b: damage: {l}: {d}"),

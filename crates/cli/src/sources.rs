@@ -55,6 +55,8 @@ impl InputKind {
 pub struct SourceSummary {
     pub files: BTreeMap<&'static str, u64>,
     pub empty_files: Vec<PathBuf>,
+    /// Files found in a directory whose format is none op25b reads.
+    pub unrecognised_files: Vec<PathBuf>,
     /// Named more than once: read once.
     pub repeated_files: Vec<PathBuf>,
     pub capture: Option<CaptureStats>,
@@ -70,6 +72,18 @@ pub struct SourceSummary {
 }
 
 impl SourceSummary {
+    /// The files of a directory that were not read, on one line.
+    pub fn unrecognised_note(&self) -> Option<String> {
+        (!self.unrecognised_files.is_empty()).then(|| {
+            format!(
+                "skipped {} file(s) in the input directories that are not captures, flow exports or \
+                 session files: {}",
+                self.unrecognised_files.len(),
+                show_paths(&self.unrecognised_files)
+            )
+        })
+    }
+
     /// Damage the inputs held (what `-q` still prints): each damaged place
     /// a capture reader found, and the counts of flow exports and nfdump
     /// lines that could not be read. Empty for clean input.
@@ -109,6 +123,9 @@ impl fmt::Display for SourceSummary {
         writeln!(f, "inputs: {}", files.join(", "))?;
         for p in &self.empty_files {
             writeln!(f, "  skipped empty file: {}", p.display())?;
+        }
+        if let Some(note) = self.unrecognised_note() {
+            writeln!(f, "  {note}")?;
         }
         for p in &self.repeated_files {
             writeln!(f, "  read once, named again: {}", p.display())?;
@@ -160,6 +177,8 @@ impl fmt::Display for SourceSummary {
 /// directory, through a link).
 pub struct Expanded {
     pub files: Vec<PathBuf>,
+    /// Of `files`, those found by walking a directory rather than named.
+    pub walked: std::collections::HashSet<PathBuf>,
     /// Files (and directories) named again after their first time: read
     /// once, listed here so the summary can say so.
     pub repeated: Vec<PathBuf>,
@@ -209,17 +228,26 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Expanded> {
             out.push(input.clone());
         }
     }
+    let named: std::collections::HashSet<&PathBuf> = inputs.iter().collect();
     let mut seen = std::collections::HashSet::new();
     let mut files = Vec::new();
+    let mut walked_files = std::collections::HashSet::new();
     for p in out {
         let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
         if seen.insert(key) {
+            if !named.contains(&p) {
+                walked_files.insert(p.clone());
+            }
             files.push(p);
         } else {
             repeated.push(p);
         }
     }
-    Ok(Expanded { files, repeated })
+    Ok(Expanded {
+        files,
+        walked: walked_files,
+        repeated,
+    })
 }
 
 /// A compressed file's first block can be large (zstd: up to 128 KiB) before
@@ -273,13 +301,20 @@ fn count_record(summary: &mut SourceSummary, r: &SessionRecord) {
     *summary.by_outcome.entry(r.outcome.as_str()).or_default() += 1;
 }
 
+const UNRECOGNISED: &str = "unrecognised format (expected pcap, pcapng, gzip/zstd capture, \
+     NetFlow/IPFIX datagrams, nfdump CSV, or op25b Parquet/CSV)";
+
 /// Reads every input, handing each session record to `on_record`.
 pub fn read_inputs(
     inputs: &[PathBuf],
     opts: &SourceOptions,
     on_record: &mut dyn FnMut(SessionRecord),
 ) -> Result<SourceSummary> {
-    let Expanded { files, repeated } = expand_inputs(inputs)?;
+    let Expanded {
+        files,
+        walked,
+        repeated,
+    } = expand_inputs(inputs)?;
     if files.is_empty() {
         bail!("no input files found in {}", show_paths(inputs));
     }
@@ -296,12 +331,19 @@ pub fn read_inputs(
         }
         match classify(&head) {
             Some(kind) => by_kind.entry(kind).or_default().push(path),
-            None => bail!(
-                "{}: at byte offset 0: unrecognised format (expected pcap, pcapng, gzip/zstd \
-                 capture, NetFlow/IPFIX datagrams, nfdump CSV, or op25b Parquet/CSV)",
-                path.display()
-            ),
+            // A README or isp.toml beside the captures in a directory is
+            // skipped and listed; a file named on its own must be readable.
+            None if walked.contains(&path) => summary.unrecognised_files.push(path),
+            None => bail!("{}: at byte offset 0: {UNRECOGNISED}", path.display()),
         }
+    }
+    if by_kind.is_empty() && !summary.unrecognised_files.is_empty() {
+        bail!(
+            "no input in {}: {} file(s) found, none of them a capture or flow export ({UNRECOGNISED}): {}",
+            show_paths(inputs),
+            summary.unrecognised_files.len(),
+            show_paths(&summary.unrecognised_files)
+        );
     }
     for (kind, paths) in &by_kind {
         summary.files.insert(kind.name(), paths.len() as u64);
