@@ -1083,3 +1083,52 @@ fn a_directorys_other_files_are_skipped_and_listed() {
         );
     }
 }
+
+/// Traffic none of whose clients is inside the internal space (here the
+/// samples without their isp.toml: the defaults are private ranges) ranks
+/// every client, and says so on stderr and in the report.
+#[test]
+fn traffic_from_outside_the_network_is_said_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = samples_dir().join("before.pcap.gz");
+    let o = run(&["rank", sample.to_str().unwrap(), "-q", "--top", "1"]);
+    assert!(o.status.success());
+    assert!(
+        stderr(&o).contains("no client is inside the internal address space"),
+        "{}",
+        stderr(&o)
+    );
+    let out = dir.path().join("r");
+    let o = run(&[
+        "report",
+        "--before",
+        sample.to_str().unwrap(),
+        "--bootstrap",
+        "0",
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("No client of the before input is inside"),
+        "{md}"
+    );
+    // With the network described, neither.
+    let isp = samples_dir().join("isp.toml");
+    let o = run(&[
+        "rank",
+        sample.to_str().unwrap(),
+        "-q",
+        "--top",
+        "1",
+        "--config",
+        isp.to_str().unwrap(),
+    ]);
+    assert!(
+        !stderr(&o).contains("no client is inside"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -417,6 +417,18 @@ fn rank_inputs(
     }
     let ranking = agg.finish(rank_cfg);
     // Warnings are not the summary: `-q` does not silence them.
+    if ranking.all_clients_ranked {
+        eprintln!(
+            "op25b: warning: {label}: no client is inside the internal address space ({}): every client \
+             host is ranked, none of its mail counts as outbound; --config with the network of this \
+             traffic gives the host table of the contract (clients with outbound SMTP)",
+            if config.is_default {
+                "the defaults, as no --config was given"
+            } else {
+                "[network] internal of the config"
+            }
+        );
+    }
     if ranking.sampled_records > 0 {
         eprintln!(
             "op25b: warning: {label}: {} of {} session records come from flows sampled 1 packet in up to {}: \

@@ -924,6 +924,20 @@ impl<'a> Document<'a> {
         for w in self.input.network.inconsistencies() {
             out.push(format!("isp.toml: {w}."));
         }
+        let outside: Vec<&str> = std::iter::once(("before", &self.input.before))
+            .chain(self.input.after.as_ref().map(|a| ("after", a)))
+            .filter(|(_, r)| r.all_clients_ranked)
+            .map(|(name, _)| name)
+            .collect();
+        if !outside.is_empty() {
+            out.push(format!(
+                "No client of the {} input is inside the network's internal address space, so every client \
+                 host was ranked (hosts.csv) and none of their mail counts as outbound: the shares below \
+                 describe nothing that left the network. Give the network this traffic was captured in \
+                 ([network] internal and dynamic_pools in isp.toml).",
+                outside.join(" and the ")
+            ));
+        }
         let empty: Vec<&str> = std::iter::once(("before", &self.input.before))
             .chain(self.input.after.as_ref().map(|a| ("after", a)))
             .filter(|(_, r)| r.records == 0)
