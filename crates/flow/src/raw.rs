@@ -120,6 +120,10 @@ pub fn read_raw_datagrams(
     let mut eof = false;
     let mut records = Vec::new();
     let mut last_time = 0i64;
+    // Where the datagram before began and how long its header said it was:
+    // a damaged count or length there moves the walk to the wrong place, and
+    // the error comes at the next "datagram".
+    let mut previous: Option<(u64, usize)> = None;
     loop {
         // Keep at least one whole datagram's worth of bytes ahead.
         if !eof && buf.len() - start < MAX_DATAGRAM + 4 {
@@ -147,10 +151,17 @@ pub fn read_raw_datagrams(
             // handed to the decoder, which counts them as a broken datagram.
             Err(_) if eof && rest.len() < 16 => rest.len(),
             Err(what) => {
+                let what = match previous {
+                    Some((at, len)) => format!(
+                        "{what}; the datagram before it starts at byte offset {at} and its header \
+                         made it {len} bytes long: if that header is damaged, the damage is there"
+                    ),
+                    None => what.to_string(),
+                };
                 return Err(InputError::Malformed {
                     path: path.to_path_buf(),
                     offset: consumed + start as u64,
-                    what: what.to_string(),
+                    what,
                 });
             }
         };
@@ -169,6 +180,7 @@ pub fn read_raw_datagrams(
         for r in records.drain(..) {
             out(r);
         }
+        previous = Some((consumed + start as u64, len));
         start += len;
     }
 }

@@ -156,3 +156,46 @@ fn a_fixed_length_record_cut_short_is_counted_and_padding_is_not() {
     assert_eq!(out.len(), 2);
     assert_eq!(dec.stats().malformed.record_overrun, 1, "{:?}", dec.stats());
 }
+
+/// Raw v5 datagrams one after another, one with its record count damaged
+/// (2 read as 255): the walk is thrown 12 KB ahead into the middle of a
+/// record and stops there, and the message says where the datagram that
+/// threw it began.
+#[test]
+fn a_damaged_count_in_a_raw_file_is_pointed_at() {
+    let datagram = |count: u16| {
+        let mut d = vec![0u8, 5];
+        d.extend_from_slice(&count.to_be_bytes());
+        d.extend_from_slice(&[0u8; 20]);
+        for i in 0..2u8 {
+            let mut rec = [0u8; 48];
+            rec[0..4].copy_from_slice(&[10, 0, 0, i + 1]);
+            rec[4..8].copy_from_slice(&[192, 0, 2, 9]);
+            rec[32..34].copy_from_slice(&4000u16.to_be_bytes());
+            rec[34..36].copy_from_slice(&25u16.to_be_bytes());
+            rec[38] = 6;
+            d.extend_from_slice(&rec);
+        }
+        d
+    };
+    let mut bytes = Vec::new();
+    for i in 0..300 {
+        let mut d = datagram(2);
+        if i == 1 {
+            d[2..4].copy_from_slice(&255u16.to_be_bytes());
+        }
+        bytes.extend(d);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v5.raw");
+    std::fs::write(&path, &bytes).unwrap();
+    let mut decoder = op25b_flow::FlowDecoder::new(op25b_flow::DecoderOptions::default());
+    let err = op25b_flow::read_raw_datagrams(&path, &mut decoder, &mut |_| {}).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("v5.raw"), "{message}");
+    assert!(
+        message.contains("the datagram before it starts at byte offset 120"),
+        "{message}"
+    );
+    assert!(message.contains("12264 bytes"), "{message}");
+}
