@@ -1,7 +1,8 @@
 //! `op25b collect` over loopback UDP: the synth NetFlow v9 and IPFIX exports
 //! are replayed to a running collector, which is stopped with SIGTERM; the
 //! sessions it wrote must be the sessions offline decoding of the same
-//! datagrams gives. Nothing it received may be lost.
+//! datagrams gives. Nothing it received may be lost, and what it never
+//! received is counted from the exporters' sequence numbers.
 
 mod common;
 
@@ -37,6 +38,48 @@ fn datagrams_of(capture: &Path) -> Vec<Vec<u8>> {
     out
 }
 
+/// Replays `datagrams` over loopback to a running `op25b collect`, stops it
+/// with SIGTERM; its stderr and the sessions it wrote.
+fn replay(datagrams: &[Vec<u8>]) -> (String, Vec<SessionRecord>) {
+    // A free loopback port: bind, read it, release, hand it to the collector.
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = tempfile::tempdir().unwrap();
+    let child = common::op25b()
+        .args(["collect", "--listen", &format!("127.0.0.1:{port}"), "-o"])
+        .arg(out.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for (i, d) in datagrams.iter().enumerate() {
+        sender.send_to(d, ("127.0.0.1", port)).unwrap();
+        if i % 32 == 31 {
+            // Stay within the receive buffer: the test is about shutdown, not overload.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "collector failed: {stderr}");
+    let mut live = Vec::new();
+    for entry in std::fs::read_dir(out.path()).unwrap() {
+        let path = entry.unwrap().path();
+        op25b_store::read_sessions(&path, &mut |r| live.push(r)).unwrap();
+    }
+    (stderr, live)
+}
+
 #[test]
 fn collector_loses_nothing_it_received() {
     let dir = common::synth("wakwak-2005", 21, 0.05, 1);
@@ -44,62 +87,70 @@ fn collector_loses_nothing_it_received() {
         let offline = common::ingest(&dir, file, &[&dir.join(file)]);
         assert!(!offline.is_empty());
         let datagrams = datagrams_of(&dir.join(file));
-
-        // A free loopback port: bind, read it, release, hand it to the collector.
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let out = tempfile::tempdir().unwrap();
-        let child = common::op25b()
-            .args(["collect", "--listen", &format!("127.0.0.1:{port}"), "-o"])
-            .arg(out.path())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(500));
-        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
-        for (i, d) in datagrams.iter().enumerate() {
-            sender.send_to(d, ("127.0.0.1", port)).unwrap();
-            if i % 32 == 31 {
-                // Stay within the receive buffer: the test is about shutdown, not overload.
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let output = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            output.status.success(),
-            "{file}: collector failed: {stderr}"
-        );
+        let (stderr, live) = replay(&datagrams);
         assert!(
             stderr.contains(&format!("{} datagrams", datagrams.len())),
             "{file}: {stderr}"
         );
-        // The counts are named lines, not debug structures.
+        // The counts are named lines, not debug structures; nothing was
+        // skipped in the exporters' sequence numbers.
         for line in [
             format!("  sessions: {} total;", offline.len()),
             "  malformed: none\n".to_string(),
+            "  sequence numbers skipped (lost before reading): none\n".to_string(),
         ] {
             assert!(stderr.contains(&line), "{file}: no {line:?} in {stderr}");
-        }
-
-        let mut live = Vec::new();
-        for entry in std::fs::read_dir(out.path()).unwrap() {
-            let path = entry.unwrap().path();
-            op25b_store::read_sessions(&path, &mut |r| live.push(r)).unwrap();
         }
         assert_eq!(
             by_key(&live),
             by_key(&offline),
             "{file}: live and offline sessions differ"
+        );
+    }
+}
+
+/// Datagrams lost between exporter and collector (here: not sent) show in
+/// the exporters' sequence numbers, and the collector's summary counts
+/// exactly what they held: IPFIX data records, v9 datagrams.
+#[test]
+fn datagrams_lost_on_the_way_are_counted() {
+    let dir = common::synth("wakwak-2005", 22, 0.05, 1);
+    for (file, unit) in [
+        ("before-ipfix.pcap", "ipfix_records"),
+        ("before-netflow9.pcap", "v9_datagrams"),
+    ] {
+        let datagrams = datagrams_of(&dir.join(file));
+        // What each datagram holds, read alone in order: data records, and
+        // whether it carries templates (losing one would hold later data).
+        let mut decoder = op25b_flow::FlowDecoder::new(op25b_flow::DecoderOptions::default());
+        let from: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let mut sent = Vec::new();
+        let mut lost = 0u64;
+        for (i, d) in datagrams.iter().enumerate() {
+            let before = decoder.stats().clone();
+            decoder.decode(from, 0, d, &mut Vec::new());
+            let after = decoder.stats();
+            let records = (after.records()
+                + after.options_records
+                + after.records_without_addresses)
+                - (before.records() + before.options_records + before.records_without_addresses);
+            let templates = (after.templates + after.options_templates + after.templates_refreshed)
+                != (before.templates + before.options_templates + before.templates_refreshed);
+            if i % 7 == 3 && !templates && i + 1 < datagrams.len() {
+                lost += if unit == "v9_datagrams" { 1 } else { records };
+            } else {
+                sent.push(d.clone());
+            }
+        }
+        assert!(lost > 5, "{file}: {lost}");
+        let (stderr, _) = replay(&sent);
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("sequence numbers skipped"))
+            .unwrap_or_default();
+        assert!(
+            line.contains(&format!("{unit}={lost}")),
+            "{file}: {lost} lost, but: {stderr}"
         );
     }
 }

@@ -43,6 +43,9 @@ pub fn run(listen: SocketAddr, out_dir: &Path, smtp_ports: &[u16], quiet: bool) 
     let socket =
         UdpSocket::bind(listen).with_context(|| format!("collector on {listen}: cannot listen"))?;
     let bound = socket.local_addr().unwrap_or(listen);
+    // Bursts of datagrams overflow the system's default buffer; what the
+    // system will not give is said, and losses are counted either way.
+    let buffer = op25b_flow::enlarge_receive_buffer(&socket, op25b_flow::RECEIVE_BUFFER);
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("{}: cannot create directory", out_dir.display()))?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -56,6 +59,22 @@ pub fn run(listen: SocketAddr, out_dir: &Path, smtp_ports: &[u16], quiet: bool) 
             "op25b collect: listening on udp {bound}, writing hourly Parquet to {}; stop with Ctrl-C",
             out_dir.display()
         );
+    }
+    match buffer {
+        // Linux reports twice what it granted.
+        Ok(got) if got / 2 < op25b_flow::RECEIVE_BUFFER / 2 => eprintln!(
+            "op25b collect: warning: the system gave a receive buffer of {} KiB of the {} MiB asked \
+             (net.core.rmem_max): bursts of export datagrams may overflow it; losses are counted from \
+             the exporters' sequence numbers (sysctl -w net.core.rmem_max={} gives it all)",
+            got / 2 / 1024,
+            op25b_flow::RECEIVE_BUFFER >> 20,
+            op25b_flow::RECEIVE_BUFFER
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!(
+            "op25b collect: warning: cannot enlarge the receive buffer ({e}): bursts of export datagrams \
+             may overflow it; losses are counted from the exporters' sequence numbers"
+        ),
     }
     let stats = collect_on(socket, out_dir, stop, opts, &mut |dir, hour| {
         let path = hour_file(dir, hour);

@@ -100,6 +100,17 @@ impl SourceSummary {
                     "flow exports: {malformed} malformed or unknown datagrams or records skipped"
                 ));
             }
+            let lost = [
+                (d.lost_v5_flows, "NetFlow v5 flows"),
+                (d.lost_v9_datagrams, "NetFlow v9 datagrams"),
+                (d.lost_ipfix_records, "IPFIX records"),
+            ];
+            for (n, what) in lost.iter().filter(|(n, _)| *n > 0) {
+                out.push(format!(
+                    "flow exports: the exporters' sequence numbers skip {n} {what}: lost before they \
+                     were read (a full receive buffer, a capture that missed them)"
+                ));
+            }
             let undecodable = d.undecodable_sets();
             if undecodable > 0 {
                 out.push(format!(

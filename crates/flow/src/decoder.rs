@@ -119,6 +119,18 @@ pub struct FlowStats {
     /// no usable time field (or uptime-relative times without an init time).
     pub time_from_header: u64,
     pub malformed: MalformedStats,
+    /// Export sequence numbers ahead of what the exporter's datagram before
+    /// promised (per exporter address and port, and engine / source ID /
+    /// observation domain): what was skipped, in each format's unit. Lost on
+    /// the way (a full receive buffer, a capture that missed datagrams), or
+    /// an exporter that numbers otherwise.
+    pub sequence_gaps: u64,
+    pub lost_v5_flows: u64,
+    pub lost_v9_datagrams: u64,
+    pub lost_ipfix_records: u64,
+    /// Sequence numbers behind the expected one: an exporter restarted, or
+    /// datagrams came out of order. The count starts again from there.
+    pub sequence_restarts: u64,
 }
 
 impl FlowStats {
@@ -330,8 +342,20 @@ pub struct FlowDecoder {
     templates: HashMap<TemplateKey, Template>,
     domains: HashMap<DomainKey, DomainState>,
     pending: VecDeque<Pending>,
+    /// The sequence number each exporter's next datagram should carry.
+    sequences: HashMap<(SocketAddr, u8, u32), u32>,
+    /// Data records read from the IPFIX message being walked, and whether
+    /// all of it could be read (none held for a template, none damaged):
+    /// only then does its sequence number say what the next one should be.
+    message_records: u32,
+    message_whole: bool,
     stats: FlowStats,
 }
+
+/// Sequence numbers are kept for at most this many exporters and domains
+/// (datagrams from forged sources must not grow the map); further ones are
+/// not checked.
+const MAX_SEQUENCES: usize = 4096;
 
 #[inline]
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
@@ -361,6 +385,9 @@ impl FlowDecoder {
             templates: HashMap::new(),
             domains: HashMap::new(),
             pending: VecDeque::new(),
+            sequences: HashMap::new(),
+            message_records: 0,
+            message_whole: true,
             stats: FlowStats::default(),
         }
     }
@@ -379,12 +406,73 @@ impl FlowDecoder {
         out: &mut Vec<FlowRecord>,
     ) {
         self.expire(recv_us);
+        let from = exporter;
         let exporter = exporter.ip();
         match u16_at(datagram, 0) {
-            Some(5) => self.decode_v5(exporter, datagram, out),
-            Some(9) => self.decode_v9(exporter, recv_us, datagram, out),
-            Some(10) => self.decode_ipfix(exporter, recv_us, datagram, out),
+            Some(5) => {
+                if self.decode_v5(exporter, datagram, out)
+                    && let (Some(seq), Some(count), Some(engine)) = (
+                        u32_at(datagram, 16),
+                        u16_at(datagram, 2),
+                        u16_at(datagram, 20),
+                    )
+                {
+                    self.sequence((from, 5, u32::from(engine)), seq, Some(u32::from(count)));
+                }
+            }
+            Some(9) => {
+                if self.decode_v9(exporter, recv_us, datagram, out)
+                    && let (Some(seq), Some(source)) = (u32_at(datagram, 12), u32_at(datagram, 16))
+                {
+                    self.sequence((from, 9, source), seq, Some(1));
+                }
+            }
+            Some(10) => {
+                self.message_records = 0;
+                self.message_whole = true;
+                let malformed = self.stats.malformed.total();
+                if self.decode_ipfix(exporter, recv_us, datagram, out)
+                    && let (Some(seq), Some(domain)) = (u32_at(datagram, 8), u32_at(datagram, 12))
+                {
+                    let whole = self.message_whole && self.stats.malformed.total() == malformed;
+                    let advance = whole.then_some(self.message_records);
+                    self.sequence((from, 10, domain), seq, advance);
+                }
+            }
             _ => self.stats.unknown_version += 1,
+        }
+    }
+
+    /// Checks a datagram's sequence number against what the exporter's
+    /// previous one promised, and notes what the next should carry
+    /// (`advance`: this datagram's flows (v5), 1 (v9), its data records
+    /// (IPFIX); `None`: unknown, so the next is not judged).
+    fn sequence(&mut self, key: (SocketAddr, u8, u32), seq: u32, advance: Option<u32>) {
+        let known = self.sequences.contains_key(&key);
+        if !known && self.sequences.len() >= MAX_SEQUENCES {
+            return;
+        }
+        if let Some(&expected) = self.sequences.get(&key) {
+            let ahead = seq.wrapping_sub(expected);
+            if ahead != 0 && ahead < 1 << 31 {
+                self.stats.sequence_gaps += 1;
+                let lost = u64::from(ahead);
+                match key.1 {
+                    5 => self.stats.lost_v5_flows += lost,
+                    9 => self.stats.lost_v9_datagrams += lost,
+                    _ => self.stats.lost_ipfix_records += lost,
+                }
+            } else if ahead != 0 {
+                self.stats.sequence_restarts += 1;
+            }
+        }
+        match advance {
+            Some(n) => {
+                self.sequences.insert(key, seq.wrapping_add(n));
+            }
+            None => {
+                self.sequences.remove(&key);
+            }
         }
     }
 
@@ -405,7 +493,8 @@ impl FlowDecoder {
         }
     }
 
-    fn decode_v5(&mut self, exporter: IpAddr, d: &[u8], out: &mut Vec<FlowRecord>) {
+    /// False where the header could not be read.
+    fn decode_v5(&mut self, exporter: IpAddr, d: &[u8], out: &mut Vec<FlowRecord>) -> bool {
         const HEADER: usize = 24;
         const RECORD: usize = 48;
         let (Some(count), Some(uptime), Some(secs), Some(nsecs), Some(sampling)) = (
@@ -416,7 +505,7 @@ impl FlowDecoder {
             u16_at(d, 22),
         ) else {
             self.stats.malformed.truncated_header += 1;
-            return;
+            return false;
         };
         self.stats.datagrams_v5 += 1;
         let export_us = i64::from(secs) * 1_000_000 + i64::from(nsecs / 1000);
@@ -463,15 +552,22 @@ impl FlowDecoder {
                 rev_tcp_flags: 0,
             });
         }
+        true
     }
 
-    fn decode_v9(&mut self, exporter: IpAddr, recv_us: i64, d: &[u8], out: &mut Vec<FlowRecord>) {
+    fn decode_v9(
+        &mut self,
+        exporter: IpAddr,
+        recv_us: i64,
+        d: &[u8],
+        out: &mut Vec<FlowRecord>,
+    ) -> bool {
         const HEADER: usize = 20;
         let (Some(uptime), Some(secs), Some(source_id)) =
             (u32_at(d, 4), u32_at(d, 8), u32_at(d, 16))
         else {
             self.stats.malformed.truncated_header += 1;
-            return;
+            return false;
         };
         self.stats.datagrams_v9 += 1;
         let ctx = Ctx {
@@ -486,6 +582,7 @@ impl FlowDecoder {
             domain: source_id,
         };
         self.walk_sets(domain, ctx, recv_us, d, HEADER, d.len(), out);
+        true
     }
 
     fn decode_ipfix(
@@ -494,19 +591,19 @@ impl FlowDecoder {
         recv_us: i64,
         d: &[u8],
         out: &mut Vec<FlowRecord>,
-    ) {
+    ) -> bool {
         const HEADER: usize = 16;
         let (Some(length), Some(secs), Some(domain_id)) =
             (u16_at(d, 2), u32_at(d, 4), u32_at(d, 12))
         else {
             self.stats.malformed.truncated_header += 1;
-            return;
+            return false;
         };
         self.stats.datagrams_ipfix += 1;
         let length = usize::from(length);
         if length < HEADER {
             self.stats.malformed.bad_datagram_length += 1;
-            return;
+            return false;
         }
         if length != d.len() {
             // The datagram's own size is authoritative (exporters have been
@@ -526,6 +623,7 @@ impl FlowDecoder {
             domain: domain_id,
         };
         self.walk_sets(domain, ctx, recv_us, d, HEADER, end, out);
+        true
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -563,6 +661,7 @@ impl FlowDecoder {
                 (_, id) if id >= 256 => {
                     let key = TemplateKey { domain, id };
                     if !self.data_set(key, ctx, body, out) {
+                        self.message_whole = false;
                         self.hold(key, ctx, recv_us, body);
                     }
                 }
@@ -622,10 +721,14 @@ impl FlowDecoder {
                     true
                 }
             });
+            // Their records belong to earlier messages, not to the one
+            // being walked, whose count they must not enter.
+            let records = self.message_records;
             for (ctx, body) in waiting {
                 self.stats.sets_decoded_late += 1;
                 self.data_set(key, ctx, &body, out);
             }
+            self.message_records = records;
         }
     }
 
@@ -818,6 +921,7 @@ impl FlowDecoder {
                 };
                 pos += used;
                 self.stats.options_records += 1;
+                self.message_records = self.message_records.wrapping_add(1);
                 if !self.domains.contains_key(&key.domain)
                     && self.domains.len() >= self.opts.max_domains
                 {
@@ -979,6 +1083,8 @@ impl FlowDecoder {
         if overrun {
             self.stats.malformed.record_overrun += 1;
         }
+        let read = emitted + no_address;
+        self.message_records = self.message_records.wrapping_add(read as u32);
         if ctx.version == 9 {
             self.stats.records_v9 += emitted;
         } else {
@@ -1129,6 +1235,84 @@ mod tests {
         r.extend_from_slice(&pkts.to_be_bytes()[1..]);
         r.extend_from_slice(&bytes.to_be_bytes());
         r
+    }
+
+    /// Sequence numbers: what an exporter skipped is counted in its
+    /// format's unit (IPFIX data records, v9 datagrams, v5 flows), a step
+    /// back is a restart, and a message not wholly read (data held for its
+    /// template) leaves the next one unjudged.
+    #[test]
+    fn skipped_sequence_numbers_are_counted_as_lost() {
+        let with_seq = |mut d: Vec<u8>, at: usize, seq: u32| {
+            d[at..at + 4].copy_from_slice(&seq.to_be_bytes());
+            d
+        };
+        let two = [
+            v4_record([10, 0, 0, 1], 3, 180),
+            v4_record([10, 0, 0, 3], 1, 60),
+        ]
+        .concat();
+        let mut dec = FlowDecoder::new(DecoderOptions::default());
+        let mut out = Vec::new();
+        let mut send = |dec: &mut FlowDecoder, d: Vec<u8>| dec.decode(exporter(), 0, &d, &mut out);
+        let first = ipfix(&[(2, template(300, V4_TEMPLATE)), (300, two.clone())]);
+        send(&mut dec, with_seq(first, 8, 100));
+        send(&mut dec, with_seq(ipfix(&[(300, two.clone())]), 8, 102));
+        assert_eq!(
+            (dec.stats().sequence_gaps, dec.stats().lost_ipfix_records),
+            (0, 0)
+        );
+        // Messages of 6 records never came.
+        send(&mut dec, with_seq(ipfix(&[(300, two.clone())]), 8, 110));
+        assert_eq!(
+            (dec.stats().sequence_gaps, dec.stats().lost_ipfix_records),
+            (1, 6)
+        );
+        send(&mut dec, with_seq(ipfix(&[(300, two.clone())]), 8, 5));
+        assert_eq!(dec.stats().sequence_restarts, 1);
+        // Data for a template not yet known: how many records it held is
+        // unknown, so the next message is not judged; then counting resumes.
+        send(&mut dec, with_seq(ipfix(&[(301, two.clone())]), 8, 7));
+        send(&mut dec, with_seq(ipfix(&[(300, two.clone())]), 8, 50));
+        send(&mut dec, with_seq(ipfix(&[(300, two.clone())]), 8, 53));
+        let st = dec.stats();
+        assert_eq!(
+            (
+                st.sequence_gaps,
+                st.lost_ipfix_records,
+                st.sequence_restarts
+            ),
+            (2, 7, 1)
+        );
+
+        // v5: the sequence counts flows; v9: datagrams.
+        let v5 = |seq: u32, count: u16| {
+            let mut d = vec![0, 5];
+            d.extend_from_slice(&count.to_be_bytes());
+            d.extend_from_slice(&[0; 12]);
+            d.extend_from_slice(&seq.to_be_bytes());
+            d.extend_from_slice(&[0; 4]);
+            for _ in 0..count {
+                d.extend_from_slice(&[0; 48]);
+            }
+            d
+        };
+        let v9 = |seq: u32| {
+            let mut d = vec![0, 9, 0, 0];
+            d.extend_from_slice(&[0; 8]);
+            d.extend_from_slice(&seq.to_be_bytes());
+            d.extend_from_slice(&[0, 0, 0, 1]);
+            d
+        };
+        let mut dec = FlowDecoder::new(DecoderOptions::default());
+        for d in [v5(0, 3), v5(3, 2), v5(9, 1), v9(40), v9(41), v9(44)] {
+            send(&mut dec, d);
+        }
+        let st = dec.stats();
+        assert_eq!(
+            (st.lost_v5_flows, st.lost_v9_datagrams, st.sequence_gaps),
+            (4, 2, 2)
+        );
     }
 
     #[test]

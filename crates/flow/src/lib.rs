@@ -20,7 +20,8 @@ mod template;
 use std::net::IpAddr;
 
 pub use collect::{
-    CollectOptions, CollectStats, SessionSink, SinkFactory, collect, collect_on, stop_on_signals,
+    CollectOptions, CollectStats, RECEIVE_BUFFER, SessionSink, SinkFactory, collect, collect_on,
+    enlarge_receive_buffer, stop_on_signals,
 };
 pub use decoder::{DecoderOptions, FlowDecoder, FlowStats, MalformedStats};
 pub use nfdump::{NfdumpStats, read_nfdump_csv};

@@ -80,6 +80,17 @@ impl fmt::Display for FlowStats {
                 ("undecodable_at_end", self.sets_unresolved_at_finish),
             ],
         )?;
+        line(
+            f,
+            "sequence numbers skipped (lost before reading)",
+            &[
+                ("gaps", self.sequence_gaps),
+                ("v5_flows", self.lost_v5_flows),
+                ("v9_datagrams", self.lost_v9_datagrams),
+                ("ipfix_records", self.lost_ipfix_records),
+                ("restarts", self.sequence_restarts),
+            ],
+        )?;
         let m = &self.malformed;
         line(
             f,
@@ -203,6 +214,11 @@ mod tests {
             sets_overflowed: n(),
             sets_unresolved_at_finish: n(),
             time_from_header: n(),
+            sequence_gaps: n(),
+            lost_v5_flows: n(),
+            lost_v9_datagrams: n(),
+            lost_ipfix_records: n(),
+            sequence_restarts: n(),
             malformed: MalformedStats {
                 truncated_header: n(),
                 bad_datagram_length: n(),
@@ -214,7 +230,7 @@ mod tests {
         };
         // The literal above names every field (no `..`), so a field added
         // later fails to compile here until it is given a value and a line.
-        let values: Vec<u64> = distinct_values().take(27).collect();
+        let values: Vec<u64> = distinct_values().take(32).collect();
         shows_all(&s.to_string(), &values);
 
         let zero = FlowStats {
