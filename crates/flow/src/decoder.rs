@@ -342,14 +342,45 @@ pub struct FlowDecoder {
     templates: HashMap<TemplateKey, Template>,
     domains: HashMap<DomainKey, DomainState>,
     pending: VecDeque<Pending>,
-    /// The sequence number each exporter's next datagram should carry.
-    sequences: HashMap<(SocketAddr, u8, u32), u32>,
-    /// Data records read from the IPFIX message being walked, and whether
-    /// all of it could be read (none held for a template, none damaged):
-    /// only then does its sequence number say what the next one should be.
+    /// Each exporter's last sequence number, per exporter address and port,
+    /// format and engine / source / observation domain.
+    sequences: HashMap<(SocketAddr, u8, u32), SequenceState>,
+    /// Data records (and of them options records) read from the IPFIX
+    /// message being walked, and whether all of it could be read (none held
+    /// for a template, none damaged): only then are its counts known.
     message_records: u32,
+    message_options: u32,
     message_whole: bool,
     stats: FlowStats,
+}
+
+/// An exporter's last datagram (its sequence number, what it held in each
+/// unit its format's sequence may count) and, per counting convention, the
+/// gaps and restarts that convention sees (see `FlowDecoder::sequence`).
+#[derive(Clone, Copy, Debug)]
+struct SequenceState {
+    seq: u32,
+    counts: [Option<u32>; 2],
+    tallies: [SequenceTally; 4],
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct SequenceTally {
+    gaps: u64,
+    lost: u64,
+    restarts: u64,
+}
+
+impl SequenceState {
+    /// The tally of the convention with the fewest breaks (the first on a tie).
+    fn best(&self, conventions: usize) -> SequenceTally {
+        self.tallies
+            .iter()
+            .take(conventions)
+            .min_by_key(|t| t.gaps + t.restarts)
+            .copied()
+            .unwrap_or_default()
+    }
 }
 
 /// Sequence numbers are kept for at most this many exporters and domains
@@ -387,6 +418,7 @@ impl FlowDecoder {
             pending: VecDeque::new(),
             sequences: HashMap::new(),
             message_records: 0,
+            message_options: 0,
             message_whole: true,
             stats: FlowStats::default(),
         }
@@ -417,63 +449,105 @@ impl FlowDecoder {
                         u16_at(datagram, 20),
                     )
                 {
-                    self.sequence((from, 5, u32::from(engine)), seq, Some(u32::from(count)));
+                    let count = Some(u32::from(count));
+                    self.sequence((from, 5, u32::from(engine)), seq, [count, None]);
                 }
             }
             Some(9) => {
                 if self.decode_v9(exporter, recv_us, datagram, out)
                     && let (Some(seq), Some(source)) = (u32_at(datagram, 12), u32_at(datagram, 16))
                 {
-                    self.sequence((from, 9, source), seq, Some(1));
+                    self.sequence((from, 9, source), seq, [Some(1), None]);
                 }
             }
             Some(10) => {
                 self.message_records = 0;
+                self.message_options = 0;
                 self.message_whole = true;
                 let malformed = self.stats.malformed.total();
                 if self.decode_ipfix(exporter, recv_us, datagram, out)
                     && let (Some(seq), Some(domain)) = (u32_at(datagram, 8), u32_at(datagram, 12))
                 {
                     let whole = self.message_whole && self.stats.malformed.total() == malformed;
-                    let advance = whole.then_some(self.message_records);
-                    self.sequence((from, 10, domain), seq, advance);
+                    let all = whole.then_some(self.message_records);
+                    let flows = whole.then_some(self.message_records - self.message_options);
+                    self.sequence((from, 10, domain), seq, [all, flows]);
                 }
             }
             _ => self.stats.unknown_version += 1,
         }
     }
 
-    /// Checks a datagram's sequence number against what the exporter's
-    /// previous one promised, and notes what the next should carry
-    /// (`advance`: this datagram's flows (v5), 1 (v9), its data records
-    /// (IPFIX); `None`: unknown, so the next is not judged).
-    fn sequence(&mut self, key: (SocketAddr, u8, u32), seq: u32, advance: Option<u32>) {
-        let known = self.sequences.contains_key(&key);
-        if !known && self.sequences.len() >= MAX_SEQUENCES {
+    /// Checks a datagram's sequence number against the exporter's previous
+    /// one. `counts`: what this datagram holds in each unit its format's
+    /// sequence may count (v5: flows; v9: datagrams; IPFIX: data records
+    /// with and without options records), `None` where unknown (IPFIX data
+    /// held for its template).
+    ///
+    /// The standard says the number counts what came *before* the datagram,
+    /// but exporters differ (softflowd's IPFIX counts its flow records up to
+    /// and including the message, options records not at all). So every
+    /// convention is followed side by side, each keeping the gaps it would
+    /// see, and the stats take, per exporter, the one that explains its
+    /// numbers with the fewest gaps and restarts (the standard on a tie): a
+    /// wrong convention breaks at every datagram whose counts differ from
+    /// the one before, the right one only where datagrams were lost.
+    fn sequence(&mut self, key: (SocketAddr, u8, u32), seq: u32, counts: [Option<u32>; 2]) {
+        if !self.sequences.contains_key(&key) && self.sequences.len() >= MAX_SEQUENCES {
             return;
         }
-        if let Some(&expected) = self.sequences.get(&key) {
+        let Some(prev) = self.sequences.get_mut(&key) else {
+            self.sequences.insert(
+                key,
+                SequenceState {
+                    seq,
+                    counts,
+                    tallies: [SequenceTally::default(); 4],
+                },
+            );
+            return;
+        };
+        // v9 counts datagrams (before or up to: the same); v5 flows; IPFIX
+        // records with or without options records.
+        let conventions = match key.1 {
+            9 => 1,
+            5 => 2,
+            _ => 4,
+        };
+        let before = prev.best(conventions);
+        for c in 0..conventions {
+            // Convention c: unit c / 2, counted before (even) or up to (odd) the datagram.
+            let unit = c / 2;
+            let n = if c % 2 == 0 {
+                prev.counts[unit]
+            } else {
+                counts[unit]
+            };
+            let Some(expected) = n.map(|n| prev.seq.wrapping_add(n)) else {
+                continue;
+            };
             let ahead = seq.wrapping_sub(expected);
-            if ahead != 0 && ahead < 1 << 31 {
-                self.stats.sequence_gaps += 1;
-                let lost = u64::from(ahead);
-                match key.1 {
-                    5 => self.stats.lost_v5_flows += lost,
-                    9 => self.stats.lost_v9_datagrams += lost,
-                    _ => self.stats.lost_ipfix_records += lost,
-                }
-            } else if ahead != 0 {
-                self.stats.sequence_restarts += 1;
+            let t = &mut prev.tallies[c];
+            if ahead == 0 {
+            } else if ahead < 1 << 31 {
+                t.gaps += 1;
+                t.lost += u64::from(ahead);
+            } else {
+                t.restarts += 1;
             }
         }
-        match advance {
-            Some(n) => {
-                self.sequences.insert(key, seq.wrapping_add(n));
-            }
-            None => {
-                self.sequences.remove(&key);
-            }
-        }
+        prev.seq = seq;
+        prev.counts = counts;
+        let after = prev.best(conventions);
+        let st = &mut self.stats;
+        st.sequence_gaps = st.sequence_gaps - before.gaps + after.gaps;
+        st.sequence_restarts = st.sequence_restarts - before.restarts + after.restarts;
+        let lost = match key.1 {
+            5 => &mut st.lost_v5_flows,
+            9 => &mut st.lost_v9_datagrams,
+            _ => &mut st.lost_ipfix_records,
+        };
+        *lost = *lost - before.lost + after.lost;
     }
 
     /// End of input: data still waiting for a template is undecodable.
@@ -723,12 +797,12 @@ impl FlowDecoder {
             });
             // Their records belong to earlier messages, not to the one
             // being walked, whose count they must not enter.
-            let records = self.message_records;
+            let counts = (self.message_records, self.message_options);
             for (ctx, body) in waiting {
                 self.stats.sets_decoded_late += 1;
                 self.data_set(key, ctx, &body, out);
             }
-            self.message_records = records;
+            (self.message_records, self.message_options) = counts;
         }
     }
 
@@ -922,6 +996,7 @@ impl FlowDecoder {
                 pos += used;
                 self.stats.options_records += 1;
                 self.message_records = self.message_records.wrapping_add(1);
+                self.message_options = self.message_options.wrapping_add(1);
                 if !self.domains.contains_key(&key.domain)
                     && self.domains.len() >= self.opts.max_domains
                 {
@@ -1283,6 +1358,27 @@ mod tests {
                 st.sequence_restarts
             ),
             (2, 7, 1)
+        );
+
+        // softflowd's IPFIX: the number counts its flow records up to and
+        // including the message (options records not at all). Learnt from
+        // the first message that tells the conventions apart; then a lost
+        // message of 3 records is 3.
+        let one = v4_record([10, 0, 0, 1], 3, 180);
+        let three = [one.clone(), one.clone(), one.clone()].concat();
+        let mut dec = FlowDecoder::new(DecoderOptions::default());
+        let first = ipfix(&[(2, template(300, V4_TEMPLATE)), (300, two.clone())]);
+        send(&mut dec, with_seq(first, 8, 2));
+        send(&mut dec, with_seq(ipfix(&[(300, three.clone())]), 8, 5));
+        send(&mut dec, with_seq(ipfix(&[(300, one.clone())]), 8, 6));
+        send(&mut dec, with_seq(ipfix(&[(300, two.clone())]), 8, 8));
+        let st = dec.stats();
+        assert_eq!((st.sequence_gaps, st.sequence_restarts), (0, 0), "{st:?}");
+        // A message of 3 records lost, then one of 2.
+        send(&mut dec, with_seq(ipfix(&[(300, two.clone())]), 8, 13));
+        assert_eq!(
+            (dec.stats().sequence_gaps, dec.stats().lost_ipfix_records),
+            (1, 3)
         );
 
         // v5: the sequence counts flows; v9: datagrams.
