@@ -9,8 +9,10 @@
 //!   is an SMTP port is server-to-client. Other flows are counted and
 //!   dropped, as are non-TCP flows. A biflow fills both directions.
 //! - Joining: a flow for a connection already open is added to it when it
-//!   starts no later than `gap_us` after the connection's last end;
-//!   otherwise the open session is emitted and a new one begins (port reuse).
+//!   starts no later than `gap_us` after the connection's last end, unless
+//!   it opens a new connection (SYN) on ports whose session already had its
+//!   SYN that way and ended (FIN or RST); otherwise the open session is
+//!   emitted and a new one begins (port reuse).
 //! - Memory: sessions whose last flow ended more than `window_us` before the
 //!   latest flow end seen from the same exporter are emitted (flows from an
 //!   exporter arrive roughly in time order, and each exporter keeps its own
@@ -77,8 +79,13 @@ pub struct PairerStats {
     pub joined: u64,
     /// Open sessions closed because a flow for the same ports came after the gap.
     pub split_by_gap: u64,
-    /// Flows that ended before the pairing window (out of order): they
-    /// start a session of their own.
+    /// Open sessions closed because a flow for the same ports opened a new
+    /// connection (SYN) after the session had ended (FIN or RST).
+    pub port_reused: u64,
+    /// Flows that ended more than the pairing window before their exporter's
+    /// clock (out of order; softflowd flushing its cache at the end sends
+    /// many): joined to their session where it is still open, else they
+    /// start one of their own.
     pub late_flows: u64,
     /// SMTP flows with a start or end outside the years 0000-9999 (a
     /// damaged or misread time field): dropped.
@@ -400,12 +407,30 @@ impl SessionPairer {
         if own_clock != i64::MIN && end_us < own_clock.saturating_sub(self.opts.window_us) {
             self.stats.late_flows += 1;
         }
-        if let Some(open) = self.open.get(&key)
-            && f.start_us > open.rec.end.saturating_add(self.opts.gap_us)
-            && let Some(old) = self.open.remove(&key)
-        {
-            self.stats.split_by_gap += 1;
-            self.emit(old, out);
+        if let Some(open) = self.open.get(&key) {
+            let after_gap = f.start_us > open.rec.end.saturating_add(self.opts.gap_us);
+            // A new connection on the same ports within the gap: the flow
+            // opens with SYN where the open session already had its SYN that
+            // way and has ended (FIN or RST). A later cut of one connection
+            // by the exporter's active timeout carries no SYN.
+            let (flags, open_flags) = if c2s {
+                (f.tcp_flags, open.rec.flags_c2s)
+            } else {
+                (f.tcp_flags, open.rec.flags_s2c)
+            };
+            let ended =
+                (open.rec.flags_c2s | open.rec.flags_s2c) & (tcp_flags::FIN | tcp_flags::RST) != 0;
+            let reused = flags & tcp_flags::SYN != 0 && open_flags & tcp_flags::SYN != 0 && ended;
+            if (after_gap || reused)
+                && let Some(old) = self.open.remove(&key)
+            {
+                if after_gap {
+                    self.stats.split_by_gap += 1;
+                } else {
+                    self.stats.port_reused += 1;
+                }
+                self.emit(old, out);
+            }
         }
         match self.open.get_mut(&key) {
             Some(open) => {
@@ -888,6 +913,92 @@ mod tests {
         p.advance(wall + 310_000_000, &mut |r| got.push(r));
         assert_eq!(got.len(), 2);
         assert_eq!(p.stats().flushed_by_time, 2);
+    }
+
+    /// Three connections on the same ports a second apart (softflowd
+    /// exported the third as a record of its own, starting with SYN): three
+    /// sessions. One connection cut in two by an active timeout, and a SYN
+    /// sent again by a client nobody answers, stay one.
+    #[test]
+    fn a_new_connection_on_the_same_ports_is_a_new_session() {
+        use tcp_flags::*;
+        let t = 1_700_000_000_000_000;
+        let mut flows = Vec::new();
+        for i in 0..3i64 {
+            let at = t + i * 2_000_000;
+            flows.push(flow(
+                "127.0.0.2",
+                40001,
+                "127.0.0.1",
+                25,
+                10,
+                900,
+                SYN | ACK | PSH | FIN,
+                at,
+            ));
+            flows.push(flow(
+                "127.0.0.1",
+                25,
+                "127.0.0.2",
+                40001,
+                9,
+                700,
+                SYN | ACK | PSH | FIN,
+                at,
+            ));
+        }
+        let s = run(&flows);
+        assert_eq!(s.len(), 3, "{s:?}");
+        assert!(s.iter().all(|r| (r.packets_c2s, r.packets_s2c) == (10, 9)));
+
+        let cut = run(&[
+            flow(
+                "10.0.0.1",
+                4000,
+                "192.0.2.9",
+                25,
+                10,
+                900,
+                SYN | ACK | PSH,
+                t,
+            ),
+            flow(
+                "192.0.2.9",
+                25,
+                "10.0.0.1",
+                4000,
+                9,
+                700,
+                SYN | ACK | PSH,
+                t,
+            ),
+            flow(
+                "10.0.0.1",
+                4000,
+                "192.0.2.9",
+                25,
+                5,
+                400,
+                ACK | PSH | FIN,
+                t + 30_000_000,
+            ),
+            flow(
+                "192.0.2.9",
+                25,
+                "10.0.0.1",
+                4000,
+                4,
+                300,
+                ACK | PSH | FIN,
+                t + 30_000_000,
+            ),
+        ]);
+        assert_eq!(cut.len(), 1, "{cut:?}");
+        let retried = run(&[
+            flow("10.0.0.1", 4001, "192.0.2.9", 25, 1, 60, SYN, t),
+            flow("10.0.0.1", 4001, "192.0.2.9", 25, 1, 60, SYN, t + 3_000_000),
+        ]);
+        assert_eq!((retried.len(), retried[0].outcome), (1, Outcome::NoAnswer));
     }
 
     #[test]

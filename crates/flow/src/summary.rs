@@ -119,6 +119,7 @@ impl fmt::Display for PairerStats {
                 ("biflows", self.biflows),
                 ("joined_open_session", self.joined),
                 ("split_by_gap", self.split_by_gap),
+                ("split_by_port_reuse", self.port_reused),
                 ("late", self.late_flows),
                 ("checked_without_exporter_clock", self.flows_without_clock),
             ],
@@ -254,6 +255,7 @@ mod tests {
             biflows: n(),
             joined: n(),
             split_by_gap: n(),
+            port_reused: n(),
             late_flows: n(),
             out_of_range_times: n(),
             end_before_start: n(),
@@ -266,7 +268,7 @@ mod tests {
         };
         let text = s.to_string();
         let values: Vec<u64> = distinct_values()
-            .take(22)
+            .take(23)
             .filter(|v| *v != s.sessions)
             .collect();
         shows_all(&text, &values);
