@@ -143,6 +143,10 @@ fn read_all(
                     frame_stats.skip("udp_not_flow_port");
                 } else if (p.payload.len() as u64) < u64::from(p.payload_len) {
                     frame_stats.skip("truncated_datagram");
+                } else if !matches!(p.payload.get(..2), Some([0, 5 | 9 | 10])) {
+                    // A flow port is also someone's ephemeral port (a DNS
+                    // reply to port 9996): not an export unless it says so.
+                    frame_stats.skip("udp_to_flow_port_not_netflow_v5_v9_ipfix");
                 } else {
                     frame_stats.packets_used += 1;
                     frame_stats.datagrams += 1;

@@ -498,20 +498,34 @@ fn truncated_gzip_keeps_what_came_before() {
     }
 }
 
-#[test]
-fn datagrams_to_flow_ports_are_handed_on() {
-    // A UDP datagram to 2055 inside Ethernet/IPv4.
-    let payload = b"\x00\x05\x00\x00flowdata";
+/// A UDP datagram to `port` inside Ethernet/IPv4.
+fn udp_frame(port: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = vec![0u8; 12];
     f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
     f.extend_from_slice(&((28 + payload.len()) as u16).to_be_bytes());
     f.extend_from_slice(&[0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
-    f.extend_from_slice(&[0x30, 0x39, 0x08, 0x07]);
+    f.extend_from_slice(&[0x30, 0x39]);
+    f.extend_from_slice(&port.to_be_bytes());
     f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
     f.extend_from_slice(&[0, 0]);
     f.extend_from_slice(payload);
+    f
+}
+
+/// Export datagrams to a flow port are handed on; other UDP to it (a DNS
+/// reply that happened to go to ephemeral port 9996) is counted as skipped,
+/// not handed to the decoder as a broken export.
+#[test]
+fn datagrams_to_flow_ports_are_handed_on() {
+    let payload = b"\x00\x05\x00\x00flowdata";
+    let dns = b"\x9a\x3f\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00";
+    let f = udp_frame(2055, payload);
     let dir = tempfile::tempdir().unwrap();
-    let p = write(dir.path(), "nf.pcap", &pcap(&[(T0, f)], false, false, 1));
+    let p = write(
+        dir.path(),
+        "nf.pcap",
+        &pcap(&[(T0, f), (T0 + 1, udp_frame(9996, dns))], false, false, 1),
+    );
     for threads in [1, 2] {
         let mut got = Vec::new();
         let opts = CaptureOptions {
@@ -524,6 +538,13 @@ fn datagrams_to_flow_ports_are_handed_on() {
         .unwrap();
         assert_eq!(got, vec![(T0, 2055, payload.to_vec())]);
         assert_eq!(stats.datagrams, 1);
+        assert_eq!(
+            stats
+                .skipped
+                .get("udp_to_flow_port_not_netflow_v5_v9_ipfix"),
+            Some(&1),
+            "{stats}"
+        );
     }
 }
 
