@@ -154,6 +154,9 @@ pub struct SmtpReader {
     pending: VecDeque<Pending>,
     /// The code of a multi-line reply whose last line has not come yet.
     open_reply: Option<u16>,
+    /// The client sent a command while `open_reply` was open: the next
+    /// server line tells whether the reply goes on or was left unfinished.
+    open_reply_stale: bool,
     expect_greeting: bool,
     auth_in_progress: bool,
     /// STARTTLS accepted, or nothing to read: ignore everything from here.
@@ -178,6 +181,7 @@ impl SmtpReader {
             held: Vec::new(),
             pending: VecDeque::new(),
             open_reply: None,
+            open_reply_stale: false,
             expect_greeting: true,
             auth_in_progress: false,
             stopped: false,
@@ -369,13 +373,10 @@ impl SmtpReader {
             return;
         }
         bump(&mut self.summary.commands);
-        // A client that sends a command while the reply to the greeting, or
-        // to a command it must wait on, has had only continuation lines took
-        // that reply as complete: its last line was lost in a gap or never
-        // sent (a server's lone "250-" to EHLO). It is closed here, or every
-        // later reply would pair with the command before its own.
-        // Likewise a last line without its line end (a greeting sent
-        // without CRLF): the client read it as whole, so it is one.
+        // A client that sends a command while the reply it must wait on
+        // (to the greeting, EHLO, DATA, STARTTLS, AUTH) has a last line
+        // without its line end took that line as whole: it is one (a
+        // greeting sent without CRLF).
         let waited = self
             .pending
             .front()
@@ -385,9 +386,18 @@ impl SmtpReader {
             bump(&mut self.summary.unterminated_replies);
             self.server_reply_line(&line.buf);
         }
-        if waited && let Some(code) = self.open_reply.take() {
-            bump(&mut self.summary.unterminated_replies);
-            self.reply(code);
+        // A command sent while such a reply to a command (not the greeting)
+        // has had only continuation lines: the reply may never get its last
+        // line (a server's lone "250-" to EHLO, a gap), or a client that does
+        // not wait may have cut into it. The next server line decides.
+        // Not the greeting: postscreen sends "220-" on purpose, so that a
+        // client talking before its last line shows itself a bot, and that
+        // last line is then still to come.
+        if !self.expect_greeting
+            && self.pending.front().is_some_and(|p| p.waits_for_reply())
+            && self.open_reply.is_some()
+        {
+            self.open_reply_stale = true;
         }
         let (verb, arg) = match line.iter().position(|&b| b == b' ') {
             Some(i) => (&line[..i], trim_start(&line[i + 1..])),
@@ -509,8 +519,22 @@ impl SmtpReader {
                 return;
             }
         };
-        if line.get(3) == Some(&b'-') {
-            // Continuation of a multi-line reply.
+        let continuation = line.get(3) == Some(&b'-');
+        let stale = std::mem::take(&mut self.open_reply_stale);
+        if let Some(open) = self.open_reply
+            && (code != open || (stale && !continuation))
+        {
+            // The open reply's last line never came: every line of one reply
+            // has its code (RFC 5321 4.2.1), so another code starts another
+            // reply; and after the client went on, a last line of the same
+            // code answers the client's command (more continuation lines are
+            // the reply going on: a client that did not wait). Closed here,
+            // or every later reply would answer the command before its own.
+            self.open_reply = None;
+            bump(&mut self.summary.unterminated_replies);
+            self.reply(open);
+        }
+        if continuation {
             self.open_reply = Some(code);
             return;
         }
@@ -720,6 +744,45 @@ mod tests {
             "{s:?}"
         );
         assert_eq!(s.unterminated_replies, 2);
+        // Postscreen's "220-" before its greeting's last line, and a bot that
+        // talks into it: the greeting ends at "220 ", and every reply after
+        // answers its own command.
+        let s = play(&[
+            (S, b"220-mx pregreet\r\n"),
+            (
+                C,
+                b"EHLO bot\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n",
+            ),
+            (
+                S,
+                b"220 mx ESMTP\r\n250 mx\r\n250 ok\r\n550 no\r\n554 no valid recipients\r\n",
+            ),
+        ]);
+        assert_eq!(
+            (
+                s.greeting_code,
+                s.rcpt_accepted,
+                s.rcpt_rejected,
+                s.messages
+            ),
+            (220, 0, 1, 0),
+            "{s:?}"
+        );
+        assert_eq!((s.unterminated_replies, s.unmatched_replies), (0, 0));
+        // A bot that sends MAIL while the server's EHLO reply is still
+        // coming line by line: the reply goes on, and MAIL gets the next.
+        let s = play(&[
+            (S, b"220 mx\r\n"),
+            (C, b"EHLO bot\r\n"),
+            (S, b"250-mx\r\n"),
+            (C, b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"),
+            (S, b"250-PIPELINING\r\n250 8BITMIME\r\n250 ok\r\n550 no\r\n"),
+        ]);
+        assert_eq!(
+            (s.rcpt_accepted, s.rcpt_rejected, s.unterminated_replies),
+            (0, 1, 0),
+            "{s:?}"
+        );
         // Pipelined commands do not wait, so they close nothing: a reply
         // to MAIL still in its continuation lines stays open.
         let s = play(&[
