@@ -1132,3 +1132,42 @@ fn traffic_from_outside_the_network_is_said_so() {
         stderr(&o)
     );
 }
+
+/// Ingest into the directory it reads: its earlier output there is not read
+/// back as input (each run wrote the last one's sessions again: 813, 1625,
+/// 2437 lines), and says so.
+#[test]
+fn an_earlier_output_in_an_input_directory_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::copy(
+        samples_dir().join("before.pcap.gz"),
+        d.join("before.pcap.gz"),
+    )
+    .unwrap();
+    let out = d.join("sessions.csv");
+    let mut lines = Vec::new();
+    for _ in 0..3 {
+        let o = run(&["ingest", d.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        lines.push(std::fs::read_to_string(&out).unwrap().lines().count());
+        if lines.len() > 1 {
+            assert!(
+                stderr(&o).contains("the output of this run"),
+                "{}",
+                stderr(&o)
+            );
+        }
+    }
+    assert!(
+        lines.iter().all(|n| *n == lines[0]) && lines[0] > 500,
+        "{lines:?}"
+    );
+    // Nothing else is left in the directory.
+    let mut names: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["before.pcap.gz", "sessions.csv"]);
+}

@@ -157,6 +157,7 @@ impl InputArgs {
                 .threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             progress: std::io::stderr().is_terminal() && !self.quiet,
+            exclude: None,
         }
     }
 }
@@ -267,16 +268,23 @@ fn ingest(inputs: &[PathBuf], output: &Path, args: &InputArgs) -> Result<()> {
     // Written beside the output and renamed onto it at the end: a run that
     // fails leaves no half-written file, and an earlier output stays whole.
     let partial = partial_path(output);
-    let target = partial.as_deref().unwrap_or(output);
-    let result = ingest_into(inputs, output, target, args);
-    if let Some(p) = &partial {
+    let target = partial.as_deref().map_or(output, |p| p.as_ref());
+    let mut opts = args.source_options();
+    // An earlier output in a directory being read is not input.
+    opts.exclude = std::fs::canonicalize(output).ok();
+    let result = ingest_into(inputs, output, target, &opts);
+    if let Some(p) = partial {
         match &result {
-            Ok(_) => std::fs::rename(p, output).with_context(|| {
-                format!("{}: cannot move {} onto it", output.display(), p.display())
+            Ok(_) => p.persist(output).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: cannot move {} onto it: {}",
+                    output.display(),
+                    e.path.display(),
+                    e.error
+                )
             })?,
-            Err(_) => {
-                let _ = std::fs::remove_file(p);
-            }
+            // Dropping the temporary path removes the file.
+            Err(_) => drop(p),
         }
     }
     let (summary, rows) = result?;
@@ -306,11 +314,13 @@ fn warn_damage(summary: &sources::SourceSummary, label: Option<&str>) {
     }
 }
 
-/// `.NAME.op25b-partial.EXT` beside `output` (the extension kept, since it
-/// picks the format); none for standard output, and none where `output` is
-/// something other than a regular file (`/dev/null`, a pipe, a link): that
-/// is written in place, as renaming onto it would replace it.
-fn partial_path(output: &Path) -> Option<PathBuf> {
+/// A new file `.NAME.XXXXXX.op25b-partial.EXT` beside `output` (the
+/// extension kept, since it picks the format; a name of its own, so two
+/// runs onto one output do not share it), removed unless persisted. None
+/// for standard output, where `output` is something other than a regular
+/// file (`/dev/null`, a pipe, a link: written in place, as renaming onto it
+/// would replace it), or where its directory takes no new file.
+fn partial_path(output: &Path) -> Option<tempfile::TempPath> {
     if output == Path::new("-") {
         return None;
     }
@@ -321,24 +331,33 @@ fn partial_path(output: &Path) -> Option<PathBuf> {
         // Unknown: write in place, as before.
         Err(_) => return None,
     }
-    let stem = output.file_stem()?.to_string_lossy();
-    let name = match output.extension() {
-        Some(ext) => format!(".{stem}.op25b-partial.{}", ext.to_string_lossy()),
-        None => format!(".{stem}.op25b-partial"),
+    let stem = output.file_stem()?.to_string_lossy().into_owned();
+    let suffix = match output.extension() {
+        Some(ext) => format!(".op25b-partial.{}", ext.to_string_lossy()),
+        None => ".op25b-partial".to_string(),
     };
-    Some(output.with_file_name(name))
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(&format!(".{stem}."))
+        .suffix(&suffix)
+        .tempfile_in(dir)
+        .ok()
+        .map(|f| f.into_temp_path())
 }
 
 fn ingest_into(
     inputs: &[PathBuf],
     output: &Path,
     target: &Path,
-    args: &InputArgs,
+    opts: &SourceOptions,
 ) -> Result<(sources::SourceSummary, u64)> {
     let mut writer = op25b_store::SessionWriter::create(target)
         .with_context(|| format!("{}: cannot create", output.display()))?;
     let mut write_error = None;
-    let summary = read_inputs(inputs, &args.source_options(), &mut |r| {
+    let summary = read_inputs(inputs, opts, &mut |r| {
         if write_error.is_none()
             && let Err(e) = writer.write(&r)
         {

@@ -28,6 +28,9 @@ pub struct SourceOptions {
     pub netflow_ports: Vec<u16>,
     pub threads: usize,
     pub progress: bool,
+    /// A file left out where a directory walk finds it: the output being
+    /// written (ingest into the directory it reads), by its real path.
+    pub exclude: Option<PathBuf>,
 }
 
 /// The kind of one input file.
@@ -57,6 +60,8 @@ pub struct SourceSummary {
     pub empty_files: Vec<PathBuf>,
     /// Files found in a directory whose format is none op25b reads.
     pub unrecognised_files: Vec<PathBuf>,
+    /// This run's own output, found in an input directory and not read.
+    pub output_left_out: Option<PathBuf>,
     /// Named more than once: read once.
     pub repeated_files: Vec<PathBuf>,
     pub capture: Option<CaptureStats>,
@@ -137,6 +142,9 @@ impl fmt::Display for SourceSummary {
         }
         if let Some(note) = self.unrecognised_note() {
             writeln!(f, "  {note}")?;
+        }
+        if let Some(p) = &self.output_left_out {
+            writeln!(f, "  not read: {}, the output of this run", p.display())?;
         }
         for p in &self.repeated_files {
             writeln!(f, "  read once, named again: {}", p.display())?;
@@ -335,6 +343,13 @@ pub fn read_inputs(
     };
     let mut by_kind: BTreeMap<InputKind, Vec<PathBuf>> = BTreeMap::new();
     for path in files {
+        if walked.contains(&path)
+            && opts.exclude.is_some()
+            && std::fs::canonicalize(&path).ok() == opts.exclude
+        {
+            summary.output_left_out = Some(path);
+            continue;
+        }
         let head = read_head(&path)?;
         if head.is_empty() {
             summary.empty_files.push(path);
