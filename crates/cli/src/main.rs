@@ -268,7 +268,7 @@ fn ingest(inputs: &[PathBuf], output: &Path, args: &InputArgs) -> Result<()> {
     // Written beside the output and renamed onto it at the end: a run that
     // fails leaves no half-written file, and an earlier output stays whole.
     let partial = partial_path(output);
-    let target = partial.as_deref().map_or(output, |p| p.as_ref());
+    let target: &Path = partial.as_deref().unwrap_or(output);
     let mut opts = args.source_options();
     // An earlier output in a directory being read is not input.
     opts.exclude = std::fs::canonicalize(output).ok();
