@@ -337,8 +337,11 @@ impl Dispatch {
             full.seq = self.next_seq;
             full.last = last;
             self.next_seq += 1;
-            // A worker that is gone has failed; its stats say so at join.
-            let _ = tx.send(full);
+            // A worker that is gone has failed (its stats say so at join):
+            // its place is filled, or everything after it would wait.
+            if tx.send(full).is_err() {
+                let _ = self.out.send((self.next_seq - 1, Out::Sessions(Vec::new())));
+            }
         }
     }
 
@@ -408,8 +411,11 @@ fn worker(
     recycle: SyncSender<Batch>,
     out: SyncSender<(u64, Out)>,
     mut table: SessionTable,
+    index: usize,
 ) -> CaptureStats {
+    let mut closed = false;
     for mut batch in batches {
+        closed |= batch.last;
         let mut records = Vec::new();
         let mut emit = |r: SessionRecord| records.push(r);
         for (s, at, len) in &batch.segments {
@@ -426,6 +432,13 @@ fn worker(
         batch.payload.clear();
         // A full pool just drops the batch.
         let _ = recycle.try_send(batch);
+    }
+    if !closed {
+        // The reader stopped without its last batch (it failed): the
+        // connections still open are records all the same, after the rest.
+        let mut records = Vec::new();
+        table.finish(&mut |r| records.push(r));
+        let _ = out.send((u64::MAX - index as u64, Out::Sessions(records)));
     }
     table.stats
 }
@@ -474,7 +487,8 @@ fn ingest_threaded(
             let recycle = recycle_tx.clone();
             let table = SessionTable::new(&opts.smtp_ports, opts.idle_timeout_us, per_worker)
                 .with_reorder_budget((opts.reorder_budget / workers).max(1));
-            handles.push(scope.spawn(move || worker(rx, recycle, out, table)));
+            let index = handles.len();
+            handles.push(scope.spawn(move || worker(rx, recycle, out, table, index)));
             senders.push(tx);
         }
         let mut dispatch = Dispatch {
