@@ -340,7 +340,9 @@ impl Dispatch {
             // A worker that is gone has failed (its stats say so at join):
             // its place is filled, or everything after it would wait.
             if tx.send(full).is_err() {
-                let _ = self.out.send((self.next_seq - 1, Out::Sessions(Vec::new())));
+                let _ = self
+                    .out
+                    .send((self.next_seq - 1, Out::Sessions(Vec::new())));
             }
         }
     }

@@ -140,6 +140,11 @@ struct Open {
     /// The clock (index into `clocks`) of the exporter of its latest flow;
     /// `None` past [`MAX_EXPORTER_CLOCKS`].
     clock: Option<usize>,
+    /// The connection on the same ports that ended before this one began
+    /// (port reuse), kept until this one is emitted: its other direction
+    /// may still come (a one-way exporter on the return path), and a flow
+    /// that started before this connection belongs to it.
+    previous: Option<Box<SessionRecord>>,
 }
 
 /// Pairs flows into sessions; see the module doc for the rules.
@@ -420,23 +425,56 @@ impl SessionPairer {
             };
             let ended =
                 (open.rec.flags_c2s | open.rec.flags_s2c) & (tcp_flags::FIN | tcp_flags::RST) != 0;
-            let reused = flags & tcp_flags::SYN != 0 && open_flags & tcp_flags::SYN != 0 && ended;
-            if (after_gap || reused)
-                && let Some(old) = self.open.remove(&key)
-            {
-                if after_gap {
-                    self.stats.split_by_gap += 1;
-                } else {
-                    self.stats.port_reused += 1;
-                }
+            let reused = flags & tcp_flags::SYN != 0
+                && open_flags & tcp_flags::SYN != 0
+                && ended
+                && f.start_us >= open.rec.end;
+            if after_gap && let Some(old) = self.open.remove(&key) {
+                self.stats.split_by_gap += 1;
                 self.emit(old, out);
+            } else if reused && let Some(old) = self.open.remove(&key) {
+                self.stats.port_reused += 1;
+                let Open {
+                    rec,
+                    clock: _,
+                    previous,
+                } = old;
+                // At most one earlier connection is kept.
+                if let Some(older) = previous {
+                    self.emit_record(*older, out);
+                }
+                let mut next = SessionRecord::new(
+                    f.source,
+                    key.client,
+                    key.client_port,
+                    key.server,
+                    key.server_port,
+                );
+                next.start = f.start_us;
+                next.end = end_us;
+                next.sampling = f.sampling.max(1);
+                add(&mut next, f, c2s);
+                self.open.insert(
+                    key,
+                    Open {
+                        rec: next,
+                        clock,
+                        previous: Some(Box::new(rec)),
+                    },
+                );
+                self.after_pair(end_us, out);
+                return;
             }
         }
         match self.open.get_mut(&key) {
             Some(open) => {
                 self.stats.joined += 1;
                 open.clock = clock;
-                add(&mut open.rec, f, c2s);
+                match open.previous.as_mut() {
+                    // It began before this connection: the earlier one's.
+                    Some(earlier) if f.start_us < open.rec.start => add(earlier, f, c2s),
+                    _ => add(&mut open.rec, f, c2s),
+                }
             }
             None => {
                 let mut rec = SessionRecord::new(
@@ -450,9 +488,22 @@ impl SessionPairer {
                 rec.end = end_us;
                 rec.sampling = f.sampling.max(1);
                 add(&mut rec, f, c2s);
-                self.open.insert(key, Open { rec, clock });
+                self.open.insert(
+                    key,
+                    Open {
+                        rec,
+                        clock,
+                        previous: None,
+                    },
+                );
             }
         }
+        self.after_pair(end_us, out);
+    }
+
+    /// The pairing clock moves to `end_us`; the table is kept within its
+    /// bounds.
+    fn after_pair(&mut self, end_us: i64, out: &mut dyn FnMut(SessionRecord)) {
         self.watermark = self.watermark.max(end_us);
         if self.open.len() > self.opts.max_open {
             self.evict(out);
@@ -564,7 +615,13 @@ impl SessionPairer {
     }
 
     fn emit(&mut self, open: Open, out: &mut dyn FnMut(SessionRecord)) {
-        let mut rec = open.rec;
+        if let Some(earlier) = open.previous {
+            self.emit_record(*earlier, out);
+        }
+        self.emit_record(open.rec, out);
+    }
+
+    fn emit_record(&mut self, mut rec: SessionRecord, out: &mut dyn FnMut(SessionRecord)) {
         rec.outcome = outcome(&rec);
         rec.tls = rec.outcome == Outcome::Encrypted;
         if let Some(i) = Outcome::ALL.iter().position(|o| *o == rec.outcome) {
@@ -950,6 +1007,22 @@ mod tests {
         let s = run(&flows);
         assert_eq!(s.len(), 3, "{s:?}");
         assert!(s.iter().all(|r| (r.packets_c2s, r.packets_s2c) == (10, 9)));
+        // The directions interleaved (a one-way exporter on the return path
+        // a little behind): each connection still gets its own halves.
+        let interleaved = [
+            flows[0].clone(),
+            flows[2].clone(),
+            flows[1].clone(),
+            flows[4].clone(),
+            flows[3].clone(),
+            flows[5].clone(),
+        ];
+        let s = run(&interleaved);
+        assert_eq!(s.len(), 3, "{s:?}");
+        assert!(
+            s.iter().all(|r| (r.packets_c2s, r.packets_s2c) == (10, 9)),
+            "{s:?}"
+        );
 
         let cut = run(&[
             flow(
