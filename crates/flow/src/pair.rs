@@ -412,6 +412,8 @@ impl SessionPairer {
         if own_clock != i64::MIN && end_us < own_clock.saturating_sub(self.opts.window_us) {
             self.stats.late_flows += 1;
         }
+        // The connection a reused port ended, kept beside the new one.
+        let mut previous = None;
         if let Some(open) = self.open.get(&key) {
             let after_gap = f.start_us > open.rec.end.saturating_add(self.opts.gap_us);
             // A new connection on the same ports within the gap: the flow
@@ -434,36 +436,11 @@ impl SessionPairer {
                 self.emit(old, out);
             } else if reused && let Some(old) = self.open.remove(&key) {
                 self.stats.port_reused += 1;
-                let Open {
-                    rec,
-                    clock: _,
-                    previous,
-                } = old;
                 // At most one earlier connection is kept.
-                if let Some(older) = previous {
+                if let Some(older) = old.previous {
                     self.emit_record(*older, out);
                 }
-                let mut next = SessionRecord::new(
-                    f.source,
-                    key.client,
-                    key.client_port,
-                    key.server,
-                    key.server_port,
-                );
-                next.start = f.start_us;
-                next.end = end_us;
-                next.sampling = f.sampling.max(1);
-                add(&mut next, f, c2s);
-                self.open.insert(
-                    key,
-                    Open {
-                        rec: next,
-                        clock,
-                        previous: Some(Box::new(rec)),
-                    },
-                );
-                self.after_pair(end_us, out);
-                return;
+                previous = Some(Box::new(old.rec));
             }
         }
         match self.open.get_mut(&key) {
@@ -493,17 +470,11 @@ impl SessionPairer {
                     Open {
                         rec,
                         clock,
-                        previous: None,
+                        previous,
                     },
                 );
             }
         }
-        self.after_pair(end_us, out);
-    }
-
-    /// The pairing clock moves to `end_us`; the table is kept within its
-    /// bounds.
-    fn after_pair(&mut self, end_us: i64, out: &mut dyn FnMut(SessionRecord)) {
         self.watermark = self.watermark.max(end_us);
         if self.open.len() > self.opts.max_open {
             self.evict(out);
