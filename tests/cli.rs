@@ -1171,3 +1171,35 @@ fn an_earlier_output_in_an_input_directory_is_not_read() {
     names.sort();
     assert_eq!(names, ["before.pcap.gz", "sessions.csv"]);
 }
+
+/// The output gets the mode a new file gets (0666 less the umask), or the
+/// mode of the output it replaces: not the temporary file's 0600.
+#[test]
+fn the_output_keeps_an_ordinary_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s.csv");
+    let sample = samples_dir().join("before-netflow5.pcap.gz");
+    let o = run(&[
+        "ingest",
+        sample.to_str().unwrap(),
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plain = dir.path().join("plain");
+    std::fs::write(&plain, "x").unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&out), mode(&plain), "a new output");
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let o = run(&[
+        "ingest",
+        sample.to_str().unwrap(),
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(mode(&out), 0o640, "a replaced output");
+}

@@ -271,7 +271,9 @@ fn ingest(inputs: &[PathBuf], output: &Path, args: &InputArgs) -> Result<()> {
     let target: &Path = partial.as_deref().unwrap_or(output);
     let mut opts = args.source_options();
     // An earlier output in a directory being read is not input.
-    opts.exclude = std::fs::canonicalize(output).ok();
+    if output != Path::new("-") {
+        opts.exclude = std::fs::canonicalize(output).ok();
+    }
     let result = ingest_into(inputs, output, target, &opts);
     if let Some(p) = partial {
         match &result {
@@ -340,12 +342,24 @@ fn partial_path(output: &Path) -> Option<tempfile::TempPath> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    tempfile::Builder::new()
+    // The mode a new file gets (0666 less the umask), or the earlier
+    // output's: tempfile's own 0600 would lock other readers out.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(output)
+        .map(|m| m.permissions())
+        .unwrap_or_else(|_| std::fs::Permissions::from_mode(0o666));
+    let path = tempfile::Builder::new()
         .prefix(&format!(".{stem}."))
         .suffix(&suffix)
+        .permissions(mode.clone())
         .tempfile_in(dir)
-        .ok()
-        .map(|f| f.into_temp_path())
+        .ok()?
+        .into_temp_path();
+    if std::fs::metadata(output).is_ok() {
+        // Not subject to the umask, as creating was: the earlier mode exactly.
+        let _ = std::fs::set_permissions(&path, mode);
+    }
+    Some(path)
 }
 
 fn ingest_into(
