@@ -520,7 +520,11 @@ impl SmtpReader {
             }
         };
         let continuation = line.get(3) == Some(&b'-');
-        let stale = std::mem::take(&mut self.open_reply_stale);
+        // The last line of a reply to EHLO names an extension: a client that
+        // did not wait cut in just before it, and it still ends that reply.
+        let stale = std::mem::take(&mut self.open_reply_stale)
+            && !(self.pending.front() == Some(&Pending::Helo)
+                && is_ehlo_keyword_line(line.get(4..).unwrap_or_default()));
         if let Some(open) = self.open_reply
             && (code != open || (stale && !continuation))
         {
@@ -597,6 +601,40 @@ impl SmtpReader {
             _ => {}
         }
     }
+}
+
+/// The text of a reply line that names an ESMTP extension (RFC 5321
+/// 4.1.1.1: the EHLO reply's lines after the first), by the keywords servers
+/// announce; a reply to another command ("ok", "2.1.0 Ok", "Sender ok")
+/// names none of them.
+fn is_ehlo_keyword_line(text: &[u8]) -> bool {
+    const KEYWORDS: &[&[u8]] = &[
+        b"8BITMIME",
+        b"AUTH",
+        b"BINARYMIME",
+        b"CHUNKING",
+        b"DELIVERBY",
+        b"DSN",
+        b"ENHANCEDSTATUSCODES",
+        b"ETRN",
+        b"EXPN",
+        b"HELP",
+        b"MTRK",
+        b"PIPELINING",
+        b"REQUIRETLS",
+        b"SIZE",
+        b"SMTPUTF8",
+        b"STARTTLS",
+        b"VRFY",
+        b"XCLIENT",
+        b"XFORWARD",
+    ];
+    let word = text
+        .split(|&b| b == b' ' || b == b'=' || b == b'\r')
+        .next()
+        .unwrap_or_default();
+    KEYWORDS.iter().any(|k| word.eq_ignore_ascii_case(k))
+        || (word.len() > 2 && word[..2].eq_ignore_ascii_case(b"X-"))
 }
 
 fn trim_start(b: &[u8]) -> &[u8] {
@@ -781,6 +819,25 @@ mod tests {
         assert_eq!(
             (s.rcpt_accepted, s.rcpt_rejected, s.unterminated_replies),
             (0, 1, 0),
+            "{s:?}"
+        );
+        // The same bot cutting in just before the reply's last line, which
+        // names an extension: it still ends the EHLO reply.
+        let s = play(&[
+            (S, b"220 mx\r\n"),
+            (C, b"EHLO bot\r\n"),
+            (S, b"250-mx\r\n250-PIPELINING\r\n"),
+            (C, b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"),
+            (S, b"250 8BITMIME\r\n250 ok\r\n550 no\r\n"),
+        ]);
+        assert_eq!(
+            (
+                s.rcpt_accepted,
+                s.rcpt_rejected,
+                s.unterminated_replies,
+                s.unmatched_replies
+            ),
+            (0, 1, 0, 0),
             "{s:?}"
         );
         // Pipelined commands do not wait, so they close nothing: a reply
