@@ -175,6 +175,10 @@ pub struct SessionPairer {
 /// timeout (softflowd's TCP default is an hour); a day is far beyond any.
 pub const EXPORTER_JUMP_US: i64 = 86_400_000_000;
 
+/// How far two exporters' clocks may differ for a flow to count as starting
+/// after the connection it follows on the same ports.
+const CLOCK_SKEW_US: i64 = 1_000_000;
+
 /// Exporters whose clocks are kept: an ISP has hundreds of routers, and
 /// datagrams from forged source addresses must not grow this without end.
 /// Flows of further exporters are paired unchecked (`flows_without_clock`).
@@ -430,7 +434,7 @@ impl SessionPairer {
             let reused = flags & tcp_flags::SYN != 0
                 && open_flags & tcp_flags::SYN != 0
                 && ended
-                && f.start_us >= open.rec.end;
+                && f.start_us.saturating_add(CLOCK_SKEW_US) >= open.rec.end;
             if after_gap && let Some(old) = self.open.remove(&key) {
                 self.stats.split_by_gap += 1;
                 self.emit(old, out);
@@ -447,9 +451,15 @@ impl SessionPairer {
             Some(open) => {
                 self.stats.joined += 1;
                 open.clock = clock;
+                // The connection whose start is nearer: two exporters' clocks
+                // may differ by more than a connection's first round trip, so
+                // "began before it" alone gave the new connection's other
+                // direction to the ended one.
+                let distance = |start: i64| f.start_us.abs_diff(start);
                 match open.previous.as_mut() {
-                    // It began before this connection: the earlier one's.
-                    Some(earlier) if f.start_us < open.rec.start => add(earlier, f, c2s),
+                    Some(earlier) if distance(earlier.start) < distance(open.rec.start) => {
+                        add(earlier, f, c2s)
+                    }
                     _ => add(&mut open.rec, f, c2s),
                 }
             }
@@ -989,6 +999,25 @@ mod tests {
             flows[5].clone(),
         ];
         let s = run(&interleaved);
+        assert_eq!(s.len(), 3, "{s:?}");
+        assert!(
+            s.iter().all(|r| (r.packets_c2s, r.packets_s2c) == (10, 9)),
+            "{s:?}"
+        );
+        // The return path's exporter 20 ms behind: each connection's reply
+        // starts "before" it, and still belongs to it.
+        let skewed: Vec<FlowRecord> = interleaved
+            .iter()
+            .map(|f| {
+                let mut f = f.clone();
+                if f.src_port == 25 {
+                    f.start_us -= 20_000;
+                    f.end_us -= 20_000;
+                }
+                f
+            })
+            .collect();
+        let s = run(&skewed);
         assert_eq!(s.len(), 3, "{s:?}");
         assert!(
             s.iter().all(|r| (r.packets_c2s, r.packets_s2c) == (10, 9)),
