@@ -1037,6 +1037,23 @@ fn quiet_still_reports_damage() {
             "{args:?}: the summary was printed: {e}"
         );
     }
+    // The report carries its inputs' accounting, damage included.
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let line = md
+        .lines()
+        .find(|l| l.contains("before read:"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("session_records=") && line.contains("packets="),
+        "{md}"
+    );
+    assert!(line.contains("damaged_places=1"), "{line}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let damage = json["input_accounting"][0]["damage"][0]
+        .as_str()
+        .unwrap_or_default();
+    assert!(damage.contains("cut.pcap: at byte offset"), "{json}");
 }
 
 /// In a directory, files that are not captures, flow exports or session

@@ -430,7 +430,7 @@ fn rank_inputs(
     rank_cfg: &op25b_rank::RankConfig,
     args: &InputArgs,
     label: &str,
-) -> Result<op25b_rank::Ranking> {
+) -> Result<(op25b_rank::Ranking, sources::SourceSummary)> {
     const BATCH: usize = 64 * 1024;
     let mut agg = op25b_rank::HostAggregator::new(&config.network).with_config(rank_cfg);
     let mut batch: Vec<SessionRecord> = Vec::with_capacity(BATCH);
@@ -471,7 +471,7 @@ fn rank_inputs(
             ranking.sampled_records, ranking.records, ranking.max_sampling
         );
     }
-    Ok(ranking)
+    Ok((ranking, summary))
 }
 
 fn rank(
@@ -486,7 +486,7 @@ fn rank(
     let config = load_config(config, args.quiet)?;
     let rank_cfg =
         op25b_rank::RankConfig::from_isp(&config).map_err(|e| in_config(config_path, e))?;
-    let ranking = rank_inputs(inputs, &config, &rank_cfg, args, "rank")?;
+    let (ranking, _) = rank_inputs(inputs, &config, &rank_cfg, args, "rank")?;
     // CONTRACT: the host table holds hosts with outbound SMTP.
     let all = ranking.contract_hosts();
     let hosts = if top > 0 && top < all.len() {
@@ -547,11 +547,12 @@ fn report(
         op25b_rank::RankConfig::from_isp(&config).map_err(|e| in_config(config_path, e))?;
     let utc_offset_s = op25b_report::relay_log::utc_offset_from_isp(&config)
         .map_err(|e| in_config(config_path, e))?;
-    let before_rank = rank_inputs(before, &config, &rank_cfg, args, "before")?;
-    let after_rank = if after.is_empty() {
-        None
+    let (before_rank, before_read) = rank_inputs(before, &config, &rank_cfg, args, "before")?;
+    let (after_rank, after_read) = if after.is_empty() {
+        (None, None)
     } else {
-        Some(rank_inputs(after, &config, &rank_cfg, args, "after")?)
+        let (rank, read) = rank_inputs(after, &config, &rank_cfg, args, "after")?;
+        (Some(rank), Some(read))
     };
     let relay_log = if relay_log.is_empty() {
         None
@@ -585,6 +586,11 @@ fn report(
         .map(|p| format!("before: {}", p.display()))
         .chain(after.iter().map(|p| format!("after: {}", p.display())))
         .collect();
+    // What each input held and what of it was not used (damage, losses):
+    // the report carries its own accounting.
+    let accounting = std::iter::once(before_read.accounting("before"))
+        .chain(after_read.map(|r| r.accounting("after")))
+        .collect();
     let input = op25b_report::ReportInput {
         network: config.network.clone(),
         rank_cfg,
@@ -602,6 +608,7 @@ fn report(
         seed,
         title: "Outbound spam before and after OP25B".into(),
         inputs,
+        accounting,
     };
     let summary = op25b_report::write_report(&input, &opts)?;
     for name in summary.relay_log_unused() {

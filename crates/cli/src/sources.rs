@@ -77,6 +77,66 @@ pub struct SourceSummary {
 }
 
 impl SourceSummary {
+    /// What was read and what was not, by name (a report's
+    /// `input_accounting`): the counts the summary above prints.
+    pub fn accounting(&self, input: &str) -> op25b_report::InputAccounting {
+        let mut counts = BTreeMap::new();
+        counts.insert("session_records".to_string(), self.records);
+        let mut put = |name: String, n: u64| {
+            if n > 0 {
+                counts.insert(name, n);
+            }
+        };
+        if let Some(c) = &self.capture {
+            put("packets".into(), c.packets);
+            put("packets_used".into(), c.packets_used);
+            for (reason, n) in &c.skipped {
+                put(format!("packets_not_used_{reason}"), *n);
+            }
+        }
+        put("flow_export_datagrams".into(), self.flow_datagrams);
+        put("flow_records".into(), self.flow_records);
+        if let Some(p) = &self.pairer {
+            put("flows_not_tcp".into(), p.non_tcp);
+            put("flows_tcp_without_smtp_port".into(), p.not_smtp);
+            put(
+                "flows_dropped_out_of_range_times".into(),
+                p.out_of_range_times,
+            );
+            put("flows_dropped_time_jumps".into(), p.time_jumps);
+        }
+        if let Some(d) = &self.flow_decoder {
+            put(
+                "flow_exports_malformed".into(),
+                d.malformed.total() + d.unknown_version,
+            );
+            put("flow_data_sets_undecodable".into(), d.undecodable_sets());
+            put("flows_lost_before_reading_v5".into(), d.lost_v5_flows);
+            put(
+                "datagrams_lost_before_reading_v9".into(),
+                d.lost_v9_datagrams,
+            );
+            put(
+                "records_lost_before_reading_ipfix".into(),
+                d.lost_ipfix_records,
+            );
+        }
+        put("nfdump_records".into(), self.nfdump.records);
+        put("nfdump_bad_lines".into(), self.nfdump.bad_lines);
+        put("stored_rows".into(), self.stored_rows);
+        let damage: Vec<String> = self
+            .capture
+            .iter()
+            .flat_map(|c| c.damage.iter().map(|d| d.to_string()))
+            .collect();
+        put("damaged_places".into(), damage.len() as u64);
+        op25b_report::InputAccounting {
+            input: input.to_string(),
+            counts,
+            damage,
+        }
+    }
+
     /// The files of a directory that were not read, on one line.
     pub fn unrecognised_note(&self) -> Option<String> {
         (!self.unrecognised_files.is_empty()).then(|| {

@@ -1353,6 +1353,22 @@ pub struct Summary {
     pub inputs: Vec<String>,
     /// What the relays' log held (null without `--relay-log`).
     pub relay_log: Option<RelayLogSummary>,
+    /// What each input held and what of it was not used, as its reader
+    /// counted (empty where the caller gave none).
+    pub input_accounting: Vec<InputAccounting>,
+}
+
+/// One input's reading, as its reader counted it: records made, packets and
+/// flows read and the reasons some were not used, exports lost before
+/// reading, and each damaged place (file and offset). `op25b report` fills
+/// it from the same counts its stderr summary prints.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct InputAccounting {
+    /// `before` or `after`.
+    pub input: String,
+    /// Non-zero counts by name (`session_records` always).
+    pub counts: std::collections::BTreeMap<String, u64>,
+    pub damage: Vec<String>,
 }
 
 impl Summary {
@@ -1583,6 +1599,7 @@ pub(crate) fn estimate_titled(
             sensitivity_factors: SENSITIVITY_FACTORS,
         },
         inputs,
+        input_accounting: Vec::new(),
         relay_log,
     }
 }

@@ -17,11 +17,11 @@ mod timeline;
 
 pub use estimate::{
     AfterTheBlock, AfterVerdict, BlockedAfter, BootstrapResult, Class, ConfigSummary, Differential,
-    DifferentialParts, ESTIMATORS, EstimatorDoc, HostCounts, MeasuredAfter, RelayLogSpan,
-    RelayLogSummary, SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Scenario, SensitivityRow, Simulated,
-    Strata, Summary, Totals, Unit, blocked_after, bootstrap, choose_unit, collateral_class,
-    differential, duration_scale, estimate, messages_per_mail_session, percentile_interval,
-    reclassify, sensitivity, spam_weight,
+    DifferentialParts, ESTIMATORS, EstimatorDoc, HostCounts, InputAccounting, MeasuredAfter,
+    RelayLogSpan, RelayLogSummary, SENSITIVITY_FACTORS, SUSPECT_WEIGHT, Scenario, SensitivityRow,
+    Simulated, Strata, Summary, Totals, Unit, blocked_after, bootstrap, choose_unit,
+    collateral_class, differential, duration_scale, estimate, messages_per_mail_session,
+    percentile_interval, reclassify, sensitivity, spam_weight,
 };
 pub use output::{
     BLOCKED_AFTER_CSV_COLUMNS, COLLATERAL_CSV_COLUMNS, SUBMITTERS_CSV_COLUMNS, SUMMARY_CSV_COLUMNS,
@@ -57,6 +57,9 @@ pub struct ReportOptions {
     pub title: String,
     /// The input files, shown in the report.
     pub inputs: Vec<String>,
+    /// What each input held and what of it was not used (summary.json
+    /// `input_accounting`, report.md's Inputs).
+    pub accounting: Vec<estimate::InputAccounting>,
 }
 
 impl Default for ReportOptions {
@@ -70,6 +73,7 @@ impl Default for ReportOptions {
             seed: 25,
             title: DEFAULT_TITLE.to_string(),
             inputs: Vec::new(),
+            accounting: Vec::new(),
         }
     }
 }
@@ -92,13 +96,14 @@ pub struct ReportInput {
 /// (timeline-after.csv), the charts,
 /// report.md and report.html. Returns the summary.
 pub fn write_report(input: &ReportInput, opts: &ReportOptions) -> anyhow::Result<Summary> {
-    let summary = estimate::estimate_titled(
+    let mut summary = estimate::estimate_titled(
         input,
         opts.bootstrap,
         opts.seed,
         opts.title.clone(),
         opts.inputs.clone(),
     );
+    summary.input_accounting = opts.accounting.clone();
     output::write_all(input, opts, &summary)?;
     Ok(summary)
 }

@@ -1417,6 +1417,19 @@ impl<'a> Document<'a> {
         for i in &self.opts.inputs {
             out.push(format!("input: {i}"));
         }
+        for a in &self.s.input_accounting {
+            let counts: Vec<String> = a.counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            out.push(format!(
+                "{} read: {}; damage: {}",
+                a.input,
+                counts.join(" "),
+                if a.damage.is_empty() {
+                    "none"
+                } else {
+                    "file and offset of each in summary.json (input_accounting)"
+                }
+            ));
+        }
         if let Some(l) = &self.s.relay_log {
             for f in &l.read.files {
                 out.push(format!("relays' log: {}", f.display()));

@@ -27,6 +27,18 @@ fn options(dir: &Path, svg: bool) -> ReportOptions {
         bootstrap: 200,
         seed: 7,
         inputs: vec!["before.pcap".into(), "after.pcap".into()],
+        accounting: vec![op25b_report::InputAccounting {
+            input: "before".into(),
+            counts: [
+                ("session_records", 4321),
+                ("packets", 98765),
+                ("packets_not_used_not_smtp_port", 1234),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+            damage: vec!["before.pcap: at byte offset 98760: truncated last record".into()],
+        }],
         ..ReportOptions::default()
     }
 }
