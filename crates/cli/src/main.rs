@@ -302,17 +302,12 @@ fn ingest(inputs: &[PathBuf], output: &Path, args: &InputArgs) -> Result<()> {
 /// With `-q` the summary is left out, but damage still goes to stderr, and
 /// which files of a directory were not read.
 fn warn_damage(summary: &sources::SourceSummary, label: Option<&str>) {
+    let at = label.map(|l| format!("{l}: ")).unwrap_or_default();
     if let Some(note) = summary.unrecognised_note() {
-        match label {
-            Some(l) => eprintln!("op25b: warning: {l}: {note}"),
-            None => eprintln!("op25b: warning: {note}"),
-        }
+        eprintln!("op25b: warning: {at}{note}");
     }
     for d in summary.damage() {
-        match label {
-            Some(l) => eprintln!("op25b: damage: {l}: {d}"),
-            None => eprintln!("op25b: damage: {d}"),
-        }
+        eprintln!("op25b: damage: {at}{d}");
     }
 }
 

@@ -124,17 +124,21 @@ impl SourceSummary {
         put("nfdump_records".into(), self.nfdump.records);
         put("nfdump_bad_lines".into(), self.nfdump.bad_lines);
         put("stored_rows".into(), self.stored_rows);
-        let damage: Vec<String> = self
-            .capture
-            .iter()
-            .flat_map(|c| c.damage.iter().map(|d| d.to_string()))
-            .collect();
+        let damage = self.capture_damage();
         put("damaged_places".into(), damage.len() as u64);
         op25b_report::InputAccounting {
             input: input.to_string(),
             counts,
             damage,
         }
+    }
+
+    /// Each damaged place the capture reader found: file and byte offset.
+    fn capture_damage(&self) -> Vec<String> {
+        self.capture
+            .iter()
+            .flat_map(|c| c.damage.iter().map(|d| d.to_string()))
+            .collect()
     }
 
     /// The files of a directory that were not read, on one line.
@@ -153,11 +157,7 @@ impl SourceSummary {
     /// a capture reader found, and the counts of flow exports and nfdump
     /// lines that could not be read. Empty for clean input.
     pub fn damage(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .capture
-            .iter()
-            .flat_map(|c| c.damage.iter().map(|d| d.to_string()))
-            .collect();
+        let mut out = self.capture_damage();
         if let Some(d) = &self.flow_decoder {
             let malformed = d.malformed.total() + d.unknown_version;
             if malformed > 0 {

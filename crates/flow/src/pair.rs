@@ -424,14 +424,14 @@ impl SessionPairer {
             // opens with SYN where the open session already had its SYN that
             // way and has ended (FIN or RST). A later cut of one connection
             // by the exporter's active timeout carries no SYN.
-            let (flags, open_flags) = if c2s {
-                (f.tcp_flags, open.rec.flags_c2s)
+            let open_flags = if c2s {
+                open.rec.flags_c2s
             } else {
-                (f.tcp_flags, open.rec.flags_s2c)
+                open.rec.flags_s2c
             };
             let ended =
                 (open.rec.flags_c2s | open.rec.flags_s2c) & (tcp_flags::FIN | tcp_flags::RST) != 0;
-            let reused = flags & tcp_flags::SYN != 0
+            let reused = f.tcp_flags & tcp_flags::SYN != 0
                 && open_flags & tcp_flags::SYN != 0
                 && ended
                 && f.start_us.saturating_add(CLOCK_SKEW_US) >= open.rec.end;
