@@ -177,6 +177,8 @@ struct Ctx {
     export_us: i64,
     /// v9 sysUptime (ms); `None` for IPFIX.
     uptime_ms: Option<u32>,
+    /// v9 source ID / IPFIX observation domain ID.
+    domain: u32,
 }
 
 /// One data set waiting for its template.
@@ -571,11 +573,12 @@ impl FlowDecoder {
     fn decode_v5(&mut self, exporter: IpAddr, d: &[u8], out: &mut Vec<FlowRecord>) -> bool {
         const HEADER: usize = 24;
         const RECORD: usize = 48;
-        let (Some(count), Some(uptime), Some(secs), Some(nsecs), Some(sampling)) = (
+        let (Some(count), Some(uptime), Some(secs), Some(nsecs), Some(engine), Some(sampling)) = (
             u16_at(d, 2),
             u32_at(d, 4),
             u32_at(d, 8),
             u32_at(d, 12),
+            u16_at(d, 20),
             u16_at(d, 22),
         ) else {
             self.stats.malformed.truncated_header += 1;
@@ -621,6 +624,7 @@ impl FlowDecoder {
                 sampling,
                 source: Source::Netflow5,
                 exporter,
+                domain: u32::from(engine),
                 rev_packets: 0,
                 rev_bytes: 0,
                 rev_tcp_flags: 0,
@@ -649,6 +653,7 @@ impl FlowDecoder {
             exporter,
             export_us: i64::from(secs) * 1_000_000,
             uptime_ms: Some(uptime),
+            domain: source_id,
         };
         let domain = DomainKey {
             exporter,
@@ -690,6 +695,7 @@ impl FlowDecoder {
             exporter,
             export_us: i64::from(secs) * 1_000_000,
             uptime_ms: None,
+            domain: domain_id,
         };
         let domain = DomainKey {
             exporter,
@@ -1059,6 +1065,7 @@ impl FlowDecoder {
                     Source::Ipfix
                 },
                 exporter: ctx.exporter,
+                domain: ctx.domain,
                 rev_packets: acc.rev_packets.0,
                 rev_bytes: acc.rev_octets.0,
                 rev_tcp_flags: acc.rev_tcp_flags,
@@ -1114,6 +1121,7 @@ impl FlowDecoder {
                     sampling,
                     source,
                     exporter: ctx.exporter,
+                    domain: ctx.domain,
                     rev_packets: get_counter(plan.rev_packets),
                     rev_bytes: get_counter(plan.rev_octets),
                     rev_tcp_flags: get(plan.rev_tcp_flags) as u8,

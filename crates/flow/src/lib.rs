@@ -51,6 +51,9 @@ pub struct FlowRecord {
     pub source: Source,
     /// The address the export came from (the UDP source, or nfdump's `ra`).
     pub exporter: IpAddr,
+    /// Where on the exporter: v5 engine type and ID (as one number), v9
+    /// source ID, IPFIX observation domain ID; 0 for nfdump CSV.
+    pub domain: u32,
     /// Reverse direction counts of a biflow (RFC 5103, or NSEL/nfdump out
     /// counts); zero for one-way flows.
     pub rev_packets: u64,

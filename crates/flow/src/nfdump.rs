@@ -223,6 +223,7 @@ fn parse_record(cols: &Columns, fields: &[&str], stats: &mut NfdumpStats) -> Opt
         sampling: 1,
         source: Source::Nfdump,
         exporter,
+        domain: 0,
         rev_packets: num(cols.opkt),
         rev_bytes: num(cols.obyt),
         rev_tcp_flags: 0,

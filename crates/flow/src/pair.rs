@@ -13,6 +13,13 @@
 //!   it opens a new connection (SYN) on ports whose session already had its
 //!   SYN that way and ended (FIN or RST); otherwise the open session is
 //!   emitted and a new one begins (port reuse).
+//! - Metered twice: where a direction of a session comes from flows of two
+//!   points (exporter address, observation domain, export format: a router
+//!   exporting ingress and egress, an access router and the border, v9 and
+//!   IPFIX of one router), both saw the same packets. Each point's counts
+//!   are kept apart and the direction takes those of the point that counted
+//!   the most packets, instead of their sum; flags are OR-ed. Counted
+//!   (`metered_twice` flows, `sessions_metered_twice`).
 //! - Memory: sessions whose last flow ended more than `window_us` before the
 //!   latest flow end seen from the same exporter are emitted (flows from an
 //!   exporter arrive roughly in time order, and each exporter keeps its own
@@ -77,6 +84,12 @@ pub struct PairerStats {
     pub biflows: u64,
     /// Flows added to an already open session.
     pub joined: u64,
+    /// Flows carrying a direction of a session that another point (exporter,
+    /// observation domain, format) had already metered: the same packets
+    /// exported twice. Kept beside, not added (see the module doc).
+    pub metered_twice: u64,
+    /// Sessions with such flows.
+    pub sessions_metered_twice: u64,
     /// Open sessions closed because a flow for the same ports came after the gap.
     pub split_by_gap: u64,
     /// Open sessions closed because a flow for the same ports opened a new
@@ -136,7 +149,7 @@ impl Key {
 }
 
 struct Open {
-    rec: SessionRecord,
+    now: Building,
     /// The clock (index into `clocks`) of the exporter of its latest flow;
     /// `None` past [`MAX_EXPORTER_CLOCKS`].
     clock: Option<usize>,
@@ -144,7 +157,46 @@ struct Open {
     /// (port reuse), kept until this one is emitted: its other direction
     /// may still come (a one-way exporter on the return path), and a flow
     /// that started before this connection belongs to it.
-    previous: Option<Box<SessionRecord>>,
+    previous: Option<Box<Building>>,
+}
+
+/// Where a flow was metered: an exporter and its observation domain, in one
+/// export format. Routers that export both ingress and egress, or an access
+/// router and the border both exporting, meter the same packets twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Point {
+    exporter: IpAddr,
+    domain: u32,
+    source: op25b_core::Source,
+}
+
+impl Point {
+    fn of(f: &FlowRecord) -> Point {
+        Point {
+            exporter: f.exporter,
+            domain: f.domain,
+            source: f.source,
+        }
+    }
+}
+
+/// A session being paired: `rec` holds, per direction, the counts of the
+/// first point that metered that direction; `others` the counts other
+/// points metered of a direction `rec` already has (empty, and not
+/// allocated, unless the same packets were exported twice).
+struct Building {
+    rec: SessionRecord,
+    /// The point whose counts `rec` holds: client-to-server, server-to-client.
+    points: [Option<Point>; 2],
+    others: Vec<View>,
+}
+
+/// One more point's counts of one direction.
+struct View {
+    point: Point,
+    c2s: bool,
+    packets: u64,
+    bytes: u64,
 }
 
 /// Pairs flows into sessions; see the module doc for the rules.
@@ -419,22 +471,23 @@ impl SessionPairer {
         // The connection a reused port ended, kept beside the new one.
         let mut previous = None;
         if let Some(open) = self.open.get(&key) {
-            let after_gap = f.start_us > open.rec.end.saturating_add(self.opts.gap_us);
+            let rec = &open.now.rec;
+            let after_gap = f.start_us > rec.end.saturating_add(self.opts.gap_us);
             // A new connection on the same ports within the gap: the flow
             // opens with SYN where the open session already had its SYN that
             // way and has ended (FIN or RST). A later cut of one connection
             // by the exporter's active timeout carries no SYN.
-            let open_flags = if c2s {
-                open.rec.flags_c2s
-            } else {
-                open.rec.flags_s2c
-            };
-            let ended =
-                (open.rec.flags_c2s | open.rec.flags_s2c) & (tcp_flags::FIN | tcp_flags::RST) != 0;
+            let open_flags = if c2s { rec.flags_c2s } else { rec.flags_s2c };
+            let ended = (rec.flags_c2s | rec.flags_s2c) & (tcp_flags::FIN | tcp_flags::RST) != 0;
+            // Only where the flow's point has metered this direction of the
+            // open session: from another point, the SYN is the same packet
+            // metered again (two points' clocks may differ by a second,
+            // longer than many a connection: v9 carries whole seconds).
             let reused = f.tcp_flags & tcp_flags::SYN != 0
                 && open_flags & tcp_flags::SYN != 0
                 && ended
-                && f.start_us.saturating_add(CLOCK_SKEW_US) >= open.rec.end;
+                && f.start_us.saturating_add(CLOCK_SKEW_US) >= rec.end
+                && open.now.metered(Point::of(f), c2s);
             if after_gap && let Some(old) = self.open.remove(&key) {
                 self.stats.split_by_gap += 1;
                 self.emit(old, out);
@@ -444,10 +497,10 @@ impl SessionPairer {
                 if let Some(older) = old.previous {
                     self.emit_record(*older, out);
                 }
-                previous = Some(Box::new(old.rec));
+                previous = Some(Box::new(old.now));
             }
         }
-        match self.open.get_mut(&key) {
+        let metered_twice = match self.open.get_mut(&key) {
             Some(open) => {
                 self.stats.joined += 1;
                 open.clock = clock;
@@ -457,10 +510,10 @@ impl SessionPairer {
                 // direction to the ended one.
                 let distance = |start: i64| f.start_us.abs_diff(start);
                 match open.previous.as_mut() {
-                    Some(earlier) if distance(earlier.start) < distance(open.rec.start) => {
+                    Some(earlier) if distance(earlier.rec.start) < distance(open.now.rec.start) => {
                         add(earlier, f, c2s)
                     }
-                    _ => add(&mut open.rec, f, c2s),
+                    _ => add(&mut open.now, f, c2s),
                 }
             }
             None => {
@@ -474,16 +527,25 @@ impl SessionPairer {
                 rec.start = f.start_us;
                 rec.end = end_us;
                 rec.sampling = f.sampling.max(1);
-                add(&mut rec, f, c2s);
+                let mut now = Building {
+                    rec,
+                    points: [None; 2],
+                    others: Vec::new(),
+                };
+                let twice = add(&mut now, f, c2s);
                 self.open.insert(
                     key,
                     Open {
-                        rec,
+                        now,
                         clock,
                         previous,
                     },
                 );
+                twice
             }
+        };
+        if metered_twice {
+            self.stats.metered_twice += 1;
         }
         self.watermark = self.watermark.max(end_us);
         if self.open.len() > self.opts.max_open {
@@ -514,7 +576,7 @@ impl SessionPairer {
                 .unwrap_or(default);
             clock.max(floor).saturating_sub(window)
         };
-        let n = self.flush_where(|o| o.rec.end < cutoff(o), out);
+        let n = self.flush_where(|o| o.now.rec.end < cutoff(o), out);
         self.stats.flushed_by_time += n;
     }
 
@@ -552,11 +614,11 @@ impl SessionPairer {
     }
 
     fn evict(&mut self, out: &mut dyn FnMut(SessionRecord)) {
-        let mut ends: Vec<i64> = self.open.values().map(|o| o.rec.end).collect();
+        let mut ends: Vec<i64> = self.open.values().map(|o| o.now.rec.end).collect();
         let tenth = (ends.len() / 10).max(1);
         let (_, cutoff, _) = ends.select_nth_unstable(tenth - 1);
         let cutoff = *cutoff;
-        let n = self.flush_where(|o| o.rec.end <= cutoff, out);
+        let n = self.flush_where(|o| o.now.rec.end <= cutoff, out);
         self.stats.evicted += n;
     }
 
@@ -573,20 +635,14 @@ impl SessionPairer {
             .collect();
         let mut batch: Vec<Open> = keys.iter().filter_map(|k| self.open.remove(k)).collect();
         batch.sort_by(|a, b| {
-            (
-                a.rec.start,
-                a.rec.client,
-                a.rec.client_port,
-                a.rec.server,
-                a.rec.server_port,
-            )
-                .cmp(&(
-                    b.rec.start,
-                    b.rec.client,
-                    b.rec.client_port,
-                    b.rec.server,
-                    b.rec.server_port,
-                ))
+            let (a, b) = (&a.now.rec, &b.now.rec);
+            (a.start, a.client, a.client_port, a.server, a.server_port).cmp(&(
+                b.start,
+                b.client,
+                b.client_port,
+                b.server,
+                b.server_port,
+            ))
         });
         let n = batch.len() as u64;
         for o in batch {
@@ -599,10 +655,14 @@ impl SessionPairer {
         if let Some(earlier) = open.previous {
             self.emit_record(*earlier, out);
         }
-        self.emit_record(open.rec, out);
+        self.emit_record(open.now, out);
     }
 
-    fn emit_record(&mut self, mut rec: SessionRecord, out: &mut dyn FnMut(SessionRecord)) {
+    fn emit_record(&mut self, session: Building, out: &mut dyn FnMut(SessionRecord)) {
+        if !session.others.is_empty() {
+            self.stats.sessions_metered_twice += 1;
+        }
+        let mut rec = session.resolve();
         rec.outcome = outcome(&rec);
         rec.tls = rec.outcome == Outcome::Encrypted;
         if let Some(i) = Outcome::ALL.iter().position(|o| *o == rec.outcome) {
@@ -613,21 +673,102 @@ impl SessionPairer {
     }
 }
 
-fn add(rec: &mut SessionRecord, f: &FlowRecord, c2s: bool) {
+/// Other points kept per session at most: one per exporter that metered
+/// the connection again; more (forged exporter addresses) only count.
+const MAX_OTHER_POINTS: usize = 8;
+
+/// Adds a flow's counts to the session. True where a direction it carries
+/// had already been metered at another point: those counts are kept beside
+/// the session's, not added to them (see [`Building::resolve`]).
+fn add(b: &mut Building, f: &FlowRecord, c2s: bool) -> bool {
+    let rec = &mut b.rec;
     rec.start = rec.start.min(f.start_us);
     rec.end = rec.end.max(f.end_us);
     rec.sampling = rec.sampling.max(f.sampling);
-    let (fwd, rev) = (
-        (f.packets, f.bytes, f.tcp_flags),
-        (f.rev_packets, f.rev_bytes, f.rev_tcp_flags),
-    );
-    let (c, s) = if c2s { (fwd, rev) } else { (rev, fwd) };
-    rec.packets_c2s = rec.packets_c2s.saturating_add(c.0);
-    rec.bytes_c2s = rec.bytes_c2s.saturating_add(c.1);
-    rec.flags_c2s |= c.2;
-    rec.packets_s2c = rec.packets_s2c.saturating_add(s.0);
-    rec.bytes_s2c = rec.bytes_s2c.saturating_add(s.1);
-    rec.flags_s2c |= s.2;
+    let point = Point::of(f);
+    let fwd = (f.packets, f.bytes, f.tcp_flags);
+    let rev = (f.rev_packets, f.rev_bytes, f.rev_tcp_flags);
+    let mut twice = false;
+    for (dir_c2s, (packets, bytes, flags)) in [(c2s, fwd), (!c2s, rev)] {
+        if packets == 0 && bytes == 0 && flags == 0 {
+            // A one-way flow's reverse side: nothing metered.
+            continue;
+        }
+        let (rec_packets, rec_bytes, rec_flags, slot) = if dir_c2s {
+            (
+                &mut rec.packets_c2s,
+                &mut rec.bytes_c2s,
+                &mut rec.flags_c2s,
+                0,
+            )
+        } else {
+            (
+                &mut rec.packets_s2c,
+                &mut rec.bytes_s2c,
+                &mut rec.flags_s2c,
+                1,
+            )
+        };
+        // Flags are a property of the packets: the same whoever metered them.
+        *rec_flags |= flags;
+        match b.points[slot] {
+            Some(first) if first != point => {
+                twice = true;
+                let same = |v: &View| v.point == point && v.c2s == dir_c2s;
+                match b.others.iter().position(same) {
+                    Some(i) => {
+                        if let Some(v) = b.others.get_mut(i) {
+                            v.packets = v.packets.saturating_add(packets);
+                            v.bytes = v.bytes.saturating_add(bytes);
+                        }
+                    }
+                    None if b.others.len() < MAX_OTHER_POINTS => b.others.push(View {
+                        point,
+                        c2s: dir_c2s,
+                        packets,
+                        bytes,
+                    }),
+                    None => {}
+                }
+            }
+            _ => {
+                b.points[slot] = Some(point);
+                *rec_packets = rec_packets.saturating_add(packets);
+                *rec_bytes = rec_bytes.saturating_add(bytes);
+            }
+        }
+    }
+    twice
+}
+
+impl Building {
+    /// Whether `point` metered the direction (`c2s` or not) of this session.
+    fn metered(&self, point: Point, c2s: bool) -> bool {
+        self.points[usize::from(!c2s)] == Some(point)
+            || self.others.iter().any(|v| v.point == point && v.c2s == c2s)
+    }
+
+    /// The session, each direction counted as the point that metered the
+    /// most of it saw it. Points metering one connection see the same
+    /// packets (a connection's direction keeps its path under per-flow
+    /// load balancing), so their counts are not added; a route change in
+    /// the middle of a connection, where each point saw a part, is
+    /// undercounted by this.
+    fn resolve(self) -> SessionRecord {
+        let mut rec = self.rec;
+        for v in &self.others {
+            let (packets, bytes) = if v.c2s {
+                (&mut rec.packets_c2s, &mut rec.bytes_c2s)
+            } else {
+                (&mut rec.packets_s2c, &mut rec.bytes_s2c)
+            };
+            if (v.packets, v.bytes) > (*packets, *bytes) {
+                *packets = v.packets;
+                *bytes = v.bytes;
+            }
+        }
+        rec
+    }
 }
 
 #[cfg(test)]
@@ -660,6 +801,7 @@ mod tests {
             sampling: 1,
             source: Source::Netflow9,
             exporter: "192.0.2.1".parse().unwrap(),
+            domain: 0,
             rev_packets: 0,
             rev_bytes: 0,
             rev_tcp_flags: 0,
@@ -957,6 +1099,99 @@ mod tests {
     /// exported the third as a record of its own, starting with SYN): three
     /// sessions. One connection cut in two by an active timeout, and a SYN
     /// sent again by a client nobody answers, stay one.
+    #[test]
+    fn the_same_packets_metered_at_two_points_are_counted_once() {
+        use tcp_flags::*;
+        let t = 1_700_000_000_000_000;
+        let at = |f: FlowRecord, exporter: &str, source: Source, domain: u32| FlowRecord {
+            exporter: exporter.parse().unwrap(),
+            source,
+            domain,
+            ..f
+        };
+        let c2s = |pkts, bytes, start| {
+            flow(
+                "10.0.0.5",
+                40001,
+                "192.0.2.9",
+                25,
+                pkts,
+                bytes,
+                SYN | ACK | PSH,
+                start,
+            )
+        };
+        let s2c = |pkts, bytes, start| {
+            flow(
+                "192.0.2.9",
+                25,
+                "10.0.0.5",
+                40001,
+                pkts,
+                bytes,
+                SYN | ACK | PSH | FIN,
+                start,
+            )
+        };
+        let a = "192.0.2.1";
+        // The access router cuts the client's direction in two (active
+        // timeout); the border meters it whole, and the return path once.
+        let one = vec![
+            at(c2s(6, 500, t), a, Source::Netflow9, 0),
+            at(c2s(4, 3000, t + 2_000_000), a, Source::Netflow9, 0),
+            at(s2c(9, 700, t), a, Source::Netflow9, 0),
+        ];
+        let mut both = one.clone();
+        both.push(at(c2s(10, 3500, t), "192.0.2.2", Source::Netflow9, 0));
+        both.push(at(s2c(9, 700, t), "192.0.2.2", Source::Netflow9, 0));
+        // The same router's other line card, and its IPFIX export.
+        both.push(at(s2c(9, 700, t), a, Source::Netflow9, 3));
+        both.push(at(s2c(9, 700, t), a, Source::Ipfix, 0));
+        let counts = |r: &SessionRecord| (r.packets_c2s, r.bytes_c2s, r.packets_s2c, r.bytes_s2c);
+        let mut p = SessionPairer::new(&[25], PairerOptions::default());
+        let mut out = Vec::new();
+        for f in &both {
+            p.push(f, &mut |r| out.push(r));
+        }
+        p.finish(&mut |r| out.push(r));
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(counts(&out[0]), (10, 3500, 9, 700));
+        assert_eq!(out[0].outcome, run(&one)[0].outcome);
+        assert_eq!(
+            (p.stats().metered_twice, p.stats().sessions_metered_twice),
+            (4, 1)
+        );
+
+        // The point that metered more of a direction counts, whichever came
+        // first: a sampled or lossy first exporter does not cap the session.
+        let mut late = vec![at(c2s(3, 200, t), "192.0.2.2", Source::Netflow9, 0)];
+        late.extend(one.iter().cloned());
+        assert_eq!(counts(&run(&late)[0]), (10, 3500, 9, 700));
+
+        // Asymmetric paths: each direction metered at one point is one
+        // metering, and a biflow fills both of its directions at its point.
+        let split = vec![
+            at(c2s(10, 3500, t), a, Source::Netflow9, 0),
+            at(s2c(9, 700, t), "192.0.2.2", Source::Netflow9, 0),
+        ];
+        let mut p = SessionPairer::new(&[25], PairerOptions::default());
+        let mut out = Vec::new();
+        for f in &split {
+            p.push(f, &mut |r| out.push(r));
+        }
+        p.finish(&mut |r| out.push(r));
+        assert_eq!(counts(&out[0]), (10, 3500, 9, 700));
+        assert_eq!(p.stats().metered_twice, 0);
+        let biflow = FlowRecord {
+            rev_packets: 9,
+            rev_bytes: 700,
+            rev_tcp_flags: SYN | ACK | PSH | FIN,
+            ..at(c2s(10, 3500, t), a, Source::Ipfix, 0)
+        };
+        let with_one_way = vec![biflow, at(s2c(9, 700, t), "192.0.2.2", Source::Netflow9, 0)];
+        assert_eq!(counts(&run(&with_one_way)[0]), (10, 3500, 9, 700));
+    }
+
     #[test]
     fn a_new_connection_on_the_same_ports_is_a_new_session() {
         use tcp_flags::*;

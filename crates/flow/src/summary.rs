@@ -118,6 +118,8 @@ impl fmt::Display for PairerStats {
                 ("tcp_without_smtp_port", self.not_smtp),
                 ("biflows", self.biflows),
                 ("joined_open_session", self.joined),
+                ("metered_twice", self.metered_twice),
+                ("sessions_metered_twice", self.sessions_metered_twice),
                 ("split_by_gap", self.split_by_gap),
                 ("split_by_port_reuse", self.port_reused),
                 ("late", self.late_flows),
@@ -254,6 +256,8 @@ mod tests {
             not_smtp: n(),
             biflows: n(),
             joined: n(),
+            metered_twice: n(),
+            sessions_metered_twice: n(),
             split_by_gap: n(),
             port_reused: n(),
             late_flows: n(),
@@ -268,7 +272,7 @@ mod tests {
         };
         let text = s.to_string();
         let values: Vec<u64> = distinct_values()
-            .take(23)
+            .take(25)
             .filter(|v| *v != s.sessions)
             .collect();
         shows_all(&text, &values);
