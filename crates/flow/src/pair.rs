@@ -163,7 +163,7 @@ struct Open {
 /// Where a flow was metered: an exporter and its observation domain, in one
 /// export format. Routers that export both ingress and egress, or an access
 /// router and the border both exporting, meter the same packets twice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Point {
     exporter: IpAddr,
     domain: u32,
@@ -180,20 +180,33 @@ impl Point {
     }
 }
 
+/// Points are numbered from 1 as they come; a session stores numbers.
+const NO_POINT: u32 = 0;
+
+/// Points numbered at most (forged exporter addresses must not grow the
+/// table without end); the flows of further points all share one number,
+/// so their counts add up as they did before points were told apart.
+const MAX_POINTS: usize = 65_536;
+const OTHER_POINTS: u32 = u32::MAX;
+
 /// A session being paired: `rec` holds, per direction, the counts of the
 /// first point that metered that direction; `others` the counts other
 /// points metered of a direction `rec` already has (empty, and not
 /// allocated, unless the same packets were exported twice).
 struct Building {
     rec: SessionRecord,
-    /// The point whose counts `rec` holds: client-to-server, server-to-client.
-    points: [Option<Point>; 2],
-    others: Vec<View>,
+    /// The point (its number, [`NO_POINT`] for none yet) whose counts
+    /// `rec` holds: client-to-server, server-to-client.
+    points: [u32; 2],
+    /// Boxed: a session metered once, nearly all, pays one pointer, not a
+    /// `Vec`'s three words (1 M open sessions at most).
+    #[allow(clippy::box_collection)]
+    others: Option<Box<Vec<View>>>,
 }
 
 /// One more point's counts of one direction.
 struct View {
-    point: Point,
+    point: u32,
     c2s: bool,
     packets: u64,
     bytes: u64,
@@ -218,6 +231,9 @@ pub struct SessionPairer {
     /// The wall time the flows pushed next arrived at, where a live
     /// collector says ([`SessionPairer::arrived_at`]).
     arrival_us: Option<i64>,
+    /// Numbers of the points seen; `last_point`: the previous flow's.
+    point_numbers: HashMap<Point, u32>,
+    last_point: Option<(Point, u32)>,
     stats: PairerStats,
 }
 
@@ -309,8 +325,32 @@ impl SessionPairer {
             held: 0,
             min_held_end: i64::MAX,
             arrival_us: None,
+            point_numbers: HashMap::new(),
+            last_point: None,
             stats: PairerStats::default(),
         }
+    }
+
+    /// The number of the point that metered `f`.
+    fn point_number(&mut self, f: &FlowRecord) -> u32 {
+        let point = Point::of(f);
+        if let Some((last, n)) = self.last_point
+            && last == point
+        {
+            return n;
+        }
+        let next = self.point_numbers.len() + 1;
+        let n = match self.point_numbers.get(&point) {
+            Some(&n) => n,
+            None if next <= MAX_POINTS => {
+                let n = u32::try_from(next).unwrap_or(OTHER_POINTS);
+                self.point_numbers.insert(point, n);
+                n
+            }
+            None => OTHER_POINTS,
+        };
+        self.last_point = Some((point, n));
+        n
     }
 
     pub fn stats(&self) -> &PairerStats {
@@ -468,6 +508,7 @@ impl SessionPairer {
         if own_clock != i64::MIN && end_us < own_clock.saturating_sub(self.opts.window_us) {
             self.stats.late_flows += 1;
         }
+        let point = self.point_number(f);
         // The connection a reused port ended, kept beside the new one.
         let mut previous = None;
         if let Some(open) = self.open.get(&key) {
@@ -487,7 +528,7 @@ impl SessionPairer {
                 && open_flags & tcp_flags::SYN != 0
                 && ended
                 && f.start_us.saturating_add(CLOCK_SKEW_US) >= rec.end
-                && open.now.metered(Point::of(f), c2s);
+                && open.now.metered(point, c2s);
             if after_gap && let Some(old) = self.open.remove(&key) {
                 self.stats.split_by_gap += 1;
                 self.emit(old, out);
@@ -511,9 +552,9 @@ impl SessionPairer {
                 let distance = |start: i64| f.start_us.abs_diff(start);
                 match open.previous.as_mut() {
                     Some(earlier) if distance(earlier.rec.start) < distance(open.now.rec.start) => {
-                        add(earlier, f, c2s)
+                        add(earlier, f, c2s, point)
                     }
-                    _ => add(&mut open.now, f, c2s),
+                    _ => add(&mut open.now, f, c2s, point),
                 }
             }
             None => {
@@ -529,10 +570,10 @@ impl SessionPairer {
                 rec.sampling = f.sampling.max(1);
                 let mut now = Building {
                     rec,
-                    points: [None; 2],
-                    others: Vec::new(),
+                    points: [NO_POINT; 2],
+                    others: None,
                 };
-                let twice = add(&mut now, f, c2s);
+                let twice = add(&mut now, f, c2s, point);
                 self.open.insert(
                     key,
                     Open {
@@ -659,7 +700,7 @@ impl SessionPairer {
     }
 
     fn emit_record(&mut self, session: Building, out: &mut dyn FnMut(SessionRecord)) {
-        if !session.others.is_empty() {
+        if session.others.is_some() {
             self.stats.sessions_metered_twice += 1;
         }
         let mut rec = session.resolve();
@@ -680,12 +721,11 @@ const MAX_OTHER_POINTS: usize = 8;
 /// Adds a flow's counts to the session. True where a direction it carries
 /// had already been metered at another point: those counts are kept beside
 /// the session's, not added to them (see [`Building::resolve`]).
-fn add(b: &mut Building, f: &FlowRecord, c2s: bool) -> bool {
+fn add(b: &mut Building, f: &FlowRecord, c2s: bool, point: u32) -> bool {
     let rec = &mut b.rec;
     rec.start = rec.start.min(f.start_us);
     rec.end = rec.end.max(f.end_us);
     rec.sampling = rec.sampling.max(f.sampling);
-    let point = Point::of(f);
     let fwd = (f.packets, f.bytes, f.tcp_flags);
     let rev = (f.rev_packets, f.rev_bytes, f.rev_tcp_flags);
     let mut twice = false;
@@ -711,31 +751,31 @@ fn add(b: &mut Building, f: &FlowRecord, c2s: bool) -> bool {
         };
         // Flags are a property of the packets: the same whoever metered them.
         *rec_flags |= flags;
-        match b.points[slot] {
-            Some(first) if first != point => {
-                twice = true;
-                let same = |v: &View| v.point == point && v.c2s == dir_c2s;
-                match b.others.iter().position(same) {
-                    Some(i) => {
-                        if let Some(v) = b.others.get_mut(i) {
-                            v.packets = v.packets.saturating_add(packets);
-                            v.bytes = v.bytes.saturating_add(bytes);
-                        }
-                    }
-                    None if b.others.len() < MAX_OTHER_POINTS => b.others.push(View {
-                        point,
-                        c2s: dir_c2s,
-                        packets,
-                        bytes,
-                    }),
-                    None => {}
-                }
+        let first = &mut b.points[slot];
+        if *first == NO_POINT || *first == point {
+            *first = point;
+            *rec_packets = rec_packets.saturating_add(packets);
+            *rec_bytes = rec_bytes.saturating_add(bytes);
+            continue;
+        }
+        twice = true;
+        let others = b.others.get_or_insert_with(Box::default);
+        let full = others.len() >= MAX_OTHER_POINTS;
+        match others
+            .iter_mut()
+            .find(|v| v.point == point && v.c2s == dir_c2s)
+        {
+            Some(v) => {
+                v.packets = v.packets.saturating_add(packets);
+                v.bytes = v.bytes.saturating_add(bytes);
             }
-            _ => {
-                b.points[slot] = Some(point);
-                *rec_packets = rec_packets.saturating_add(packets);
-                *rec_bytes = rec_bytes.saturating_add(bytes);
-            }
+            None if !full => others.push(View {
+                point,
+                c2s: dir_c2s,
+                packets,
+                bytes,
+            }),
+            None => {}
         }
     }
     twice
@@ -743,9 +783,13 @@ fn add(b: &mut Building, f: &FlowRecord, c2s: bool) -> bool {
 
 impl Building {
     /// Whether `point` metered the direction (`c2s` or not) of this session.
-    fn metered(&self, point: Point, c2s: bool) -> bool {
-        self.points[usize::from(!c2s)] == Some(point)
-            || self.others.iter().any(|v| v.point == point && v.c2s == c2s)
+    fn metered(&self, point: u32, c2s: bool) -> bool {
+        self.points[usize::from(!c2s)] == point
+            || self
+                .others
+                .iter()
+                .flat_map(|o| o.iter())
+                .any(|v| v.point == point && v.c2s == c2s)
     }
 
     /// The session, each direction counted as the point that metered the
@@ -756,7 +800,7 @@ impl Building {
     /// undercounted by this.
     fn resolve(self) -> SessionRecord {
         let mut rec = self.rec;
-        for v in &self.others {
+        for v in self.others.iter().flat_map(|o| o.iter()) {
             let (packets, bytes) = if v.c2s {
                 (&mut rec.packets_c2s, &mut rec.bytes_c2s)
             } else {
