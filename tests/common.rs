@@ -28,12 +28,46 @@ pub fn corpus() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
+/// Where this test process keeps its synth data sets:
+/// `$TMPDIR/op25b-e2e/<pid>`. The data sets are shared by the tests of one
+/// process and there is no hook after the last test, so each process
+/// removes what processes no longer running left there (1 881 data
+/// sets, 20 GB, had piled up here).
+fn e2e_dir() -> PathBuf {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let root = std::env::temp_dir().join("op25b-e2e");
+    SWEPT.call_once(|| {
+        // Without /proc (not Linux) nothing tells a finished process.
+        if !Path::new("/proc/self").exists() {
+            return;
+        }
+        let gone = |pid: &str| pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists();
+        if let Ok(entries) = std::fs::read_dir(&root) {
+            for e in entries.flatten() {
+                if gone(&e.file_name().to_string_lossy()) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        // The layout before: $TMPDIR/op25b-e2e-<pid>-<profile>-...
+        if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(rest) = name.strip_prefix("op25b-e2e-")
+                    && rest.split('-').next().is_some_and(gone)
+                {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    });
+    root.join(std::process::id().to_string())
+}
+
 /// Makes (once per test binary and arguments) a synth data set and returns its directory.
 pub fn synth(profile: &str, seed: u64, scale: f64, sampling: u32) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "op25b-e2e-{}-{profile}-{seed}-{scale}-{sampling}",
-        std::process::id()
-    ));
+    let dir = e2e_dir().join(format!("{profile}-{seed}-{scale}-{sampling}"));
+    std::fs::create_dir_all(e2e_dir()).expect("the e2e directory can be made");
     if !dir.join("truth.json").exists() {
         // Tests run in parallel threads: each makes its own copy and renames
         // it into place, so nobody reads a half-written capture.
