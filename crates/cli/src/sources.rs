@@ -493,12 +493,17 @@ pub fn read_inputs(
         pair_flows(&mut flows);
     }
     if let Some(paths) = by_kind.get(&InputKind::NfdumpCsv) {
-        for path in paths {
-            let mut flows = Vec::new();
-            let stats = op25b_flow::read_nfdump_csv(path, &mut |f| flows.push(f))?;
-            pair_flows(&mut flows);
-            merge_nfdump(&mut summary.borrow_mut().nfdump, &stats);
-        }
+        // One stream in time order: one router's files must not all pass
+        // before another's of the same hour.
+        let mut flows = Vec::new();
+        let stats = op25b_flow::read_nfdump_csvs(paths, &mut |f| {
+            flows.push(f);
+            if flows.len() >= 4096 {
+                pair_flows(&mut flows);
+            }
+        })?;
+        pair_flows(&mut flows);
+        summary.borrow_mut().nfdump = stats;
     }
     pairer.borrow_mut().finish(&mut |r| emit(r));
     if let Some(paths) = by_kind.get(&InputKind::Stored) {
@@ -519,14 +524,6 @@ pub fn read_inputs(
         summary.pairer = Some(pairer.stats().clone());
     }
     Ok(summary)
-}
-
-fn merge_nfdump(into: &mut NfdumpStats, from: &NfdumpStats) {
-    into.lines += from.lines;
-    into.records += from.records;
-    into.skipped_lines += from.skipped_lines;
-    into.bad_lines += from.bad_lines;
-    into.end_before_start += from.end_before_start;
 }
 
 fn show_paths(paths: &[PathBuf]) -> String {

@@ -11,6 +11,7 @@
 
 mod collect;
 mod decoder;
+mod merge;
 mod nfdump;
 mod pair;
 mod raw;
@@ -24,6 +25,7 @@ pub use collect::{
     enlarge_receive_buffer, stop_on_signals,
 };
 pub use decoder::{DecoderOptions, FlowDecoder, FlowStats, MalformedStats};
+pub use merge::read_nfdump_csvs;
 pub use nfdump::{NfdumpStats, read_nfdump_csv};
 pub use op25b_core::Source;
 pub use pair::{PairerOptions, PairerStats, SessionPairer};

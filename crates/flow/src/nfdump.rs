@@ -14,6 +14,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, Ipv4Addr};
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use op25b_core::{InputError, Source};
@@ -32,6 +33,9 @@ pub struct NfdumpStats {
     pub bad_lines: u64,
     /// Records whose end was before their start (end set to the start).
     pub end_before_start: u64,
+    /// Files read while another was (their times overlapped): their flows
+    /// were merged in time order ([`read_nfdump_csvs`](crate::read_nfdump_csvs)).
+    pub files_merged: u64,
 }
 
 /// Column positions, from a header or the 1.7 defaults.
@@ -261,6 +265,28 @@ pub fn read_nfdump_csv(
     path: &Path,
     out: &mut dyn FnMut(FlowRecord),
 ) -> Result<NfdumpStats, InputError> {
+    read_csv(path, &mut |r| {
+        out(r);
+        ControlFlow::Continue(())
+    })
+}
+
+/// The end of the first flow of an nfdump CSV file (`None`: it has none),
+/// read from the file's head.
+pub(crate) fn first_flow_end(path: &Path) -> Result<Option<i64>, InputError> {
+    let mut first = None;
+    read_csv(path, &mut |r| {
+        first = Some(r.end_us.max(r.start_us));
+        ControlFlow::Break(())
+    })?;
+    Ok(first)
+}
+
+/// [`read_nfdump_csv`], stopping where `out` says.
+pub(crate) fn read_csv(
+    path: &Path,
+    out: &mut dyn FnMut(FlowRecord) -> ControlFlow<()>,
+) -> Result<NfdumpStats, InputError> {
     let file = File::open(path).map_err(|source| InputError::Io {
         path: path.to_path_buf(),
         source,
@@ -329,7 +355,9 @@ pub fn read_nfdump_csv(
         match parse_record(&cols, &fields, &mut stats) {
             Some(r) => {
                 stats.records += 1;
-                out(r);
+                if out(r).is_break() {
+                    return Ok(stats);
+                }
             }
             None => stats.bad_lines += 1,
         }

@@ -165,6 +165,7 @@ impl fmt::Display for NfdumpStats {
                 ("header_or_summary_lines", self.skipped_lines),
                 ("bad_lines_skipped", self.bad_lines),
                 ("end_before_start_mended", self.end_before_start),
+                ("files_merged_by_time", self.files_merged),
             ],
         )
     }
@@ -296,6 +297,7 @@ mod tests {
             skipped_lines: 2,
             bad_lines: 1,
             end_before_start: 0,
+            files_merged: 0,
         };
         assert_eq!(
             s.to_string(),

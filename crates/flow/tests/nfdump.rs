@@ -209,3 +209,98 @@ fn detect_tells_corpus_files_apart() {
     }
     assert!(seen.len() == 3, "{seen:?}");
 }
+
+/// A record line with header columns ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,ra:
+/// a flow of `router` starting `at` seconds into 2020 and lasting a second.
+fn timed_line(at: u32, sport: u16, router: &str) -> String {
+    let t = |s: u32| {
+        format!(
+            "2020-01-01 {:02}:{:02}:{:02}",
+            s / 3600,
+            s / 60 % 60,
+            s % 60
+        )
+    };
+    format!(
+        "{},{},1.000,10.0.0.1,10.0.0.2,{sport},25,TCP,...AP.SF,0,0,12,3000,{router}\n",
+        t(at),
+        t(at + 1)
+    )
+}
+
+const TIMED_HEADER: &str = "ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,ra\n";
+
+#[test]
+fn files_are_merged_in_time_order_where_they_overlap() {
+    use op25b_flow::read_nfdump_csvs;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, lines: &[(u32, u16)], router: &str| {
+        let path = dir.path().join(name);
+        let mut text = TIMED_HEADER.to_string();
+        for &(at, sport) in lines {
+            text.push_str(&timed_line(at, sport, router));
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    // Router A's two rotated files, router B's file overlapping A's first
+    // (one flow out of order), a file with no flows, and B's second file
+    // with a flow at the same time as one of A's.
+    let a1 = write(
+        "a1.csv",
+        &[(0, 1), (60, 2), (120, 3), (180, 4)],
+        "192.0.2.1",
+    );
+    let a2 = write("a2.csv", &[(300, 5), (360, 6)], "192.0.2.1");
+    let b1 = write(
+        "b1.csv",
+        &[(30, 11), (150, 12), (90, 13), (240, 14)],
+        "192.0.2.2",
+    );
+    let empty = write("empty.csv", &[], "192.0.2.3");
+    let b2 = write("b2.csv", &[(360, 15)], "192.0.2.2");
+    // Named in an order that is not the time order.
+    let mut order = Vec::new();
+    let stats =
+        read_nfdump_csvs(&[b2, a2, empty, b1, a1], &mut |r| order.push(r.src_port)).unwrap();
+    // b1's flow at 90 s comes after its flow at 150 s, as in the file: a
+    // file's own order is kept, and the others wait for it (merged by the
+    // latest end a file has shown). a2's and b2's flows at 360 s: a2 was
+    // named before b2, but a2 is ordered first by its first flow.
+    assert_eq!(order, [1, 11, 2, 3, 12, 13, 4, 14, 5, 6, 15]);
+    assert_eq!(stats.records, 11);
+    // a1 and b1 were read at once; a2 and b2 too (b2's first flow is
+    // not after a2's last).
+    assert_eq!(stats.files_merged, 4);
+    assert_eq!(stats.lines, 16);
+}
+
+#[test]
+fn an_unreadable_file_among_merged_ones_stops_with_its_name_and_offset() {
+    use op25b_flow::read_nfdump_csvs;
+    let dir = tempfile::tempdir().unwrap();
+    // Enough flows that the readers fill their batches and wait on the merge.
+    let mut good = TIMED_HEADER.to_string();
+    let mut bad = TIMED_HEADER.to_string();
+    for i in 0..20_000u32 {
+        good.push_str(&timed_line(i / 10, (i % 60_000) as u16, "192.0.2.1"));
+        if i == 15_000 {
+            bad.push_str(&"x".repeat(70_000));
+            bad.push('\n');
+        }
+        bad.push_str(&timed_line(i / 10, (i % 60_000) as u16, "192.0.2.2"));
+    }
+    let (g, b) = (dir.path().join("good.csv"), dir.path().join("bad.csv"));
+    std::fs::write(&g, &good).unwrap();
+    std::fs::write(&b, &bad).unwrap();
+    let offset = bad.find("xxx").unwrap();
+    let mut n = 0u32;
+    let err = read_nfdump_csvs(&[g, b.clone()], &mut |_| n += 1).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(&b.display().to_string()), "{text}");
+    assert!(text.contains(&offset.to_string()), "{text}");
+    assert!(
+        n < 40_000,
+        "stopped at the error, not after both files: {n}"
+    );
+}
