@@ -180,6 +180,9 @@ impl Point {
     }
 }
 
+/// Flows between sweeps that the count of open sessions calls for, at least.
+const MIN_SWEEP_FLOWS: usize = 65_536;
+
 /// Points are numbered from 1 as they come; a session stores numbers.
 const NO_POINT: u32 = 0;
 
@@ -234,6 +237,9 @@ pub struct SessionPairer {
     /// Numbers of the points seen; `last_point`: the previous flow's.
     point_numbers: HashMap<Point, u32>,
     last_point: Option<(Point, u32)>,
+    /// Flows paired since the last sweep, and how many call for the next.
+    paired_since_sweep: usize,
+    sweep_after_flows: usize,
     stats: PairerStats,
 }
 
@@ -327,6 +333,8 @@ impl SessionPairer {
             arrival_us: None,
             point_numbers: HashMap::new(),
             last_point: None,
+            paired_since_sweep: 0,
+            sweep_after_flows: MIN_SWEEP_FLOWS,
             stats: PairerStats::default(),
         }
     }
@@ -593,8 +601,15 @@ impl SessionPairer {
             self.evict(out);
         }
         let sweep_every = (self.opts.window_us / 4).max(1);
+        self.paired_since_sweep += 1;
+        // Also after as many flows as there were open sessions after the
+        // last sweep (amortised one look per flow; the table at most doubles
+        // in between): an exporter behind the pairing clock (a router an
+        // hour slow, a file of an earlier hour read after a later one) moves
+        // only its own clock, and its sessions must go by it.
         if self.last_sweep == i64::MIN
             || self.watermark.saturating_sub(self.last_sweep) >= sweep_every
+            || self.paired_since_sweep >= self.sweep_after_flows
         {
             self.last_sweep = self.watermark;
             let now: Vec<i64> = self.clocks.iter().map(|c| c.watermark).collect();
@@ -619,6 +634,8 @@ impl SessionPairer {
         };
         let n = self.flush_where(|o| o.now.rec.end < cutoff(o), out);
         self.stats.flushed_by_time += n;
+        self.paired_since_sweep = 0;
+        self.sweep_after_flows = self.open.len().max(MIN_SWEEP_FLOWS);
     }
 
     /// Time passed without flows (a live collector's idle tick): sessions
@@ -1234,6 +1251,59 @@ mod tests {
         };
         let with_one_way = vec![biflow, at(s2c(9, 700, t), "192.0.2.2", Source::Netflow9, 0)];
         assert_eq!(counts(&run(&with_one_way)[0]), (10, 3500, 9, 700));
+    }
+
+    #[test]
+    fn an_exporter_behind_the_pairing_clock_has_its_sessions_emitted_by_its_own() {
+        use tcp_flags::*;
+        // Router A's flows reach the end of an hour; then router B's flows
+        // of that hour come (a file of it read after A's, a router an hour
+        // slow). The pairing clock stands still at A's end, but B's sessions
+        // must still go once B's own clock is five minutes past them.
+        let t = 1_700_000_000_000_000;
+        let mut p = SessionPairer::new(&[25], PairerOptions::default());
+        let mut before_finish = 0u64;
+        let a = FlowRecord {
+            exporter: "192.0.2.1".parse().unwrap(),
+            ..flow(
+                "10.0.0.1",
+                4000,
+                "192.0.2.9",
+                25,
+                10,
+                3000,
+                SYN | ACK | PSH | FIN,
+                t + 3_600_000_000,
+            )
+        };
+        p.push(&a, &mut |_| before_finish += 1);
+        let n = 200_000u32;
+        for i in 0..n {
+            let client = std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string();
+            let b = FlowRecord {
+                exporter: "192.0.2.2".parse().unwrap(),
+                ..flow(
+                    &client,
+                    4000,
+                    "192.0.2.9",
+                    25,
+                    10,
+                    3000,
+                    SYN | ACK | PSH | FIN,
+                    t + i64::from(i) * 15_000,
+                )
+            };
+            p.push(&b, &mut |_| before_finish += 1);
+        }
+        // 50 minutes of B's flows: all but the last five minutes' are out.
+        assert!(
+            before_finish > 150_000,
+            "{before_finish} emitted before the end"
+        );
+        assert!(p.open.len() < 70_000, "{} open", p.open.len());
+        let mut after = 0u64;
+        p.finish(&mut |_| after += 1);
+        assert_eq!(before_finish + after, u64::from(n) + 1);
     }
 
     #[test]
