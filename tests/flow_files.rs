@@ -142,3 +142,58 @@ fn routers_files_of_the_same_hour_pair_like_one_stream() {
         "every packet metered by both routers"
     );
 }
+
+/// The export datagrams of a capture, in capture order.
+fn datagrams(capture: &Path) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    op25b_capture::ingest(
+        &[capture.to_path_buf()],
+        &op25b_capture::CaptureOptions::default(),
+        &mut |_| {},
+        &mut |d| out.push(d.payload.to_vec()),
+    )
+    .unwrap();
+    out
+}
+
+#[test]
+fn raw_datagram_files_read_one_after_another_say_where_they_overlap() {
+    let synth = common::synth("wakwak-2005", 7, 0.05, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let capture = synth.join("before-netflow5.pcap");
+    let all = datagrams(&capture);
+    assert!(all.len() > 20, "{} datagrams", all.len());
+    let (first, second) = all.split_at(all.len() / 2);
+    let rotated = dir.path().join("rotated");
+    let swapped = dir.path().join("swapped");
+    for (d, names) in [(&rotated, ["a", "b"]), (&swapped, ["b", "a"])] {
+        std::fs::create_dir_all(d).unwrap();
+        for (half, name) in [first, second].into_iter().zip(names) {
+            std::fs::write(d.join(format!("{name}.dat")), half.concat()).unwrap();
+        }
+    }
+    let reference = sessions(dir.path(), "capture", &[&capture]);
+    // Rotated files, in time order: the sessions of the capture, no note.
+    let o = common::run(&["ingest", rotated.to_str().unwrap(), "-o", "-", "-q"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(
+        !common::stderr(&o).contains("cover the same time"),
+        "{}",
+        common::stderr(&o)
+    );
+    assert_eq!(sessions(dir.path(), "rotated", &[&rotated]), reference);
+    // The later half named first: read in that order, the earlier half goes
+    // back an hour. Said, with both names, also with -q.
+    let o = common::run(&["ingest", swapped.to_str().unwrap(), "-o", "-", "-q"]);
+    let err = common::stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let note = err
+        .lines()
+        .find(|l| l.contains("cover the same time"))
+        .unwrap_or_else(|| panic!("no note: {err}"));
+    assert!(
+        note.starts_with("op25b: warning: raw datagram files "),
+        "{note}"
+    );
+    assert!(note.contains("a.dat") && note.contains("b.dat"), "{note}");
+}

@@ -300,10 +300,10 @@ fn ingest(inputs: &[PathBuf], output: &Path, args: &InputArgs) -> Result<()> {
 }
 
 /// With `-q` the summary is left out, but damage still goes to stderr, and
-/// which files of a directory were not read.
+/// the notes on how the inputs were read.
 fn warn_damage(summary: &sources::SourceSummary, label: Option<&str>) {
     let at = label.map(|l| format!("{l}: ")).unwrap_or_default();
-    if let Some(note) = summary.unrecognised_note() {
+    for note in summary.notes() {
         eprintln!("op25b: warning: {at}{note}");
     }
     for d in summary.damage() {

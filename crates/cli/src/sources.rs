@@ -64,6 +64,9 @@ pub struct SourceSummary {
     pub output_left_out: Option<PathBuf>,
     /// Named more than once: read once.
     pub repeated_files: Vec<PathBuf>,
+    /// Raw datagram files (an earlier one, a later one) where the later
+    /// one's flows go back past the pairing window into the earlier one's.
+    pub raw_files_overlapping: Vec<(PathBuf, PathBuf)>,
     pub capture: Option<CaptureStats>,
     pub flow_datagrams: u64,
     pub flow_records: u64,
@@ -141,16 +144,30 @@ impl SourceSummary {
             .collect()
     }
 
-    /// The files of a directory that were not read, on one line.
-    pub fn unrecognised_note(&self) -> Option<String> {
-        (!self.unrecognised_files.is_empty()).then(|| {
-            format!(
+    /// What a user must know about how the inputs were read (what `-q`
+    /// still prints): the files of a directory that were not read, and raw
+    /// datagram files of the same time read one after another.
+    pub fn notes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.unrecognised_files.is_empty() {
+            out.push(format!(
                 "skipped {} file(s) in the input directories that are not captures, flow exports or \
                  session files: {}",
                 self.unrecognised_files.len(),
                 show_paths(&self.unrecognised_files)
-            )
-        })
+            ));
+        }
+        for (earlier, later) in &self.raw_files_overlapping {
+            out.push(format!(
+                "raw datagram files {} and {} cover the same time: read one after the other, a \
+                 connection whose flows are in both is joined only within the 5-minute pairing \
+                 window, and their exporters are unknown (0.0.0.0): give such exports as captures \
+                 of the datagrams (merged by time, exporters kept) or as nfdump CSV",
+                earlier.display(),
+                later.display()
+            ));
+        }
+        out
     }
 
     /// Damage the inputs held (what `-q` still prints): each damaged place
@@ -200,7 +217,7 @@ impl fmt::Display for SourceSummary {
         for p in &self.empty_files {
             writeln!(f, "  skipped empty file: {}", p.display())?;
         }
-        if let Some(note) = self.unrecognised_note() {
+        for note in self.notes() {
             writeln!(f, "  {note}")?;
         }
         if let Some(p) = &self.output_left_out {
@@ -479,12 +496,34 @@ pub fn read_inputs(
         summary.borrow_mut().capture = Some(stats);
     }
     if let Some(paths) = by_kind.get(&InputKind::FlowDatagrams) {
+        // Read one after another (their exporters are unknown, so they are
+        // not merged like nfdump CSV files): said where one goes back in time
+        // past the pairing window.
+        let window = PairerOptions::default().window_us;
+        let mut latest: Option<(i64, &PathBuf)> = None;
         for path in paths {
             let mut flows = Vec::new();
+            let (mut first, mut last) = (i64::MAX, i64::MIN);
             op25b_flow::read_raw_datagrams(path, &mut decoder.borrow_mut(), &mut |f| {
-                flows.push(f)
+                first = first.min(f.end_us);
+                last = last.max(f.end_us);
+                flows.push(f);
+                if flows.len() >= 4096 {
+                    pair_flows(&mut flows);
+                }
             })?;
             pair_flows(&mut flows);
+            if let Some((end, earlier)) = latest
+                && first < end.saturating_sub(window)
+            {
+                summary
+                    .borrow_mut()
+                    .raw_files_overlapping
+                    .push((earlier.clone(), path.clone()));
+            }
+            if latest.is_none_or(|(end, _)| last > end) {
+                latest = Some((last, path));
+            }
         }
     }
     {
