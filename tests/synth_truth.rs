@@ -145,6 +145,16 @@ fn netflow_exports_give_the_capture_sessions() {
                 "{file}: packets of {k:?}"
             );
             assert_eq!(f.bytes_c2s, c.bytes_c2s, "{file}: bytes c2s of {k:?}");
+            // Flow times have milliseconds (v9's header only whole seconds:
+            // the capture's receive time gives the rest).
+            assert!(
+                f.start.abs_diff(c.start) <= 1_000 && f.end.abs_diff(c.end) <= 1_000,
+                "{file}: times of {k:?}: {}..{} against {}..{}",
+                f.start,
+                f.end,
+                c.start,
+                c.end
+            );
             if c.outcome == Outcome::NoAnswer {
                 assert_eq!(f.outcome, Outcome::NoAnswer, "{file}: {k:?}");
             }

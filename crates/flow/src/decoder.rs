@@ -651,7 +651,7 @@ impl FlowDecoder {
         let ctx = Ctx {
             version: 9,
             exporter,
-            export_us: i64::from(secs) * 1_000_000,
+            export_us: export_time_us(secs, recv_us),
             uptime_ms: Some(uptime),
             domain: source_id,
         };
@@ -693,7 +693,7 @@ impl FlowDecoder {
         let ctx = Ctx {
             version: 10,
             exporter,
-            export_us: i64::from(secs) * 1_000_000,
+            export_us: export_time_us(secs, recv_us),
             uptime_ms: None,
             domain: domain_id,
         };
@@ -1221,6 +1221,21 @@ fn plan_time(t: TimeAt, rec: &[u8], ctx: &Ctx, init_ms: Option<i64>) -> Option<i
 /// 2^32 ms (uptime wraps after 49.7 days) and read as signed, so a flow time
 /// a little after the header's uptime stays close rather than 49 days off.
 #[inline]
+/// The export time of a v9 or IPFIX message whose header says `secs`
+/// (whole seconds, so the export was up to a second later) and that was
+/// received at `recv_us`: the receive time where it falls within that
+/// second (the network's delay is milliseconds), else the header's second.
+/// Times of records relative to the export (v9 sysUptime, IPFIX deltas)
+/// were up to a second early; a capture's or a collector's receive time
+/// puts them within the delay. A raw file's receive time is the header's.
+fn export_time_us(secs: u32, recv_us: i64) -> i64 {
+    let whole = i64::from(secs) * 1_000_000;
+    match recv_us.checked_sub(whole) {
+        Some(into) if (0..1_000_000).contains(&into) => recv_us,
+        _ => whole,
+    }
+}
+
 fn uptime_to_us(export_us: i64, uptime_ms: u32, at_ms: u32) -> i64 {
     let behind_ms = i64::from(uptime_ms.wrapping_sub(at_ms) as i32);
     export_us - behind_ms * 1000
@@ -1276,6 +1291,23 @@ fn record_times(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_receive_time_refines_a_whole_second_export_time() {
+        let secs = 1_130_806_800u32;
+        let whole = i64::from(secs) * 1_000_000;
+        assert_eq!(export_time_us(secs, whole + 466_000), whole + 466_000);
+        assert_eq!(export_time_us(secs, whole), whole);
+        assert_eq!(export_time_us(secs, whole + 999_999), whole + 999_999);
+        // Outside the header's second: another clock, or a raw file.
+        assert_eq!(export_time_us(secs, whole + 1_000_000), whole);
+        assert_eq!(export_time_us(secs, whole - 1), whole);
+        assert_eq!(export_time_us(secs, i64::MIN), whole);
+        assert_eq!(
+            export_time_us(u32::MAX, i64::MAX),
+            i64::from(u32::MAX) * 1_000_000
+        );
+    }
 
     fn exporter() -> SocketAddr {
         "192.0.2.1:2055".parse().unwrap()
