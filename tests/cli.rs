@@ -1220,3 +1220,52 @@ fn the_output_keeps_an_ordinary_mode() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(mode(&out), 0o640, "a replaced output");
 }
+
+/// ^C or SIGTERM during an ingest removes its hidden partial output and
+/// still ends the run as the signal does. The input is a FIFO nobody
+/// writes to, so the run waits in the middle, its partial file made.
+#[test]
+fn an_interrupted_ingest_leaves_no_partial_file() {
+    use std::os::unix::process::ExitStatusExt;
+    for signal in ["INT", "TERM"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("input.pcap");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let out = tmp.path().join("out.parquet");
+        let mut child = common::op25b()
+            .arg("ingest")
+            .arg(&fifo)
+            .arg("-o")
+            .arg(&out)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let partial = || {
+            std::fs::read_dir(tmp.path())
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().contains("op25b-partial"))
+                .count()
+        };
+        let waited = std::time::Instant::now();
+        while partial() == 0 && waited.elapsed() < std::time::Duration::from_secs(20) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(partial(), 1, "SIG{signal}: the partial file is made first");
+        let sent = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = child.wait().unwrap();
+        let number = if signal == "INT" { 2 } else { 15 };
+        assert_eq!(status.signal(), Some(number), "SIG{signal}: {status:?}");
+        assert_eq!(partial(), 0, "SIG{signal}: the partial file is removed");
+        assert!(!out.exists(), "SIG{signal}: no output");
+    }
+}

@@ -267,7 +267,7 @@ fn run(cli: Cli) -> Result<()> {
 fn ingest(inputs: &[PathBuf], output: &Path, args: &InputArgs) -> Result<()> {
     // Written beside the output and renamed onto it at the end: a run that
     // fails leaves no half-written file, and an earlier output stays whole.
-    let partial = partial_path(output);
+    let partial = partial_removed_on_interrupt(output);
     let target: &Path = partial.as_deref().unwrap_or(output);
     let mut opts = args.source_options();
     // An earlier output in a directory being read is not input.
@@ -287,6 +287,9 @@ fn ingest(inputs: &[PathBuf], output: &Path, args: &InputArgs) -> Result<()> {
             })?,
             // Dropping the temporary path removes the file.
             Err(_) => drop(p),
+        }
+        if let Ok(mut p) = PARTIAL.lock() {
+            *p = None;
         }
     }
     let (summary, rows) = result?;
@@ -309,6 +312,42 @@ fn warn_damage(summary: &sources::SourceSummary, label: Option<&str>) {
     for d in summary.damage() {
         eprintln!("op25b: damage: {at}{d}");
     }
+}
+
+/// The partial output of the running ingest, removed if SIGINT or SIGTERM
+/// ends the run (the signal would otherwise end it with no destructor run,
+/// leaving the hidden file, as large as the output, beside the output).
+static PARTIAL: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+/// [`partial_path`], removed if SIGINT or SIGTERM comes before the caller
+/// clears [`PARTIAL`]. The first call starts the thread that waits for the
+/// signals; the file is made while [`PARTIAL`] is held, so a signal in
+/// between waits for its name. On a signal the file is removed and the
+/// signal then ends the process as it would have (status 130 for ^C), so a
+/// shell or script sees the interruption.
+fn partial_removed_on_interrupt(output: &Path) -> Option<tempfile::TempPath> {
+    static WATCHING: std::sync::Once = std::sync::Once::new();
+    WATCHING.call_once(|| {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+            return;
+        };
+        std::thread::spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                if let Some(p) = PARTIAL.lock().ok().and_then(|mut p| p.take()) {
+                    let _ = std::fs::remove_file(p);
+                }
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
+                std::process::exit(128 + signal);
+            }
+        });
+    });
+    let mut registered = PARTIAL.lock().ok();
+    let partial = partial_path(output);
+    if let Some(r) = registered.as_mut() {
+        **r = partial.as_ref().map(|p| p.to_path_buf());
+    }
+    partial
 }
 
 /// A new file `.NAME.XXXXXX.op25b-partial.EXT` beside `output` (the
