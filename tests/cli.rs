@@ -1269,3 +1269,61 @@ fn an_interrupted_ingest_leaves_no_partial_file() {
         assert!(!out.exists(), "SIG{signal}: no output");
     }
 }
+
+/// A SIGINT the caller ignores (a script's background job, `trap '' INT`)
+/// stays ignored: the run goes on; SIGTERM still ends it cleanly.
+#[test]
+fn an_ignored_sigint_stays_ignored() {
+    use std::os::unix::process::ExitStatusExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("input.pcap");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = tmp.path().join("out.parquet");
+    let mut child = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("trap '' INT; exec \"$0\" ingest \"$1\" -o \"$2\"")
+        .arg(env!("CARGO_BIN_EXE_op25b"))
+        .arg(&fifo)
+        .arg(&out)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = || {
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("op25b-partial"))
+            .count()
+    };
+    let waited = std::time::Instant::now();
+    while partial() == 0 && waited.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(partial(), 1);
+    let pid = child.id().to_string();
+    let kill = |signal: &str| {
+        let sent = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(&pid)
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    kill("INT");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGINT was ignored by the caller"
+    );
+    assert_eq!(partial(), 1);
+    kill("TERM");
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(15), "{status:?}");
+    assert_eq!(partial(), 0);
+}

@@ -276,7 +276,10 @@ fn ingest(inputs: &[PathBuf], output: &Path, args: &InputArgs) -> Result<()> {
     }
     let result = ingest_into(inputs, output, target, &opts);
     if let Some(p) = partial {
-        match &result {
+        // Held while the file is renamed and forgotten, so a signal in
+        // between waits and then removes nothing: the output is whole.
+        let mut registered = PARTIAL.lock().ok();
+        let moved = match &result {
             Ok(_) => p.persist(output).map_err(|e| {
                 anyhow::anyhow!(
                     "{}: cannot move {} onto it: {}",
@@ -284,13 +287,18 @@ fn ingest(inputs: &[PathBuf], output: &Path, args: &InputArgs) -> Result<()> {
                     e.path.display(),
                     e.error
                 )
-            })?,
+            }),
             // Dropping the temporary path removes the file.
-            Err(_) => drop(p),
+            Err(_) => {
+                drop(p);
+                Ok(())
+            }
+        };
+        if let Some(r) = registered.as_mut() {
+            **r = None;
         }
-        if let Ok(mut p) = PARTIAL.lock() {
-            *p = None;
-        }
+        drop(registered);
+        moved?;
     }
     let (summary, rows) = result?;
     if !args.quiet {
@@ -329,7 +337,13 @@ fn partial_removed_on_interrupt(output: &Path) -> Option<tempfile::TempPath> {
     static WATCHING: std::sync::Once = std::sync::Once::new();
     WATCHING.call_once(|| {
         use signal_hook::consts::{SIGINT, SIGTERM};
-        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        // A signal the caller ignores stays ignored (a script's background
+        // job ignores SIGINT, `nohup` SIGHUP, `trap '' INT` wrappers).
+        let watched: Vec<i32> = [SIGINT, SIGTERM]
+            .into_iter()
+            .filter(|&s| !ignored(s))
+            .collect();
+        let Ok(mut signals) = signal_hook::iterator::Signals::new(watched) else {
             return;
         };
         std::thread::spawn(move || {
@@ -348,6 +362,17 @@ fn partial_removed_on_interrupt(output: &Path) -> Option<tempfile::TempPath> {
         **r = partial.as_ref().map(|p| p.to_path_buf());
     }
     partial
+}
+
+/// Whether `signal` is ignored in this process (inherited SIG_IGN).
+fn ignored(signal: i32) -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one
+    // into `old`, a zeroed plain C struct owned here.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 /// A new file `.NAME.XXXXXX.op25b-partial.EXT` beside `output` (the

@@ -1216,11 +1216,6 @@ fn plan_time(t: TimeAt, rec: &[u8], ctx: &Ctx, init_ms: Option<i64>) -> Option<i
     })
 }
 
-/// Absolute time of an uptime-relative timestamp: the export header gives
-/// wall clock and uptime at the same instant. Differences are taken modulo
-/// 2^32 ms (uptime wraps after 49.7 days) and read as signed, so a flow time
-/// a little after the header's uptime stays close rather than 49 days off.
-#[inline]
 /// The export time of a v9 or IPFIX message whose header says `secs`
 /// (whole seconds, so the export was up to a second later) and that was
 /// received at `recv_us`: the receive time where it falls within that
@@ -1228,6 +1223,8 @@ fn plan_time(t: TimeAt, rec: &[u8], ctx: &Ctx, init_ms: Option<i64>) -> Option<i
 /// Times of records relative to the export (v9 sysUptime, IPFIX deltas)
 /// were up to a second early; a capture's or a collector's receive time
 /// puts them within the delay. A raw file's receive time is the header's.
+/// A collector whose clock runs ahead of the exporter's may put them up to
+/// that much late instead (the error stays within the second).
 fn export_time_us(secs: u32, recv_us: i64) -> i64 {
     let whole = i64::from(secs) * 1_000_000;
     match recv_us.checked_sub(whole) {
@@ -1236,6 +1233,11 @@ fn export_time_us(secs: u32, recv_us: i64) -> i64 {
     }
 }
 
+/// Absolute time of an uptime-relative timestamp: the export header gives
+/// wall clock and uptime at the same instant. Differences are taken modulo
+/// 2^32 ms (uptime wraps after 49.7 days) and read as signed, so a flow time
+/// a little after the header's uptime stays close rather than 49 days off.
+#[inline]
 fn uptime_to_us(export_us: i64, uptime_ms: u32, at_ms: u32) -> i64 {
     let behind_ms = i64::from(uptime_ms.wrapping_sub(at_ms) as i32);
     export_us - behind_ms * 1000

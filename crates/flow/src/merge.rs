@@ -7,13 +7,17 @@
 //! routers (asymmetric routing), or whose packets both metered, would have
 //! been emitted long before its other half came, and counted twice.
 //!
-//! So the files are ordered by their first flow's end, and a file is started
-//! before any flow later than its first is handed on; the files being read
-//! at once (those whose times overlap) are merged flow by flow by the latest
-//! flow end each has shown so far (ties: the file ordered first). Rotated
-//! files of one router follow each other and are read one at a time. Each
-//! file being read has a thread of its own that hands over bounded batches,
-//! so memory grows with the files of one moment, not with their length.
+//! So the files are ordered by where they begin (the earliest end among
+//! their first flows within a day of those flows' median), and a file is started before any flow later than that is
+//! handed on; the files being read at once (those whose times overlap,
+//! rotated files of one router too where a flow of the next period ended
+//! before the last of the one before) are merged flow by flow by the latest
+//! flow end each has shown so far (ties: the file that begins first). That
+//! key never goes back, and one flow more than a day ahead of it (a damaged
+//! time; the pairer drops it) does not move it: only a second such flow
+//! near the first confirms the file went on that far. Each file being read
+//! has a thread of its own that hands over bounded batches, so memory grows
+//! with the files of one moment (about 400 KiB each), not with their length.
 
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
@@ -24,12 +28,31 @@ use std::thread::{Scope, ScopedJoinHandle};
 use op25b_core::InputError;
 
 use crate::FlowRecord;
-use crate::nfdump::{NfdumpStats, first_flow_end, read_csv};
+// How far one flow may be ahead of its file's merge key before a second
+// flow must confirm the jump: the pairer's bound for an exporter's flows.
+use crate::nfdump::{NfdumpStats, head_flow_end, read_csv};
+use crate::pair::EXPORTER_JUMP_US as JUMP_US;
 
-/// Flows per batch handed over from a file's thread (about 400 KiB); with
+/// Flows per batch handed over from a file's thread (about 130 KiB); with
 /// one in the channel, one being filled and one being merged, a file being
-/// read holds about 1.2 MiB.
-const BATCH: usize = 4096;
+/// read holds about 400 KiB.
+const BATCH: usize = 1024;
+
+/// The merge key after a flow ending at `end`, from the key before
+/// (`latest`), where the file begins and a flow held as a possible jump
+/// (`ahead`).
+fn advance(latest: i64, begins: i64, ahead: Option<i64>, end: i64) -> (i64, Option<i64>) {
+    if end <= latest.max(begins).saturating_add(JUMP_US) {
+        return (latest.max(end), None);
+    }
+    match ahead {
+        // A second flow near the first: the file did go on that far.
+        Some(before) if end.abs_diff(before) <= JUMP_US.unsigned_abs() => {
+            (latest.max(before.min(end)), None)
+        }
+        _ => (latest, Some(end)),
+    }
+}
 
 /// A file being read on its own thread.
 struct Lane<'s> {
@@ -37,9 +60,14 @@ struct Lane<'s> {
     order: usize,
     batches: Receiver<Vec<FlowRecord>>,
     batch: VecDeque<FlowRecord>,
-    /// The latest flow end handed on from it: its flows are merged by this,
-    /// which never goes back, whatever order the file keeps.
+    /// The merge key: the latest flow end handed on from it (see
+    /// [`advance`]), which never goes back whatever order the file keeps.
     latest: i64,
+    /// Where the file begins (its first flows' earliest end near their
+    /// median).
+    begins: i64,
+    /// A flow more than a day ahead of `latest`, waiting for a second.
+    ahead: Option<i64>,
     /// Read while another file was.
     merged: bool,
     reading: ScopedJoinHandle<'s, Result<NfdumpStats, InputError>>,
@@ -50,16 +78,41 @@ impl Lane<'_> {
     fn head(&mut self) -> Option<i64> {
         loop {
             if let Some(f) = self.batch.front() {
-                return Some(self.latest.max(f.end_us.max(f.start_us)));
+                return Some(
+                    advance(
+                        self.latest,
+                        self.begins,
+                        self.ahead,
+                        f.end_us.max(f.start_us),
+                    )
+                    .0,
+                );
             }
             self.batch = self.batches.recv().ok()?.into();
         }
     }
+
+    /// Its next flow, the key moved on.
+    fn pop(&mut self) -> Option<FlowRecord> {
+        let f = self.batch.pop_front()?;
+        (self.latest, self.ahead) = advance(
+            self.latest,
+            self.begins,
+            self.ahead,
+            f.end_us.max(f.start_us),
+        );
+        Some(f)
+    }
 }
 
-fn start<'s>(scope: &'s Scope<'s, '_>, order: usize, path: &'s Path) -> Lane<'s> {
+fn start<'s>(
+    scope: &'s Scope<'s, '_>,
+    order: usize,
+    begins: i64,
+    path: &'s Path,
+) -> Result<Lane<'s>, InputError> {
     let (tx, rx) = sync_channel::<Vec<FlowRecord>>(1);
-    let reading = scope.spawn(move || {
+    let reading = std::thread::Builder::new().spawn_scoped(scope, move || {
         let mut batch = Vec::with_capacity(BATCH);
         let stats = read_csv(path, &mut |r| {
             batch.push(r);
@@ -79,14 +132,21 @@ fn start<'s>(scope: &'s Scope<'s, '_>, order: usize, path: &'s Path) -> Lane<'s>
         }
         Ok(stats)
     });
-    Lane {
+    // Threads are what the system allows: past that, an error, not a panic.
+    let reading = reading.map_err(|source| InputError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(Lane {
         order,
         batches: rx,
         batch: VecDeque::new(),
         latest: i64::MIN,
+        begins,
+        ahead: None,
         merged: false,
         reading,
-    }
+    })
 }
 
 fn add(into: &mut NfdumpStats, from: &NfdumpStats) {
@@ -108,7 +168,7 @@ pub fn read_nfdump_csvs(
     let mut files: Vec<(i64, usize, &Path)> = Vec::with_capacity(paths.len());
     for (i, path) in paths.iter().enumerate() {
         // A file without flows goes first: it only adds its counts.
-        let first = first_flow_end(path)?.unwrap_or(i64::MIN);
+        let first = head_flow_end(path)?.unwrap_or(i64::MIN);
         files.push((first, i, path.as_path()));
     }
     files.sort();
@@ -152,7 +212,7 @@ pub fn read_nfdump_csvs(
                 && next.is_none_or(|(key, _, _)| first <= key)
             {
                 waiting.pop_front();
-                let mut lane = start(scope, order, path);
+                let mut lane = start(scope, order, first, path)?;
                 if !lanes.is_empty() {
                     lane.merged = true;
                     for other in &mut lanes {
@@ -162,14 +222,13 @@ pub fn read_nfdump_csvs(
                 lanes.push(lane);
                 continue;
             }
-            let Some((key, _, at)) = next else {
+            let Some((_, _, at)) = next else {
                 return Ok(());
             };
             let Some(lane) = lanes.get_mut(at) else {
                 return Ok(());
             };
-            if let Some(flow) = lane.batch.pop_front() {
-                lane.latest = key;
+            if let Some(flow) = lane.pop() {
                 out(flow);
             }
         }

@@ -271,15 +271,27 @@ pub fn read_nfdump_csv(
     })
 }
 
-/// The end of the first flow of an nfdump CSV file (`None`: it has none),
-/// read from the file's head.
-pub(crate) fn first_flow_end(path: &Path) -> Result<Option<i64>, InputError> {
-    let mut first = None;
+/// Where an nfdump CSV file begins in time (`None`: it has no flows): the
+/// earliest end among its first 63 flows that is within a day of their
+/// median. Not the first flow's alone: one flow stamped 1970 or 2030 must
+/// not open the file with all the others or hold it back to the end.
+pub(crate) fn head_flow_end(path: &Path) -> Result<Option<i64>, InputError> {
+    const HEAD: usize = 63;
+    let mut ends = Vec::with_capacity(HEAD);
     read_csv(path, &mut |r| {
-        first = Some(r.end_us.max(r.start_us));
-        ControlFlow::Break(())
+        ends.push(r.end_us.max(r.start_us));
+        if ends.len() < HEAD {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
     })?;
-    Ok(first)
+    ends.sort_unstable();
+    let Some(&median) = ends.get(ends.len() / 2) else {
+        return Ok(None);
+    };
+    let day = crate::pair::EXPORTER_JUMP_US.unsigned_abs();
+    Ok(ends.into_iter().find(|end| end.abs_diff(median) <= day))
 }
 
 /// [`read_nfdump_csv`], stopping where `out` says.

@@ -14,12 +14,14 @@
 //!   SYN that way and ended (FIN or RST); otherwise the open session is
 //!   emitted and a new one begins (port reuse).
 //! - Metered twice: where a direction of a session comes from flows of two
-//!   points (exporter address, observation domain, export format: a router
-//!   exporting ingress and egress, an access router and the border, v9 and
-//!   IPFIX of one router), both saw the same packets. Each point's counts
-//!   are kept apart and the direction takes those of the point that counted
-//!   the most packets, instead of their sum; flags are OR-ed. Counted
-//!   (`metered_twice` flows, `sessions_metered_twice`).
+//!   points (exporter address, observation domain, export format: an access
+//!   router and the border, line cards under their own domains, v9 and
+//!   IPFIX of one router), both saw the same packets. Each point's counts,
+//!   span and sampling are kept apart and the direction takes those of the
+//!   point with the finest sampling, then the most packets, instead of
+//!   their sum; flags are OR-ed; the session's times and sampling are those
+//!   of the counts taken. Counted (`metered_twice` flows,
+//!   `sessions_metered_twice`).
 //! - Memory: sessions whose last flow ended more than `window_us` before the
 //!   latest flow end seen from the same exporter are emitted (flows from an
 //!   exporter arrive roughly in time order, and each exporter keeps its own
@@ -193,23 +195,50 @@ const MAX_POINTS: usize = 65_536;
 const OTHER_POINTS: u32 = u32::MAX;
 
 /// A session being paired: `rec` holds, per direction, the counts of the
-/// first point that metered that direction; `others` the counts other
-/// points metered of a direction `rec` already has (empty, and not
-/// allocated, unless the same packets were exported twice).
+/// first point that metered that direction, and the times and sampling of
+/// those flows; `others` what other points metered of a direction `rec`
+/// already has (empty, and not allocated, unless the same packets were
+/// exported twice).
 struct Building {
     rec: SessionRecord,
-    /// The point (its number, [`NO_POINT`] for none yet) whose counts
-    /// `rec` holds: client-to-server, server-to-client.
-    points: [u32; 2],
+    /// Where `rec`'s counts of each direction (client-to-server,
+    /// server-to-client) come from.
+    meters: [Meter; 2],
     /// Boxed: a session metered once, nearly all, pays one pointer, not a
     /// `Vec`'s three words (1 M open sessions at most).
     #[allow(clippy::box_collection)]
     others: Option<Box<Vec<View>>>,
 }
 
+/// The point (its number, [`NO_POINT`] for none yet) that metered a
+/// direction, the span of its flows and their sampling interval.
+#[derive(Clone, Copy)]
+struct Meter {
+    point: u32,
+    start: i64,
+    end: i64,
+    sampling: u32,
+}
+
+const NO_METER: Meter = Meter {
+    point: NO_POINT,
+    start: i64::MAX,
+    end: i64::MIN,
+    sampling: 1,
+};
+
+impl Meter {
+    fn add(&mut self, point: u32, f: &FlowRecord) {
+        self.point = point;
+        self.start = self.start.min(f.start_us);
+        self.end = self.end.max(flow_end(f));
+        self.sampling = self.sampling.max(f.sampling);
+    }
+}
+
 /// One more point's counts of one direction.
 struct View {
-    point: u32,
+    meter: Meter,
     c2s: bool,
     packets: u64,
     bytes: u64,
@@ -578,7 +607,7 @@ impl SessionPairer {
                 rec.sampling = f.sampling.max(1);
                 let mut now = Building {
                     rec,
-                    points: [NO_POINT; 2],
+                    meters: [NO_METER; 2],
                     others: None,
                 };
                 let twice = add(&mut now, f, c2s, point);
@@ -739,10 +768,6 @@ const MAX_OTHER_POINTS: usize = 8;
 /// had already been metered at another point: those counts are kept beside
 /// the session's, not added to them (see [`Building::resolve`]).
 fn add(b: &mut Building, f: &FlowRecord, c2s: bool, point: u32) -> bool {
-    let rec = &mut b.rec;
-    rec.start = rec.start.min(f.start_us);
-    rec.end = rec.end.max(f.end_us);
-    rec.sampling = rec.sampling.max(f.sampling);
     let fwd = (f.packets, f.bytes, f.tcp_flags);
     let rev = (f.rev_packets, f.rev_bytes, f.rev_tcp_flags);
     let mut twice = false;
@@ -751,6 +776,7 @@ fn add(b: &mut Building, f: &FlowRecord, c2s: bool, point: u32) -> bool {
             // A one-way flow's reverse side: nothing metered.
             continue;
         }
+        let rec = &mut b.rec;
         let (rec_packets, rec_bytes, rec_flags, slot) = if dir_c2s {
             (
                 &mut rec.packets_c2s,
@@ -768,11 +794,17 @@ fn add(b: &mut Building, f: &FlowRecord, c2s: bool, point: u32) -> bool {
         };
         // Flags are a property of the packets: the same whoever metered them.
         *rec_flags |= flags;
-        let first = &mut b.points[slot];
-        if *first == NO_POINT || *first == point {
-            *first = point;
+        let meter = &mut b.meters[slot];
+        if meter.point == NO_POINT || meter.point == point {
+            meter.add(point, f);
             *rec_packets = rec_packets.saturating_add(packets);
             *rec_bytes = rec_bytes.saturating_add(bytes);
+            // The session's span and sampling are those of what it counts:
+            // another point's clock (a second off, v9's whole seconds) must
+            // not stretch it, nor its sampling mark exact counts sampled.
+            rec.start = rec.start.min(f.start_us);
+            rec.end = rec.end.max(flow_end(f));
+            rec.sampling = rec.sampling.max(f.sampling);
             continue;
         }
         twice = true;
@@ -780,18 +812,23 @@ fn add(b: &mut Building, f: &FlowRecord, c2s: bool, point: u32) -> bool {
         let full = others.len() >= MAX_OTHER_POINTS;
         match others
             .iter_mut()
-            .find(|v| v.point == point && v.c2s == dir_c2s)
+            .find(|v| v.meter.point == point && v.c2s == dir_c2s)
         {
             Some(v) => {
+                v.meter.add(point, f);
                 v.packets = v.packets.saturating_add(packets);
                 v.bytes = v.bytes.saturating_add(bytes);
             }
-            None if !full => others.push(View {
-                point,
-                c2s: dir_c2s,
-                packets,
-                bytes,
-            }),
+            None if !full => {
+                let mut meter = NO_METER;
+                meter.add(point, f);
+                others.push(View {
+                    meter,
+                    c2s: dir_c2s,
+                    packets,
+                    bytes,
+                });
+            }
             None => {}
         }
     }
@@ -801,33 +838,50 @@ fn add(b: &mut Building, f: &FlowRecord, c2s: bool, point: u32) -> bool {
 impl Building {
     /// Whether `point` metered the direction (`c2s` or not) of this session.
     fn metered(&self, point: u32, c2s: bool) -> bool {
-        self.points[usize::from(!c2s)] == point
+        self.meters[usize::from(!c2s)].point == point
             || self
                 .others
                 .iter()
                 .flat_map(|o| o.iter())
-                .any(|v| v.point == point && v.c2s == c2s)
+                .any(|v| v.meter.point == point && v.c2s == c2s)
     }
 
-    /// The session, each direction counted as the point that metered the
-    /// most of it saw it. Points metering one connection see the same
-    /// packets (a connection's direction keeps its path under per-flow
-    /// load balancing), so their counts are not added; a route change in
-    /// the middle of a connection, where each point saw a part, is
-    /// undercounted by this.
+    /// The session, each direction counted as the point that metered it
+    /// best saw it: the finest sampling first (exact counts over estimates),
+    /// then the most packets. Points metering one connection see the same
+    /// packets (a connection's direction keeps its path under per-flow load
+    /// balancing), so their counts are not added; a route change in the
+    /// middle of a connection, where each point saw a part, is undercounted
+    /// by this. Span and sampling are then those of the counts chosen.
     fn resolve(self) -> SessionRecord {
         let mut rec = self.rec;
-        for v in self.others.iter().flat_map(|o| o.iter()) {
-            let (packets, bytes) = if v.c2s {
-                (&mut rec.packets_c2s, &mut rec.bytes_c2s)
+        let Some(others) = self.others else {
+            return rec;
+        };
+        let mut chosen = self.meters;
+        for v in others.iter() {
+            let (packets, bytes, slot) = if v.c2s {
+                (&mut rec.packets_c2s, &mut rec.bytes_c2s, 0)
             } else {
-                (&mut rec.packets_s2c, &mut rec.bytes_s2c)
+                (&mut rec.packets_s2c, &mut rec.bytes_s2c, 1)
             };
-            if (v.packets, v.bytes) > (*packets, *bytes) {
+            let best = &mut chosen[slot];
+            let finer = (std::cmp::Reverse(v.meter.sampling), v.packets, v.bytes)
+                > (std::cmp::Reverse(best.sampling), *packets, *bytes);
+            if finer {
                 *packets = v.packets;
                 *bytes = v.bytes;
+                *best = v.meter;
             }
         }
+        let metered = chosen.iter().filter(|m| m.point != NO_POINT);
+        if let Some(start) = metered.clone().map(|m| m.start).min() {
+            rec.start = start;
+        }
+        if let Some(end) = metered.clone().map(|m| m.end).max() {
+            rec.end = end;
+        }
+        rec.sampling = metered.map(|m| m.sampling).max().unwrap_or(1).max(1);
         rec
     }
 }
@@ -1224,10 +1278,53 @@ mod tests {
         );
 
         // The point that metered more of a direction counts, whichever came
-        // first: a sampled or lossy first exporter does not cap the session.
+        // first: a lossy first exporter does not cap the session.
         let mut late = vec![at(c2s(3, 200, t), "192.0.2.2", Source::Netflow9, 0)];
         late.extend(one.iter().cloned());
         assert_eq!(counts(&run(&late)[0]), (10, 3500, 9, 700));
+
+        // Exact counts over sampled ones, whichever came first, with their
+        // sampling: an unanswered SYN seen whole by one router and 1 in 1000
+        // by another is still unanswered, and not marked sampled.
+        let syn = |pkts, sampling, exporter: &str| FlowRecord {
+            sampling,
+            ..at(
+                flow("10.0.0.5", 40002, "192.0.2.9", 25, pkts, 60 * pkts, SYN, t),
+                exporter,
+                Source::Netflow9,
+                0,
+            )
+        };
+        for flows in [
+            vec![syn(3, 1, a), syn(1, 1000, "192.0.2.2")],
+            vec![syn(1, 1000, "192.0.2.2"), syn(3, 1, a)],
+        ] {
+            let s = run(&flows);
+            assert_eq!(s.len(), 1, "{s:?}");
+            assert_eq!((s[0].packets_c2s, s[0].sampling), (3, 1), "{s:?}");
+            assert_eq!(s[0].outcome, Outcome::NoAnswer);
+        }
+
+        // Another point's clock 0.9 s early (v9's whole seconds) neither
+        // stretches the session nor moves it: its span is that of the
+        // counts it keeps.
+        let early = |f: FlowRecord| FlowRecord {
+            start_us: f.start_us - 900_000,
+            end_us: f.end_us - 900_000,
+            ..f
+        };
+        let mut skewed = one.clone();
+        skewed.push(early(at(
+            c2s(10, 3500, t),
+            "192.0.2.2",
+            Source::Netflow9,
+            0,
+        )));
+        skewed.push(early(at(s2c(9, 700, t), "192.0.2.2", Source::Netflow9, 0)));
+        let s = run(&skewed);
+        let whole = &run(&one)[0];
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert_eq!((s[0].start, s[0].end), (whole.start, whole.end));
 
         // Asymmetric paths: each direction metered at one point is one
         // metering, and a biflow fills both of its directions at its point.

@@ -282,8 +282,10 @@ fn an_unreadable_file_among_merged_ones_stops_with_its_name_and_offset() {
     // Enough flows that the readers fill their batches and wait on the merge.
     let mut good = TIMED_HEADER.to_string();
     let mut bad = TIMED_HEADER.to_string();
-    for i in 0..20_000u32 {
+    for i in 0..40_000u32 {
         good.push_str(&timed_line(i / 10, (i % 60_000) as u16, "192.0.2.1"));
+    }
+    for i in 0..20_000u32 {
         if i == 15_000 {
             bad.push_str(&"x".repeat(70_000));
             bad.push('\n');
@@ -299,8 +301,89 @@ fn an_unreadable_file_among_merged_ones_stops_with_its_name_and_offset() {
     let text = err.to_string();
     assert!(text.contains(&b.display().to_string()), "{text}");
     assert!(text.contains(&offset.to_string()), "{text}");
+    // The good file's flows of the same time and a batch or two, not the
+    // rest of it: 15 000 of each file come before the damage, 55 000 flows
+    // in all.
     assert!(
-        n < 40_000,
-        "stopped at the error, not after both files: {n}"
+        n < 34_000,
+        "stopped at the error, not after the good file: {n}"
     );
+}
+
+/// Router A's client side and router B's server side of 720 connections an
+/// hour, each as one file, B's holding one more flow stamped years ahead
+/// (a damaged time) at `stray` (its line among the records).
+fn two_routers_with_a_stray(dir: &Path, stray: Option<usize>) -> Vec<std::path::PathBuf> {
+    let line = |at: u32, src: &str, sp: u16, dst: &str, dp: u16, router: &str| {
+        let t = |s: u32| {
+            format!(
+                "2020-01-01 {:02}:{:02}:{:02}",
+                s / 3600,
+                s / 60 % 60,
+                s % 60
+            )
+        };
+        format!(
+            "{},{},1.000,{src},{dst},{sp},{dp},TCP,...AP.SF,0,0,12,3000,{router}\n",
+            t(at),
+            t(at + 1)
+        )
+    };
+    let (mut a, mut b) = (TIMED_HEADER.to_string(), TIMED_HEADER.to_string());
+    for i in 0..720u32 {
+        let port = 10_000 + i as u16;
+        a.push_str(&line(i * 5, "10.0.0.1", port, "192.0.2.9", 25, "192.0.2.1"));
+        if stray == Some(i as usize) {
+            b.push_str(
+                &line(0, "192.0.2.9", 25, "10.0.0.1", 9, "192.0.2.2").replace("2020-", "2030-"),
+            );
+        }
+        b.push_str(&line(i * 5, "192.0.2.9", 25, "10.0.0.1", port, "192.0.2.2"));
+    }
+    let (pa, pb) = (dir.join("a.csv"), dir.join("b.csv"));
+    std::fs::write(&pa, a).unwrap();
+    std::fs::write(&pb, b).unwrap();
+    vec![pa, pb]
+}
+
+#[test]
+fn one_flow_stamped_years_ahead_does_not_undo_the_merge() {
+    use op25b_flow::{PairerOptions, SessionPairer, read_nfdump_csvs};
+    for stray in [None, Some(0), Some(20)] {
+        let dir = tempfile::tempdir().unwrap();
+        let files = two_routers_with_a_stray(dir.path(), stray);
+        let mut pairer = SessionPairer::new(&[25], PairerOptions::default());
+        let mut sessions = 0u32;
+        let stats =
+            read_nfdump_csvs(&files, &mut |f| pairer.push(&f, &mut |_| sessions += 1)).unwrap();
+        pairer.finish(&mut |_| sessions += 1);
+        assert_eq!(stats.files_merged, 2, "stray at {stray:?}");
+        assert_eq!(sessions, 720, "stray at {stray:?}: {:?}", pairer.stats());
+        assert_eq!(pairer.stats().time_jumps, u64::from(stray.is_some()));
+    }
+}
+
+#[test]
+fn rotated_files_each_with_a_flow_from_1970_are_not_all_read_at_once() {
+    use op25b_flow::read_nfdump_csvs;
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for period in 0..40u32 {
+        // A zero timestamp first, as some exporters write for a missing time.
+        let mut text = TIMED_HEADER.to_string();
+        text.push_str(&timed_line(0, 1, "192.0.2.1").replace("2020-01-01", "1970-01-01"));
+        for i in 0..100 {
+            text.push_str(&timed_line(period * 300 + i * 3, 2, "192.0.2.1"));
+        }
+        let path = dir.path().join(format!("nfcapd.{period:03}.csv"));
+        std::fs::write(&path, text).unwrap();
+        files.push(path);
+    }
+    let mut n = 0;
+    let stats = read_nfdump_csvs(&files, &mut |_| n += 1).unwrap();
+    assert_eq!(n, 40 * 101);
+    // Each file starts where its own period does, so they are read one at
+    // a time; with the 1970 flow taken for where each begins, all 40 were
+    // opened at once.
+    assert_eq!(stats.files_merged, 0);
 }
