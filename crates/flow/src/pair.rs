@@ -582,15 +582,26 @@ impl SessionPairer {
             Some(open) => {
                 self.stats.joined += 1;
                 open.clock = clock;
-                // The connection whose start is nearer: two exporters' clocks
-                // may differ by more than a connection's first round trip, so
-                // "began before it" alone gave the new connection's other
-                // direction to the ended one.
-                let distance = |start: i64| f.start_us.abs_diff(start);
-                match open.previous.as_mut() {
-                    Some(earlier) if distance(earlier.rec.start) < distance(open.now.rec.start) => {
-                        add(earlier, f, c2s, point)
+                // Which of the two connections: a flow opening one (SYN)
+                // goes to the first its point has not yet metered that way,
+                // since a point meters each connection once and in order,
+                // whatever its clock says (a second point's clock can be
+                // off by more than the time between the connections). Other
+                // flows go to the connection whose start is nearer (not
+                // "began before it": two exporters' clocks may differ by
+                // more than a connection's first round trip).
+                let to_earlier = match open.previous.as_ref() {
+                    None => false,
+                    Some(earlier) if f.tcp_flags & tcp_flags::SYN != 0 => {
+                        !earlier.metered(point, c2s)
                     }
+                    Some(earlier) => {
+                        let distance = |start: i64| f.start_us.abs_diff(start);
+                        distance(earlier.rec.start) < distance(open.now.rec.start)
+                    }
+                };
+                match open.previous.as_mut() {
+                    Some(earlier) if to_earlier => add(earlier, f, c2s, point),
                     _ => add(&mut open.now, f, c2s, point),
                 }
             }
@@ -1401,6 +1412,59 @@ mod tests {
         let mut after = 0u64;
         p.finish(&mut |_| after += 1);
         assert_eq!(before_finish + after, u64::from(n) + 1);
+    }
+
+    #[test]
+    fn a_reused_port_metered_at_two_points_with_clocks_apart() {
+        use tcp_flags::*;
+        // Two connections half a second apart on one client port, each
+        // metered by router A and by router B, whose clock is 0.9 s behind.
+        let t = 1_700_000_000_000_000;
+        let conn = |start: i64, exporter: &str, behind: i64| {
+            let at = |f: FlowRecord| FlowRecord {
+                exporter: exporter.parse().unwrap(),
+                start_us: f.start_us - behind,
+                end_us: f.start_us - behind + 300_000,
+                ..f
+            };
+            [
+                at(flow(
+                    "10.0.0.5",
+                    40001,
+                    "192.0.2.9",
+                    25,
+                    10,
+                    900,
+                    SYN | ACK | PSH | FIN,
+                    start,
+                )),
+                at(flow(
+                    "192.0.2.9",
+                    25,
+                    "10.0.0.5",
+                    40001,
+                    9,
+                    700,
+                    SYN | ACK | PSH | FIN,
+                    start,
+                )),
+            ]
+        };
+        let a1 = conn(t, "192.0.2.1", 0);
+        let a2 = conn(t + 500_000, "192.0.2.1", 0);
+        let b1 = conn(t, "192.0.2.2", 900_000);
+        let b2 = conn(t + 500_000, "192.0.2.2", 900_000);
+        for order in [
+            [&a1, &a2, &b1, &b2],
+            [&a1, &b1, &a2, &b2],
+            [&b1, &b2, &a1, &a2],
+            [&b1, &a1, &b2, &a2],
+        ] {
+            let flows: Vec<FlowRecord> = order.iter().flat_map(|c| c.iter().cloned()).collect();
+            let s = run(&flows);
+            let counts: Vec<_> = s.iter().map(|r| (r.packets_c2s, r.packets_s2c)).collect();
+            assert_eq!(counts, [(10, 9), (10, 9)], "{s:?}");
+        }
     }
 
     #[test]
