@@ -10,6 +10,45 @@
 //! It knows nothing about TCP, so it can be fuzzed alone; the session layer
 //! tells it about holes in a stream with [`SmtpReader::gap_client`] /
 //! [`SmtpReader::gap_server`].
+//!
+//! # Holes in the server's stream
+//!
+//! Servers write whole replies per write() and TCP segment, so a segment
+//! the capture lost is mostly one or more whole reply lines. After a hole,
+//! the first line is read if it begins as a reply line (three digits, the
+//! first 2 to 5, then a space, '-' or the line end), counted
+//! `resynced_after_gap`; anything else is the tail of a line the hole cut
+//! and is dropped, counted `gap_tails_dropped`. A hole is found when the
+//! client acknowledges bytes the capture never held, before the client
+//! bytes that carry that acknowledgement, so the commands pending at that
+//! moment were sent before the client had the hole's bytes. The replies the
+//! hole held are then told from what came after it, and the commands they
+//! answered are dropped (their replies not counted either way), counted
+//! `replies_lost_in_gap`:
+//!
+//! - the client sent commands after the hole (after it had received its
+//!   bytes): the replies to the commands pending before were in the hole
+//!   (a multi-line reply whose first lines were read ends there), where the
+//!   reply read next can answer the first command sent after;
+//! - a code that answers one kind of command only answers the first such
+//!   command waiting: 354 DATA, 334 and 235 AUTH, 220 STARTTLS, 221 QUIT
+//!   (once the server's stream had a hole);
+//! - DATA was pending at the hole and the reply read next is not a 354:
+//!   where the client's bytes held since DATA end a body, the 354 was in the
+//!   hole, and so were the replies to the commands before DATA (a client
+//!   sends a body only after its 354); the body is read, and where the
+//!   whole body was held before the hole was found and commands follow it,
+//!   the body's reply was in the hole too. Without a body, a 2xx means
+//!   DATA's refusal was in the hole;
+//! - after STARTTLS, a TLS handshake record from the client means its 220
+//!   was in the hole (`encrypted`); after AUTH, a client line that is no
+//!   SASL response (base64 or "*") is a command: the reply that ended AUTH
+//!   was in the hole.
+//!
+//! Not told: replies to pipelined commands of which the hole held only the
+//! first ones (a batch's replies over several segments, one lost) are
+//! paired from the first command on, so the counts around them shift by
+//! the replies lost (measured in crates/capture/README.md).
 
 use std::collections::VecDeque;
 
@@ -65,6 +104,14 @@ pub struct SmtpSummary {
     pub unterminated_replies: u32,
     /// Commands dropped because [`MAX_PENDING`] were waiting.
     pub pending_overflow: u32,
+    /// Server lines read after a hole in the server's stream because they
+    /// begin as a reply line (the hole ended at a line end).
+    pub resynced_after_gap: u32,
+    /// Server lines dropped after a hole: the tail of a line the hole cut.
+    pub gap_tails_dropped: u32,
+    /// Commands whose replies the reader took as lost in a hole in the
+    /// server's stream (not counted either way).
+    pub replies_lost_in_gap: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +124,7 @@ enum Pending {
     Bdat { last: bool },
     StartTls,
     Auth,
+    Quit,
     Other,
 }
 
@@ -90,6 +138,56 @@ impl Pending {
             Pending::Helo | Pending::Data | Pending::StartTls | Pending::Auth
         )
     }
+}
+
+impl Pending {
+    /// Whether a reply with this code can answer this command: 354 answers
+    /// DATA only, 334 and 235 AUTH only, 220 STARTTLS only (or greets), 221
+    /// QUIT only; DATA, STARTTLS and AUTH get those or a refusal.
+    fn may_answer(self, code: u16) -> bool {
+        let refusal = code / 100 == 4 || code / 100 == 5;
+        match code {
+            354 => self == Pending::Data,
+            334 | 235 => self == Pending::Auth,
+            220 => self == Pending::StartTls,
+            221 => self == Pending::Quit,
+            _ => match self {
+                Pending::Data | Pending::StartTls | Pending::Auth => refusal,
+                _ => true,
+            },
+        }
+    }
+}
+
+/// The start of a reply line: three digits, the first 2 to 5, then a space,
+/// '-' or the line end.
+fn starts_reply(line: &[u8]) -> bool {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    match line {
+        [a, b, c, rest @ ..] => {
+            (b'2'..=b'5').contains(a)
+                && b.is_ascii_digit()
+                && c.is_ascii_digit()
+                && matches!(rest.first(), None | Some(b' ' | b'-'))
+        }
+        _ => false,
+    }
+}
+
+/// A SASL response line (RFC 4954 4): base64, or "*" to cancel.
+fn is_sasl_response(line: &[u8]) -> bool {
+    line == b"*"
+        || line
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+}
+
+/// Client bytes held after DATA hold a whole body: a line "." ends them.
+fn holds_body_end(held: &[u8]) -> bool {
+    held.starts_with(b".\n")
+        || held.starts_with(b".\r\n")
+        || memchr::memmem::find(held, b"\n.\n").is_some()
+        || memchr::memmem::find(held, b"\n.\r\n").is_some()
 }
 
 /// Where the current body line stands, to find the lone "." that ends DATA.
@@ -159,6 +257,13 @@ pub struct SmtpReader {
     open_reply_stale: bool,
     expect_greeting: bool,
     auth_in_progress: bool,
+    /// Commands waiting when the last hole in the server's stream was
+    /// found, until the first reply line after it is read.
+    gap_pending: Option<usize>,
+    /// Client bytes held when the last hole in the server's stream was found.
+    gap_held: usize,
+    /// The server's stream had a hole.
+    server_gap_seen: bool,
     /// STARTTLS accepted, or nothing to read: ignore everything from here.
     stopped: bool,
 }
@@ -184,6 +289,9 @@ impl SmtpReader {
             open_reply_stale: false,
             expect_greeting: true,
             auth_in_progress: false,
+            gap_pending: None,
+            gap_held: 0,
+            server_gap_seen: false,
             stopped: false,
         }
     }
@@ -237,6 +345,21 @@ impl SmtpReader {
                 continue;
             }
             if let Some(hold) = self.hold {
+                if hold == Hold::StartTls
+                    && self.server_gap_seen
+                    && self.held.is_empty()
+                    && data.starts_with(&[22, 3])
+                {
+                    // The client began TLS (a handshake record): the 220 to
+                    // STARTTLS was in a hole in the server's stream.
+                    if let Some(at) = self.pending.iter().position(|p| *p == Pending::StartTls) {
+                        self.drop_pending(at + 1);
+                    }
+                    self.summary.tls = true;
+                    self.summary.tls_hidden = true;
+                    self.stopped = true;
+                    return;
+                }
                 if self.held.len() + data.len() <= MAX_HOLD {
                     self.held.extend_from_slice(data);
                     return;
@@ -308,6 +431,13 @@ impl SmtpReader {
                     }
                     if !line.damaged {
                         self.server_reply_line(&line.buf);
+                    } else if starts_reply(&line.buf) {
+                        // Servers write whole replies: after a hole, a line
+                        // that begins as a reply is one.
+                        bump(&mut self.summary.resynced_after_gap);
+                        self.server_reply_line(&line.buf);
+                    } else {
+                        bump(&mut self.summary.gap_tails_dropped);
                     }
                     line.clear();
                     self.server_line = line;
@@ -324,6 +454,7 @@ impl SmtpReader {
         if self.hold.is_some() {
             // What was held is now of unknown shape; the reply still decides.
             self.held.clear();
+            self.gap_held = 0;
             return;
         }
         match self.mode {
@@ -348,10 +479,15 @@ impl SmtpReader {
         }
     }
 
-    /// Server bytes were never seen.
+    /// Server bytes were never seen: the line after them is read only where
+    /// it begins as a reply, and the commands pending now are those whose
+    /// replies the hole may hold (see the module documentation).
     pub fn gap_server(&mut self, _len: u64) {
         self.server_line.clear();
         self.server_line.damaged = true;
+        self.gap_pending = Some(self.pending.len());
+        self.gap_held = self.held.len();
+        self.server_gap_seen = true;
     }
 
     fn push_pending(&mut self, p: Pending) {
@@ -365,8 +501,16 @@ impl SmtpReader {
     fn client_command(&mut self, line: &[u8]) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if self.auth_in_progress {
-            // A SASL response line, not a command.
-            return;
+            // A SASL response line (base64, or "*" to cancel), not a command;
+            // after a hole in the server's stream a line that cannot be one
+            // is a command: the reply that ended AUTH was in the hole.
+            if !self.server_gap_seen || is_sasl_response(line) {
+                return;
+            }
+            self.auth_in_progress = false;
+            if let Some(at) = self.pending.iter().position(|p| *p == Pending::Auth) {
+                self.drop_pending(at + 1);
+            }
         }
         let line = trim_start(line);
         if line.is_empty() {
@@ -434,6 +578,8 @@ impl SmtpReader {
         } else if is(b"STARTTLS") {
             self.push_pending(Pending::StartTls);
             self.hold = Some(Hold::StartTls);
+        } else if is(b"QUIT") {
+            self.push_pending(Pending::Quit);
         } else if is(b"AUTH") {
             self.summary.auth = true;
             self.auth_in_progress = true;
@@ -501,6 +647,7 @@ impl SmtpReader {
 
     fn release_hold(&mut self, as_body: bool) {
         let held = std::mem::take(&mut self.held);
+        self.gap_held = 0;
         self.hold = None;
         if as_body && !matches!(self.mode, ClientMode::Body(_)) {
             self.mode = ClientMode::Body(BodyLine::Start);
@@ -520,6 +667,11 @@ impl SmtpReader {
             }
         };
         let continuation = line.get(3) == Some(&b'-');
+        // (Not the greeting: it answers no command.)
+        let waiting = self.gap_pending.take();
+        if (waiting.is_some() || self.server_gap_seen) && !self.expect_greeting {
+            self.after_gap(waiting, code);
+        }
         // The last line of a reply to EHLO names an extension: a client that
         // did not wait cut in just before it, and it still ends that reply.
         let stale = std::mem::take(&mut self.open_reply_stale)
@@ -544,6 +696,114 @@ impl SmtpReader {
         }
         self.open_reply = None;
         self.reply(code);
+    }
+
+    /// A reply line after a hole in the server's stream: `waiting` is the
+    /// number of commands that were pending when the hole was found, for the
+    /// first reply line after it (None for later ones). Drops the commands
+    /// whose replies the hole must have held, where the dialogue tells (see
+    /// the module documentation); each is counted `replies_lost_in_gap`.
+    fn after_gap(&mut self, waiting: Option<usize>, code: u16) {
+        if let Some(waiting) = waiting {
+            let waiting = waiting.min(self.pending.len());
+            // The client sent commands after it had received the hole's bytes
+            // (a hole is found when the client acknowledges them): it had the
+            // replies to the commands before, which the hole held.
+            if waiting > 0
+                && self.pending.len() > waiting
+                && self.free_to_drop(waiting)
+                && self
+                    .pending
+                    .get(waiting)
+                    .is_some_and(|p| p.may_answer(code))
+            {
+                if let Some(open) = self.open_reply.take() {
+                    // Its first lines were read, its last one was in the hole.
+                    self.open_reply_stale = false;
+                    bump(&mut self.summary.unterminated_replies);
+                    let before = self.pending.len();
+                    self.reply(open);
+                    let answered = before.saturating_sub(self.pending.len());
+                    self.drop_pending(waiting.saturating_sub(answered));
+                } else {
+                    self.drop_pending(waiting);
+                }
+                return;
+            }
+        }
+        if self.open_reply.is_some() {
+            return;
+        }
+        // A code that answers one kind of command only (354 DATA, 334 and
+        // 235 AUTH, 220 STARTTLS, 221 QUIT) answers the first such command
+        // waiting.
+        if let Some(at) = self.pending.iter().position(|p| p.may_answer(code))
+            && at > 0
+            && self.free_to_drop(at)
+        {
+            self.drop_pending(at);
+            return;
+        }
+        // DATA was waiting when the hole was found and this is not its 354:
+        // where the client's bytes held since DATA end a body, the 354 was
+        // in the hole, and so were the replies to the commands before DATA
+        // (a client sends a body only after the 354, which comes after
+        // them); a 2xx does not answer DATA either, so without a body a 2xx
+        // means DATA's refusal was in the hole.
+        let Some(waiting) = waiting else { return };
+        if code != 354
+            && self.hold == Some(Hold::Data)
+            && let Some(at) = self
+                .pending
+                .iter()
+                .take(waiting)
+                .position(|p| *p == Pending::Data)
+            && self.free_to_drop(at)
+        {
+            let body = holds_body_end(&self.held);
+            // The whole body was sent before the client acknowledged the
+            // hole's bytes.
+            let body_before_hole =
+                holds_body_end(self.held.get(..self.gap_held).unwrap_or_default());
+            if body || (at == 0 && code / 100 == 2) {
+                self.drop_pending(at + 1);
+                self.release_hold(body);
+                // And commands after it: the client had the reply to the body
+                // before it sent them, so the hole held that reply too.
+                if body_before_hole
+                    && self.pending.len() > 1
+                    && self.pending.front() == Some(&Pending::DataEnd)
+                {
+                    self.drop_pending(1);
+                }
+            }
+        }
+    }
+
+    /// The first `n` pending commands can be dropped: none of them is the
+    /// DATA, STARTTLS or AUTH whose reply still decides what the client's
+    /// bytes are (held bytes, SASL lines).
+    fn free_to_drop(&self, n: usize) -> bool {
+        !self.pending.iter().take(n).any(|p| match p {
+            Pending::Data => self.hold == Some(Hold::Data),
+            Pending::StartTls => self.hold == Some(Hold::StartTls),
+            Pending::Auth => self.auth_in_progress,
+            _ => false,
+        })
+    }
+
+    /// The first `n` pending commands' replies were lost in a hole.
+    fn drop_pending(&mut self, n: usize) {
+        for _ in 0..n {
+            if self.pending.pop_front().is_none() {
+                return;
+            }
+            bump(&mut self.summary.replies_lost_in_gap);
+            // It was among those pending when the last hole was found.
+            if let Some(waiting) = &mut self.gap_pending {
+                *waiting = waiting.saturating_sub(1);
+            }
+        }
     }
 
     fn reply(&mut self, code: u16) {
@@ -1027,6 +1287,243 @@ mod tests {
         r.feed_server(b"221 bye\r\n");
         let s = r.finish();
         assert_eq!(s.messages, 1);
+        assert_eq!(s.unmatched_replies, 0);
+    }
+
+    /// One step of a dialogue whose server stream has holes.
+    #[derive(Clone, Copy)]
+    enum St<'a> {
+        C(&'a [u8]),
+        S(&'a [u8]),
+        /// Server bytes never seen: found when the client's next segment
+        /// acknowledges them, so before the client bytes that follow.
+        Hole(u64),
+    }
+
+    fn play_holes(steps: &[St]) -> SmtpSummary {
+        let mut r = SmtpReader::new();
+        for step in steps {
+            match *step {
+                St::C(b) => r.feed_client(b),
+                St::S(b) => r.feed_server(b),
+                St::Hole(n) => r.gap_server(n),
+            }
+        }
+        r.finish().clone()
+    }
+
+    /// A hole that ends at a line end (a lost segment of whole replies): the
+    /// reply after it is read, and the command whose reply the hole held is
+    /// dropped, so each later reply answers its own command.
+    #[test]
+    fn a_reply_after_a_hole_ending_at_a_line_end_is_read() {
+        use St::*;
+        let s = play_holes(&[
+            S(b"220 mx ESMTP\r\n"),
+            C(b"EHLO h\r\n"),
+            S(b"250 mx\r\n"),
+            C(b"MAIL FROM:<a@b>\r\n"),
+            Hole(14), // "250 2.1.0 Ok\r\n"
+            C(b"RCPT TO:<x@d>\r\n"),
+            S(b"550 5.1.1 <x@d>: User unknown\r\n"),
+            C(b"RCPT TO:<c@d>\r\n"),
+            S(b"250 2.1.5 Ok\r\n"),
+            C(b"DATA\r\n"),
+            S(b"354 go ahead\r\n"),
+            C(b"Subject: x\r\n\r\nhi\r\n.\r\n"),
+            S(b"250 2.0.0 Ok: queued\r\n"),
+            C(b"QUIT\r\n"),
+            S(b"221 bye\r\n"),
+        ]);
+        // Before: the line after the hole was dropped and every later
+        // reply answered the command before its own (no message).
+        assert_eq!(
+            (s.transactions, s.rcpt_accepted, s.rcpt_rejected, s.messages),
+            (1, 1, 1, 1),
+            "{s:?}"
+        );
+        assert_eq!(
+            (
+                s.resynced_after_gap,
+                s.gap_tails_dropped,
+                s.replies_lost_in_gap
+            ),
+            (1, 0, 1)
+        );
+        assert_eq!(s.unmatched_replies, 0);
+    }
+
+    /// A hole that ends inside a line: the line's tail is dropped, not read
+    /// as a reply; the next whole line is.
+    #[test]
+    fn the_tail_of_a_line_a_hole_cut_is_dropped() {
+        use St::*;
+        let s = play_holes(&[
+            S(b"220 mx ESMTP\r\n"),
+            C(b"HELO h\r\n"),
+            S(b"250 mx\r\n"),
+            C(b"MAIL FROM:<a@b>\r\n"),
+            // "250 2.1.0 Sender <a@b> ok\r\n": the first 12 bytes lost.
+            Hole(12),
+            C(b"RCPT TO:<x@d>\r\n"),
+            S(b"ender <a@b> ok\r\n550 5.1.1 <x@d>: User unknown\r\n"),
+            C(b"RCPT TO:<c@d>\r\n"),
+            S(b"250 2.1.5 Ok\r\n"),
+            C(b"DATA\r\n"),
+            S(b"354 go ahead\r\n"),
+            C(b"hi\r\n.\r\n"),
+            S(b"250 queued\r\n"),
+        ]);
+        assert_eq!(
+            (s.rcpt_accepted, s.rcpt_rejected, s.messages),
+            (1, 1, 1),
+            "{s:?}"
+        );
+        assert_eq!(
+            (s.resynced_after_gap, s.gap_tails_dropped, s.bad_lines),
+            (0, 1, 0)
+        );
+        // Digits at the start of a tail are not enough: "5.1.1 ..." is no reply.
+        let mut r = SmtpReader::new();
+        r.feed_server(b"220 mx\r\n");
+        r.gap_server(4);
+        r.feed_server(b"5.1.1 <x@d>: unknown\r\n421 closing\r\n");
+        let t = r.summary();
+        assert_eq!((t.gap_tails_dropped, t.bad_lines, t.replies), (1, 0, 2));
+        // A line that begins as a reply but is split after the hole is read
+        // once whole.
+        let mut r = SmtpReader::new();
+        r.feed_server(b"220 mx\r\n");
+        r.feed_client(b"HELO h\r\n");
+        r.gap_server(10);
+        r.feed_server(b"25");
+        r.feed_server(b"0 ok\r\n");
+        assert_eq!(r.summary().resynced_after_gap, 1);
+        assert_eq!(r.summary().replies, 2);
+    }
+
+    /// A hole that took the last line of a multi-line reply (to EHLO): the
+    /// client went on, so the reply ended in the hole.
+    #[test]
+    fn a_hole_that_took_the_end_of_a_multi_line_reply() {
+        use St::*;
+        let s = play_holes(&[
+            S(b"220 mx ESMTP\r\n"),
+            C(b"EHLO h\r\n"),
+            S(b"250-mx\r\n250-PIPELINING\r\n"),
+            Hole(14), // "250 8BITMIME\r\n"
+            C(b"MAIL FROM:<a@b>\r\n"),
+            S(b"250 2.1.0 Ok\r\n"),
+            C(b"RCPT TO:<c@d>\r\n"),
+            S(b"250 2.1.5 Ok\r\n"),
+        ]);
+        assert_eq!((s.transactions, s.rcpt_accepted), (1, 1), "{s:?}");
+        assert_eq!((s.unterminated_replies, s.replies_lost_in_gap), (1, 0));
+    }
+
+    /// What the client sent after a hole shows what the lost reply was.
+    #[test]
+    fn the_clients_next_bytes_tell_a_lost_reply() {
+        use St::*;
+        // A 354 lost: a body followed, so DATA got it; the reply after the
+        // body answers the body.
+        let s = play_holes(&[
+            S(b"220 mx\r\n"),
+            C(b"HELO h\r\n"),
+            S(b"250 mx\r\n"),
+            C(b"MAIL FROM:<a@b>\r\n"),
+            S(b"250 ok\r\n"),
+            C(b"RCPT TO:<c@d>\r\n"),
+            S(b"250 ok\r\n"),
+            C(b"DATA\r\n"),
+            Hole(14), // "354 go ahead\r\n"
+            C(b"Subject: x\r\n\r\nhi\r\n.\r\n"),
+            S(b"250 queued\r\n"),
+            C(b"QUIT\r\n"),
+            S(b"221 bye\r\n"),
+        ]);
+        assert_eq!((s.messages, s.commands), (1, 5), "{s:?}");
+        assert_eq!((s.replies_lost_in_gap, s.unmatched_replies), (1, 0));
+        // A pipelined batch whose replies (354 included) were one lost
+        // segment, and QUIT sent right after the body's end.
+        let s = play_holes(&[
+            S(b"220 mx\r\n"),
+            C(b"EHLO h\r\n"),
+            S(b"250 PIPELINING\r\n"),
+            C(b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"),
+            Hole(30), // "250 ok\r\n250 ok\r\n354 go ahead\r\n"
+            C(b"hi\r\n.\r\nQUIT\r\n"),
+            S(b"250 queued\r\n221 bye\r\n"),
+        ]);
+        assert_eq!((s.messages, s.replies_lost_in_gap), (1, 3), "{s:?}");
+        // The 354 and the body's refusal both lost: the client sent its next
+        // MAIL after it had the refusal, so the 250 answers MAIL, not the body.
+        let s = play_holes(&[
+            S(b"220 mx\r\n"),
+            C(b"HELO h\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"),
+            S(b"250 mx\r\n250 ok\r\n250 ok\r\n"),
+            C(b"DATA\r\n"),
+            Hole(14), // "354 go ahead\r\n"
+            C(b"hi\r\n.\r\n"),
+            Hole(20), // "554 looks like spam\r\n"
+            C(b"MAIL FROM:<e@f>\r\n"),
+            S(b"250 2.1.0 Ok\r\n"),
+            C(b"RCPT TO:<g@h>\r\n"),
+            S(b"250 2.1.5 Ok\r\n"),
+        ]);
+        assert_eq!(
+            (s.messages, s.transactions, s.rcpt_accepted),
+            (0, 2, 2),
+            "{s:?}"
+        );
+        // STARTTLS's 220 lost: the client's TLS handshake shows it came.
+        let s = play_holes(&[
+            S(b"220 mx\r\n"),
+            C(b"EHLO h\r\n"),
+            S(b"250-mx\r\n250 STARTTLS\r\n"),
+            C(b"STARTTLS\r\n"),
+            Hole(14), // "220 go ahead\r\n"
+            C(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
+            S(b"\x16\x03\x03\x00\x4a\x02\x00\x00\x46\x03\x03\n250 ok\r\n"),
+        ]);
+        assert!(s.tls && s.tls_hidden, "{s:?}");
+        // AUTH's last reply lost: a line that is no SASL response is a command.
+        let s = play_holes(&[
+            S(b"220 mx\r\n"),
+            C(b"EHLO h\r\n"),
+            S(b"250 AUTH LOGIN\r\n"),
+            C(b"AUTH LOGIN\r\n"),
+            S(b"334 VXNlcm5hbWU6\r\n"),
+            C(b"dXNlcg==\r\n"),
+            S(b"334 UGFzc3dvcmQ6\r\n"),
+            C(b"cGFzcw==\r\n"),
+            Hole(16), // "235 2.7.0 Ok\r\n"
+            C(b"MAIL FROM:<a@b>\r\n"),
+            S(b"250 2.1.0 Ok\r\n"),
+            C(b"RCPT TO:<c@d>\r\n"),
+            S(b"250 2.1.5 Ok\r\n"),
+        ]);
+        assert!(s.auth);
+        assert_eq!((s.transactions, s.rcpt_accepted), (1, 1), "{s:?}");
+    }
+
+    /// A code that answers one kind of command only is not paired with
+    /// another after a hole: the reply to the body's end was lost and QUIT
+    /// followed it in the same write, so 221 is QUIT's, not a message.
+    #[test]
+    fn after_a_hole_221_answers_quit_only() {
+        use St::*;
+        let s = play_holes(&[
+            S(b"220 mx\r\n"),
+            C(b"HELO h\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"),
+            S(b"250 mx\r\n250 ok\r\n250 ok\r\n"),
+            C(b"DATA\r\n"),
+            S(b"354 go ahead\r\n"),
+            C(b"hi\r\n.\r\nQUIT\r\n"),
+            Hole(12), // "250 queued\r\n"
+            S(b"221 bye\r\n"),
+        ]);
+        assert_eq!((s.messages, s.replies_lost_in_gap), (0, 1), "{s:?}");
         assert_eq!(s.unmatched_replies, 0);
     }
 

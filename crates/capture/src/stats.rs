@@ -58,6 +58,13 @@ pub struct CaptureStats {
     /// Multi-line replies closed by the client's next command, their last
     /// line never seen.
     pub smtp_unterminated_replies: u64,
+    /// Server lines read after a hole in the server's stream because they
+    /// begin as a reply line (the hole ended at a line end).
+    pub smtp_resynced_after_gap: u64,
+    /// Server lines dropped after such a hole: the tail of a line it cut.
+    pub smtp_gap_tails_dropped: u64,
+    /// Commands whose replies were taken as lost in such a hole.
+    pub smtp_replies_lost_in_gap: u64,
     /// Out-of-order TCP segments dropped past the reassembly bound.
     pub segments_dropped: u64,
     /// Times a connection stopped waiting for the holes before its buffered
@@ -115,6 +122,9 @@ impl CaptureStats {
         self.smtp_unmatched_replies += other.smtp_unmatched_replies;
         self.smtp_bad_lines += other.smtp_bad_lines;
         self.smtp_unterminated_replies += other.smtp_unterminated_replies;
+        self.smtp_resynced_after_gap += other.smtp_resynced_after_gap;
+        self.smtp_gap_tails_dropped += other.smtp_gap_tails_dropped;
+        self.smtp_replies_lost_in_gap += other.smtp_replies_lost_in_gap;
         self.segments_dropped += other.segments_dropped;
         self.reorder_budget_flushes += other.reorder_budget_flushes;
         self.damage.extend(other.damage.iter().cloned());
@@ -157,11 +167,15 @@ impl fmt::Display for CaptureStats {
         writeln!(
             f,
             "  smtp: long_lines={} unmatched_replies={} bad_lines={} unterminated_replies={}; \
+             after server gaps: lines read={} tails dropped={} replies lost={}; \
              out-of-order segments dropped={}, waits given up for the reorder budget={}",
             self.smtp_long_lines,
             self.smtp_unmatched_replies,
             self.smtp_bad_lines,
             self.smtp_unterminated_replies,
+            self.smtp_resynced_after_gap,
+            self.smtp_gap_tails_dropped,
+            self.smtp_replies_lost_in_gap,
             self.segments_dropped,
             self.reorder_budget_flushes
         )?;
