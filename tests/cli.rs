@@ -1221,81 +1221,38 @@ fn the_output_keeps_an_ordinary_mode() {
     assert_eq!(mode(&out), 0o640, "a replaced output");
 }
 
-/// ^C or SIGTERM during an ingest removes its hidden partial output and
-/// still ends the run as the signal does. The input is a FIFO nobody
-/// writes to, so the run waits in the middle, its partial file made.
-#[test]
-fn an_interrupted_ingest_leaves_no_partial_file() {
-    use std::os::unix::process::ExitStatusExt;
-    for signal in ["INT", "TERM"] {
-        let tmp = tempfile::tempdir().unwrap();
-        let fifo = tmp.path().join("input.pcap");
-        let made = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap();
-        assert!(made.success());
-        let out = tmp.path().join("out.parquet");
-        let mut child = common::op25b()
-            .arg("ingest")
-            .arg(&fifo)
-            .arg("-o")
-            .arg(&out)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let partial = || {
-            std::fs::read_dir(tmp.path())
-                .unwrap()
-                .filter_map(|e| e.ok())
-                .filter(|e| e.file_name().to_string_lossy().contains("op25b-partial"))
-                .count()
-        };
-        let waited = std::time::Instant::now();
-        while partial() == 0 && waited.elapsed() < std::time::Duration::from_secs(20) {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        assert_eq!(partial(), 1, "SIG{signal}: the partial file is made first");
-        let sent = std::process::Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let status = child.wait().unwrap();
-        let number = if signal == "INT" { 2 } else { 15 };
-        assert_eq!(status.signal(), Some(number), "SIG{signal}: {status:?}");
-        assert_eq!(partial(), 0, "SIG{signal}: the partial file is removed");
-        assert!(!out.exists(), "SIG{signal}: no output");
-    }
-}
-
-/// A SIGINT the caller ignores (a script's background job, `trap '' INT`)
-/// stays ignored: the run goes on; SIGTERM still ends it cleanly.
-#[test]
-fn an_ignored_sigint_stays_ignored() {
-    use std::os::unix::process::ExitStatusExt;
+/// An `op25b ingest` of a FIFO nobody writes to, so that it waits in the
+/// middle of its run, its partial output made (`wrap`: a bash command line
+/// around it, `$0` the binary, `$1` the input, `$2` the output). Returns the
+/// directory, the process and how many partial files the directory holds.
+fn waiting_ingest(
+    wrap: Option<&str>,
+) -> (tempfile::TempDir, std::process::Child, impl Fn() -> usize) {
     let tmp = tempfile::tempdir().unwrap();
     let fifo = tmp.path().join("input.pcap");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = tmp.path().join("out.parquet");
-    let mut child = std::process::Command::new("bash")
-        .arg("-c")
-        .arg("trap '' INT; exec \"$0\" ingest \"$1\" -o \"$2\"")
-        .arg(env!("CARGO_BIN_EXE_op25b"))
+    let made = std::process::Command::new("mkfifo")
         .arg(&fifo)
-        .arg(&out)
-        .stderr(std::process::Stdio::null())
-        .spawn()
+        .status()
         .unwrap();
-    let partial = || {
-        std::fs::read_dir(tmp.path())
+    assert!(made.success());
+    let out = tmp.path().join("out.parquet");
+    let mut cmd = match wrap {
+        Some(line) => {
+            let mut c = std::process::Command::new("bash");
+            c.arg("-c").arg(line).arg(env!("CARGO_BIN_EXE_op25b"));
+            c.arg(&fifo).arg(&out);
+            c
+        }
+        None => {
+            let mut c = common::op25b();
+            c.arg("ingest").arg(&fifo).arg("-o").arg(&out);
+            c
+        }
+    };
+    let child = cmd.stderr(std::process::Stdio::null()).spawn().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let partial = move || {
+        std::fs::read_dir(&dir)
             .unwrap()
             .filter_map(|e| e.ok())
             .filter(|e| e.file_name().to_string_lossy().contains("op25b-partial"))
@@ -1305,24 +1262,52 @@ fn an_ignored_sigint_stays_ignored() {
     while partial() == 0 && waited.elapsed() < std::time::Duration::from_secs(20) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert_eq!(partial(), 1);
-    let pid = child.id().to_string();
-    let kill = |signal: &str| {
-        let sent = std::process::Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(&pid)
-            .status()
-            .unwrap();
-        assert!(sent.success());
-    };
-    kill("INT");
+    assert_eq!(partial(), 1, "the partial file is made first");
+    (tmp, child, partial)
+}
+
+fn send(signal: &str, child: &std::process::Child) {
+    let sent = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// ^C or SIGTERM during an ingest removes its hidden partial output and
+/// still ends the run as the signal does.
+#[test]
+fn an_interrupted_ingest_leaves_no_partial_file() {
+    use std::os::unix::process::ExitStatusExt;
+    for (signal, number) in [("INT", 2), ("TERM", 15)] {
+        let (tmp, mut child, partial) = waiting_ingest(None);
+        send(signal, &child);
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(number), "SIG{signal}: {status:?}");
+        assert_eq!(partial(), 0, "SIG{signal}: the partial file is removed");
+        assert!(
+            !tmp.path().join("out.parquet").exists(),
+            "SIG{signal}: no output"
+        );
+    }
+}
+
+/// A SIGINT the caller ignores (a script's background job, `trap '' INT`)
+/// stays ignored: the run goes on; SIGTERM still ends it cleanly.
+#[test]
+fn an_ignored_sigint_stays_ignored() {
+    use std::os::unix::process::ExitStatusExt;
+    let wrap = "trap '' INT; exec \"$0\" ingest \"$1\" -o \"$2\"";
+    let (_tmp, mut child, partial) = waiting_ingest(Some(wrap));
+    send("INT", &child);
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(
         child.try_wait().unwrap().is_none(),
         "SIGINT was ignored by the caller"
     );
     assert_eq!(partial(), 1);
-    kill("TERM");
+    send("TERM", &child);
     let status = child.wait().unwrap();
     assert_eq!(status.signal(), Some(15), "{status:?}");
     assert_eq!(partial(), 0);

@@ -9,7 +9,6 @@ mod common;
 use op25b_core::SessionRecord;
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
-use std::path::Path;
 use std::time::Duration;
 
 type Key = (std::net::IpAddr, u16, std::net::IpAddr, u16);
@@ -24,18 +23,6 @@ fn by_key(records: &[SessionRecord]) -> BTreeMap<Key, (u64, u64, u64, u64)> {
             )
         })
         .collect()
-}
-
-fn datagrams_of(capture: &Path) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    op25b_capture::ingest(
-        &[capture.to_path_buf()],
-        &op25b_capture::CaptureOptions::default(),
-        &mut |_| {},
-        &mut |d| out.push(d.payload.to_vec()),
-    )
-    .unwrap();
-    out
 }
 
 /// Replays `datagrams` over loopback to a running `op25b collect`, stops it
@@ -86,7 +73,7 @@ fn collector_loses_nothing_it_received() {
     for file in ["before-netflow9.pcap", "before-ipfix.pcap"] {
         let offline = common::ingest(&dir, file, &[&dir.join(file)]);
         assert!(!offline.is_empty());
-        let datagrams = datagrams_of(&dir.join(file));
+        let datagrams = common::datagrams_of(&dir.join(file));
         let (stderr, live) = replay(&datagrams);
         assert!(
             stderr.contains(&format!("{} datagrams", datagrams.len())),
@@ -119,7 +106,7 @@ fn datagrams_lost_on_the_way_are_counted() {
         ("before-ipfix.pcap", "ipfix_records"),
         ("before-netflow9.pcap", "v9_datagrams"),
     ] {
-        let datagrams = datagrams_of(&dir.join(file));
+        let datagrams = common::datagrams_of(&dir.join(file));
         // What each datagram holds, read alone in order: data records, and
         // whether it carries templates (losing one would hold later data).
         let mut decoder = op25b_flow::FlowDecoder::new(op25b_flow::DecoderOptions::default());

@@ -110,14 +110,19 @@ pub fn ingest(dir: &Path, name: &str, inputs: &[&Path]) -> Vec<op25b_core::Sessi
     let mut records = Vec::new();
     op25b_store::read_sessions(&out, &mut |r| records.push(r)).unwrap();
     // Workers finish sessions in any order; compare in time order.
-    records.sort_by(|a, b| {
-        (a.start, a.client, a.client_port, a.server, a.server_port).cmp(&(
-            b.start,
-            b.client,
-            b.client_port,
-            b.server,
-            b.server_port,
-        ))
-    });
+    records.sort_by_key(|r| r.time_order());
     records
+}
+
+/// The NetFlow/IPFIX export datagrams in a capture, in capture order.
+pub fn datagrams_of(capture: &Path) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    op25b_capture::ingest(
+        &[capture.to_path_buf()],
+        &op25b_capture::CaptureOptions::default(),
+        &mut |_| {},
+        &mut |d| out.push(d.payload.to_vec()),
+    )
+    .unwrap();
+    out
 }

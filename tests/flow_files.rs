@@ -143,25 +143,12 @@ fn routers_files_of_the_same_hour_pair_like_one_stream() {
     );
 }
 
-/// The export datagrams of a capture, in capture order.
-fn datagrams(capture: &Path) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    op25b_capture::ingest(
-        &[capture.to_path_buf()],
-        &op25b_capture::CaptureOptions::default(),
-        &mut |_| {},
-        &mut |d| out.push(d.payload.to_vec()),
-    )
-    .unwrap();
-    out
-}
-
 #[test]
 fn raw_datagram_files_read_one_after_another_say_where_they_overlap() {
     let synth = common::synth("wakwak-2005", 7, 0.05, 1);
     let dir = tempfile::tempdir().unwrap();
     let capture = synth.join("before-netflow5.pcap");
-    let all = datagrams(&capture);
+    let all = common::datagrams_of(&capture);
     assert!(all.len() > 20, "{} datagrams", all.len());
     let (first, second) = all.split_at(all.len() / 2);
     let rotated = dir.path().join("rotated");

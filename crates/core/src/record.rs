@@ -194,6 +194,18 @@ pub struct SessionRecord {
 }
 
 impl SessionRecord {
+    /// The order records are emitted and compared in: by start, then by
+    /// connection, so that equal starts still order the same every run.
+    pub fn time_order(&self) -> (i64, IpAddr, u16, IpAddr, u16) {
+        (
+            self.start,
+            self.client,
+            self.client_port,
+            self.server,
+            self.server_port,
+        )
+    }
+
     /// An empty record for a connection, to be filled in by a source.
     pub fn new(
         source: Source,

@@ -732,16 +732,7 @@ impl SessionPairer {
             .map(|(k, _)| *k)
             .collect();
         let mut batch: Vec<Open> = keys.iter().filter_map(|k| self.open.remove(k)).collect();
-        batch.sort_by(|a, b| {
-            let (a, b) = (&a.now.rec, &b.now.rec);
-            (a.start, a.client, a.client_port, a.server, a.server_port).cmp(&(
-                b.start,
-                b.client,
-                b.client_port,
-                b.server,
-                b.server_port,
-            ))
-        });
+        batch.sort_by_key(|o| o.now.rec.time_order());
         let n = batch.len() as u64;
         for o in batch {
             self.emit(o, out);

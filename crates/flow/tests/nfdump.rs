@@ -212,19 +212,21 @@ fn detect_tells_corpus_files_apart() {
 
 /// A record line with header columns ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,ra:
 /// a flow of `router` starting `at` seconds into 2020 and lasting a second.
+/// `s` seconds into 2020 as nfdump prints it.
+fn clock(s: u32) -> String {
+    format!(
+        "2020-01-01 {:02}:{:02}:{:02}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
 fn timed_line(at: u32, sport: u16, router: &str) -> String {
-    let t = |s: u32| {
-        format!(
-            "2020-01-01 {:02}:{:02}:{:02}",
-            s / 3600,
-            s / 60 % 60,
-            s % 60
-        )
-    };
     format!(
         "{},{},1.000,10.0.0.1,10.0.0.2,{sport},25,TCP,...AP.SF,0,0,12,3000,{router}\n",
-        t(at),
-        t(at + 1)
+        clock(at),
+        clock(at + 1)
     )
 }
 
@@ -315,18 +317,10 @@ fn an_unreadable_file_among_merged_ones_stops_with_its_name_and_offset() {
 /// (a damaged time) at `stray` (its line among the records).
 fn two_routers_with_a_stray(dir: &Path, stray: Option<usize>) -> Vec<std::path::PathBuf> {
     let line = |at: u32, src: &str, sp: u16, dst: &str, dp: u16, router: &str| {
-        let t = |s: u32| {
-            format!(
-                "2020-01-01 {:02}:{:02}:{:02}",
-                s / 3600,
-                s / 60 % 60,
-                s % 60
-            )
-        };
         format!(
             "{},{},1.000,{src},{dst},{sp},{dp},TCP,...AP.SF,0,0,12,3000,{router}\n",
-            t(at),
-            t(at + 1)
+            clock(at),
+            clock(at + 1)
         )
     };
     let (mut a, mut b) = (TIMED_HEADER.to_string(), TIMED_HEADER.to_string());
