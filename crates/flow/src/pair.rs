@@ -163,8 +163,10 @@ struct Open {
 }
 
 /// Where a flow was metered: an exporter and its observation domain, in one
-/// export format. Routers that export both ingress and egress, or an access
-/// router and the border both exporting, meter the same packets twice.
+/// export format. An access router and the border both exporting, or line
+/// cards exporting under their own domains, meter the same packets twice;
+/// ingress and egress export under one domain are one point here (the
+/// flow direction field is not read).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Point {
     exporter: IpAddr,
