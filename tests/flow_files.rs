@@ -88,11 +88,14 @@ fn routers_files_of_the_same_hour_pair_like_one_stream() {
     assert!(reference.len() > 100, "{} sessions", reference.len());
 
     // Router A meters what goes to an SMTP port, router B the replies
-    // (asymmetric routing); then both meter everything (ingress and egress
-    // export). Each router's files rotate every five minutes.
+    // (asymmetric routing); then both meter everything (an access router
+    // and the border); then router A meters everything twice, on the way
+    // in and on the way out (ingress and egress export, nfdump's `dir`).
+    // Each router's files rotate every five minutes.
     let asymmetric = dir.join("asymmetric");
     let twice = dir.join("twice");
-    for d in [&asymmetric, &twice] {
+    let both_ways = dir.join("ingress-and-egress");
+    for d in [&asymmetric, &twice, &both_ways] {
         std::fs::create_dir_all(d).unwrap();
     }
     for period in &periods {
@@ -101,8 +104,9 @@ fn routers_files_of_the_same_hour_pair_like_one_stream() {
         let header = lines.next().expect("a header line");
         let names: Vec<&str> = header.split(',').collect();
         let at = |name: &str| names.iter().position(|n| *n == name).unwrap();
-        let (dp, ra) = (at("dp"), at("ra"));
+        let (dp, ra, flow_dir) = (at("dp"), at("ra"), at("dir"));
         let stamp = period.file_name().unwrap().to_string_lossy().into_owned();
+        let mut in_and_out = format!("{header}\n");
         let mut files: [String; 4] = Default::default();
         for f in &mut files {
             *f = format!("{header}\n");
@@ -121,7 +125,13 @@ fn routers_files_of_the_same_hour_pair_like_one_stream() {
                 }
                 files[2 + i].push_str(&row);
             }
+            fields[ra] = "192.0.2.1";
+            for metered in ["0", "1"] {
+                fields[flow_dir] = metered;
+                in_and_out.push_str(&(fields.join(",") + "\n"));
+            }
         }
+        std::fs::write(both_ways.join(format!("router0-{stamp}.csv")), in_and_out).unwrap();
         for (i, text) in files.iter().enumerate() {
             let (d, router) = if i < 2 {
                 (&asymmetric, i)
@@ -140,6 +150,11 @@ fn routers_files_of_the_same_hour_pair_like_one_stream() {
         sessions(&dir, "twice-sessions", &[&twice]),
         reference,
         "every packet metered by both routers"
+    );
+    assert_eq!(
+        sessions(&dir, "ingress-and-egress-sessions", &[&both_ways]),
+        reference,
+        "every packet metered on the way in and on the way out"
     );
 }
 

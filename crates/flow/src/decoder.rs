@@ -221,6 +221,7 @@ pub(crate) struct Acc {
     sampling_population: Option<u64>,
     sampler_id: Option<u64>,
     system_init_ms: Option<u64>,
+    direction: Option<u8>,
 }
 
 #[inline]
@@ -290,6 +291,9 @@ impl Acc {
                 self.protocol.get_or_insert(be_uint(b) as u8);
             }
             Kind::TcpFlags => self.tcp_flags |= be_uint(b) as u8,
+            Kind::Direction => {
+                self.direction.get_or_insert(be_uint(b) as u8);
+            }
             Kind::RevTcpFlags => self.rev_tcp_flags |= be_uint(b) as u8,
             Kind::Octets(p) => best(&mut self.octets, be_uint(b), p),
             Kind::Packets(p) => best(&mut self.packets, be_uint(b), p),
@@ -625,6 +629,7 @@ impl FlowDecoder {
                 source: Source::Netflow5,
                 exporter,
                 domain: u32::from(engine),
+                direction: None,
                 rev_packets: 0,
                 rev_bytes: 0,
                 rev_tcp_flags: 0,
@@ -1066,6 +1071,7 @@ impl FlowDecoder {
                 },
                 exporter: ctx.exporter,
                 domain: ctx.domain,
+                direction: acc.direction,
                 rev_packets: acc.rev_packets.0,
                 rev_bytes: acc.rev_octets.0,
                 rev_tcp_flags: acc.rev_tcp_flags,
@@ -1122,6 +1128,7 @@ impl FlowDecoder {
                     source,
                     exporter: ctx.exporter,
                     domain: ctx.domain,
+                    direction: plan.direction.map(|a| a.uint(rec) as u8),
                     rev_packets: get_counter(plan.rev_packets),
                     rev_bytes: get_counter(plan.rev_octets),
                     rev_tcp_flags: get(plan.rev_tcp_flags) as u8,

@@ -56,6 +56,9 @@ pub struct FlowRecord {
     /// Where on the exporter: v5 engine type and ID (as one number), v9
     /// source ID, IPFIX observation domain ID; 0 for nfdump CSV.
     pub domain: u32,
+    /// Where the exporter metered it (flowDirection, IE 61; nfdump `dir`):
+    /// 0 ingress, 1 egress; `None` where the export does not say.
+    pub direction: Option<u8>,
     /// Reverse direction counts of a biflow (RFC 5103, or NSEL/nfdump out
     /// counts); zero for one-way flows.
     pub rev_packets: u64,

@@ -4,7 +4,8 @@
 //! without one (`-q`) the nfdump 1.7 fixed order is used: ts, te, td, sa, da,
 //! sp, dp, pr, flg, fwd, stos, ipkt, ibyt, opkt, obyt, ... and `ra` (the
 //! exporter) 45th. `ipkt`/`ibyt` become the flow's counts, `opkt`/`obyt` (NSEL
-//! and biflow exporters) its reverse counts.
+//! and biflow exporters) its reverse counts, `dir` (23rd) where the flow was
+//! metered (0 ingress, 1 egress).
 //!
 //! Times: nfdump prints local time without a zone; they are read as UTC (run
 //! nfdump with `TZ=UTC`). `ts` has whole seconds; the end is `ts + td` when
@@ -55,6 +56,7 @@ struct Columns {
     opkt: Option<usize>,
     obyt: Option<usize>,
     ra: Option<usize>,
+    dir: Option<usize>,
     needed: usize,
 }
 
@@ -73,6 +75,7 @@ const DEFAULT_COLUMNS: Columns = Columns {
     opkt: Some(13),
     obyt: Some(14),
     ra: Some(44),
+    dir: Some(22),
     needed: 13,
 };
 
@@ -95,6 +98,7 @@ impl Columns {
             opkt: at("opkt"),
             obyt: at("obyt"),
             ra: at("ra"),
+            dir: at("dir"),
             needed: 0,
         };
         let needed = [
@@ -228,6 +232,7 @@ fn parse_record(cols: &Columns, fields: &[&str], stats: &mut NfdumpStats) -> Opt
         source: Source::Nfdump,
         exporter,
         domain: 0,
+        direction: cols.dir.and_then(get).and_then(|s| s.parse().ok()),
         rev_packets: num(cols.opkt),
         rev_bytes: num(cols.obyt),
         rev_tcp_flags: 0,

@@ -14,9 +14,9 @@
 //!   SYN that way and ended (FIN or RST); otherwise the open session is
 //!   emitted and a new one begins (port reuse).
 //! - Metered twice: where a direction of a session comes from flows of two
-//!   points (exporter address, observation domain, export format: an access
-//!   router and the border, line cards under their own domains, v9 and
-//!   IPFIX of one router), both saw the same packets. Each point's counts,
+//!   points (exporter address, observation domain, direction metered, export
+//!   format: an access router and the border, ingress and egress export, v9
+//!   and IPFIX of one router), both saw the same packets. Each point's counts,
 //!   span and sampling are kept apart and the direction takes those of the
 //!   point with the finest sampling, then the most packets, instead of
 //!   their sum; flags are OR-ed; the session's times and sampling are those
@@ -162,16 +162,17 @@ struct Open {
     previous: Option<Box<Building>>,
 }
 
-/// Where a flow was metered: an exporter and its observation domain, in one
-/// export format. An access router and the border both exporting, or line
-/// cards exporting under their own domains, meter the same packets twice;
-/// ingress and egress export under one domain are one point here (the
-/// flow direction field is not read).
+/// Where a flow was metered: an exporter, its observation domain and the
+/// direction it metered in (ingress or egress, where the export says), in
+/// one export format. An access router and the border both exporting, line
+/// cards under their own domains, or one interface's ingress and another's
+/// egress export meter the same packets twice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Point {
     exporter: IpAddr,
     domain: u32,
     source: op25b_core::Source,
+    direction: Option<u8>,
 }
 
 impl Point {
@@ -180,6 +181,7 @@ impl Point {
             exporter: f.exporter,
             domain: f.domain,
             source: f.source,
+            direction: f.direction,
         }
     }
 }
@@ -921,6 +923,7 @@ mod tests {
             source: Source::Netflow9,
             exporter: "192.0.2.1".parse().unwrap(),
             domain: 0,
+            direction: None,
             rev_packets: 0,
             rev_bytes: 0,
             rev_tcp_flags: 0,

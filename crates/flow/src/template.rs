@@ -59,6 +59,8 @@ pub(crate) enum Kind {
     SamplerId,
     /// systemInitTimeMilliseconds (160).
     SystemInitMs,
+    /// flowDirection (61): 0 ingress, 1 egress.
+    Direction,
 }
 
 impl Kind {
@@ -104,6 +106,7 @@ impl Kind {
                 310 => Kind::SamplingPopulation,
                 48 | 302 => Kind::SamplerId,
                 160 => Kind::SystemInitMs,
+                61 => Kind::Direction,
                 _ => Kind::Skip,
             },
             PEN_REVERSE => match id {
@@ -242,6 +245,7 @@ pub(crate) struct Plan {
     pub rev_packets: Option<(At, u8)>,
     pub start: Option<TimeAt>,
     pub end: Option<TimeAt>,
+    pub direction: Option<At>,
 }
 
 impl Plan {
@@ -278,6 +282,7 @@ impl Plan {
                 Kind::SrcPort => first(&mut p.src_port, at),
                 Kind::DstPort => first(&mut p.dst_port, at),
                 Kind::Protocol => first(&mut p.protocol, at),
+                Kind::Direction => first(&mut p.direction, at),
                 // Flags are OR-ed over repeated fields: leave that to the steps.
                 Kind::TcpFlags if p.tcp_flags.is_some() => return None,
                 Kind::TcpFlags => p.tcp_flags = Some(at),

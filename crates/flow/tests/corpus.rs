@@ -540,3 +540,36 @@ fn pmacct_output_matches() {
         assert_eq!(got, want, "{pcap}: missing {missing:?} extra {extra:?}");
     }
 }
+
+/// flowDirection (61) as tshark shows it, for every corpus export that
+/// carries it and whose records tshark decoded as we do (v9 from Cisco,
+/// Huawei, H3C, Palo Alto, IPFIX from VMware): the same direction record
+/// by record. The
+/// pairer tells an interface's ingress export from another's egress export
+/// of the same packets by it.
+#[test]
+fn flow_directions_match_tshark() {
+    let Some(corpus) = common::corpus() else {
+        println!("skipped: corpus not found");
+        return;
+    };
+    let mut compared = 0;
+    for case in cases(&corpus) {
+        let reference = parse_tshark(&case.tshark);
+        if reference.flows.iter().all(|f| f.direction.is_none()) {
+            continue;
+        }
+        let ours = decode(&case).records;
+        if ours.len() != reference.flows.len() {
+            // Counts differ for reasons given in KNOWN_DIFFERENCES.
+            continue;
+        }
+        // Record by record, in the order both decode them.
+        let theirs: Vec<Option<u8>> = reference.flows.iter().map(|f| f.direction).collect();
+        let mine: Vec<Option<u8>> = ours.iter().map(|r| r.direction).collect();
+        assert_eq!(mine, theirs, "{}", case.name);
+        compared += theirs.iter().filter(|d| d.is_some()).count();
+    }
+    assert!(compared >= 200, "directions compared: {compared}");
+    println!("flow directions equal to tshark's on {compared} records");
+}

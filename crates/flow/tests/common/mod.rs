@@ -156,6 +156,8 @@ pub struct TsharkFlow {
     pub initiator_octets: Option<u64>,
     pub post_packets: Option<u64>,
     pub post_octets: Option<u64>,
+    /// flowDirection (61): "Ingress (0)", "Egress (1)".
+    pub direction: Option<u8>,
 }
 
 impl TsharkFlow {
@@ -248,6 +250,7 @@ pub fn parse_tshark(path: &Path) -> TsharkRef {
             "Permanent Octets" => f.total_octets = f.total_octets.or(num(value)),
             "Post Packets" => f.post_packets = f.post_packets.or(num(value)),
             "Post Octets" => f.post_octets = f.post_octets.or(num(value)),
+            "Direction" => f.direction = f.direction.or(num(value).map(|v| v as u8)),
             _ => {}
         }
     }
