@@ -127,6 +127,20 @@ impl Conn {
                 self.server_reset_before_data = true;
             }
             self.closed_at.get_or_insert(s.ts_us);
+            // Its acknowledgement still says what the peer had sent: bytes
+            // up to it the capture never held are a hole (a reply lost just
+            // before the client reset, say).
+            if ack && !self.smtp.is_stopped() {
+                let Conn {
+                    streams,
+                    smtp,
+                    told_midstream,
+                    ..
+                } = self;
+                streams[1 - dir].acked(s.ack, &mut |c| {
+                    deliver(smtp, told_midstream, 1 - dir, c, false)
+                });
+            }
             return;
         }
         if s.payload_len > 0 {
@@ -562,6 +576,42 @@ mod tests {
         // Every hole is a gap, given up early or at the end.
         assert!(records.iter().all(|r| r.gaps));
         assert_eq!(table.stats.sessions_with_gaps, 50);
+    }
+
+    #[test]
+    fn a_reset_acknowledging_bytes_never_captured_marks_the_hole() {
+        let client = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1));
+        let server = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 25));
+        let seg = |ts: i64, from_client: bool, seq: u32, ack: u32, flags: u8, len: u32| Segment {
+            ts_us: ts,
+            src: if from_client { client } else { server },
+            dst: if from_client { server } else { client },
+            src_port: if from_client { 40_000 } else { 25 },
+            dst_port: if from_client { 25 } else { 40_000 },
+            ip_len: 40 + len,
+            seq,
+            ack,
+            flags,
+            payload_len: len,
+        };
+        let (syn, ack, rst) = (tcp_flags::SYN, tcp_flags::ACK, tcp_flags::RST);
+        let mut table = SessionTable::new(&[25], 300_000_000, 1000);
+        let mut records = Vec::new();
+        let mut emit = |r| records.push(r);
+        table.segment(&seg(0, true, 1000, 0, syn, 0), &[], &mut emit);
+        table.segment(&seg(1, false, 5000, 1001, syn | ack, 0), &[], &mut emit);
+        table.segment(&seg(2, true, 1001, 5001, ack, 0), &[], &mut emit);
+        let greeting = b"220 mx.example ESMTP\r\n";
+        let n = greeting.len() as u32;
+        table.segment(&seg(3, false, 5001, 1001, ack, n), greeting, &mut emit);
+        // The server's next 30 bytes were not captured; the client resets,
+        // acknowledging them.
+        let past = 5001 + n + 30;
+        table.segment(&seg(4, true, 1001, past, rst | ack, 0), &[], &mut emit);
+        table.finish(&mut emit);
+        assert_eq!(records.len(), 1);
+        assert!(records[0].gaps, "{:?}", records[0]);
+        assert_eq!(records[0].outcome, op25b_core::Outcome::Partial);
     }
 
     #[test]
