@@ -279,6 +279,7 @@ impl Conn {
         stats.smtp_unterminated_replies += u64::from(summary.unterminated_replies);
         stats.smtp_resynced_after_gap += u64::from(summary.resynced_after_gap);
         stats.smtp_gap_tails_dropped += u64::from(summary.gap_tails_dropped);
+        stats.smtp_cut_lines_read += u64::from(summary.cut_lines_read);
         stats.smtp_replies_lost_in_gap += u64::from(summary.replies_lost_in_gap);
         *stats.sessions.entry(r.outcome.as_str()).or_insert(0) += 1;
         r

@@ -45,6 +45,13 @@
 //!   SASL response (base64 or "*") is a command: the reply that ended AUTH
 //!   was in the hole.
 //!
+//! In the client's stream, a line after a hole that begins with a command
+//! verb is read the same way. A line a hole cut keeps what its start holds:
+//! a command its verb (so that its reply answers it), a greeting its code;
+//! later replies cut short are not read, since on captures cut to a few
+//! bytes a packet they paired refusals with the wrong commands (counted
+//! `cut_lines_read`).
+//!
 //! Not told: replies to pipelined commands of which the hole held only the
 //! first ones (a batch's replies over several segments, one lost) are
 //! paired from the first command on, so the counts around them shift by
@@ -104,11 +111,14 @@ pub struct SmtpSummary {
     pub unterminated_replies: u32,
     /// Commands dropped because [`MAX_PENDING`] were waiting.
     pub pending_overflow: u32,
-    /// Server lines read after a hole in the server's stream because they
-    /// begin as a reply line (the hole ended at a line end).
+    /// Lines read after a hole because they begin as a reply line (server)
+    /// or with a command verb (client): the hole ended at a line end.
     pub resynced_after_gap: u32,
-    /// Server lines dropped after a hole: the tail of a line the hole cut.
+    /// Lines dropped after a hole: the tail of a line the hole cut.
     pub gap_tails_dropped: u32,
+    /// Lines a hole cut (a snaplen, a lost segment) whose start holds what
+    /// matters, read: a command naming its verb, a greeting its code.
+    pub cut_lines_read: u32,
     /// Commands whose replies the reader took as lost in a hole in the
     /// server's stream (not counted either way).
     pub replies_lost_in_gap: u32,
@@ -172,6 +182,56 @@ fn starts_reply(line: &[u8]) -> bool {
         }
         _ => false,
     }
+}
+
+/// The start of a line cut short that begins as a reply: three digits,
+/// the first 2 to 5, then a space or '-' (a line cut right after its code
+/// cannot tell a last line from a continuation: not read).
+fn starts_reply_prefix(line: &[u8]) -> bool {
+    matches!(line, [a, b, c, b' ' | b'-', ..]
+        if (b'2'..=b'5').contains(a) && b.is_ascii_digit() && c.is_ascii_digit())
+}
+
+/// The start of a command line cut short that names its verb: 4 to 8
+/// letters and a space (MAIL, RCPT, EHLO, AUTH...). Not BDAT, whose chunk
+/// size the cut may have shortened.
+fn names_verb(line: &[u8]) -> bool {
+    let verb_len = line.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    (4..=8).contains(&verb_len)
+        && line.get(verb_len) == Some(&b' ')
+        && !line
+            .get(..verb_len)
+            .is_some_and(|verb| verb.eq_ignore_ascii_case(b"BDAT"))
+}
+
+/// A line that begins with an SMTP command verb (RFC 5321, 3030, 3207,
+/// 4954), then a space or the line end: after a hole, not the tail of the
+/// line the hole cut (tails are addresses, parameters, base64).
+fn starts_command(line: &[u8]) -> bool {
+    const VERBS: [&[u8]; 15] = [
+        b"HELO",
+        b"EHLO",
+        b"MAIL",
+        b"RCPT",
+        b"DATA",
+        b"BDAT",
+        b"QUIT",
+        b"RSET",
+        b"NOOP",
+        b"VRFY",
+        b"EXPN",
+        b"HELP",
+        b"AUTH",
+        b"STARTTLS",
+        b"ETRN",
+    ];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let verb_len = line.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    let Some(verb) = line.get(..verb_len) else {
+        return false;
+    };
+    VERBS.iter().any(|v| verb.eq_ignore_ascii_case(v))
+        && matches!(line.get(verb_len), None | Some(b' '))
 }
 
 /// A SASL response line (RFC 4954 4): base64, or "*" to cancel.
@@ -389,6 +449,13 @@ impl SmtpReader {
                         }
                         if !line.damaged {
                             self.client_command(&line.buf);
+                        } else if !self.auth_in_progress && starts_command(&line.buf) {
+                            // Clients write whole commands: after a hole, a
+                            // line that begins with a command verb is one.
+                            bump(&mut self.summary.resynced_after_gap);
+                            self.client_command(&line.buf);
+                        } else {
+                            bump(&mut self.summary.gap_tails_dropped);
                         }
                         line.clear();
                         self.client_line = line;
@@ -459,6 +526,18 @@ impl SmtpReader {
         }
         match self.mode {
             ClientMode::Command => {
+                // The start of a command the hole cut names its verb (a
+                // snaplen cuts "RCPT TO:<someone@..." after a few bytes):
+                // read it, so that its reply answers it and not the next.
+                if !self.client_line.damaged
+                    && !self.auth_in_progress
+                    && names_verb(&self.client_line.buf)
+                {
+                    let line = std::mem::take(&mut self.client_line);
+                    bump(&mut self.summary.cut_lines_read);
+                    self.client_command(&line.buf);
+                    self.client_line = line;
+                }
                 self.client_line.clear();
                 self.client_line.damaged = true;
             }
@@ -483,6 +562,20 @@ impl SmtpReader {
     /// it begins as a reply, and the commands pending now are those whose
     /// replies the hole may hold (see the module documentation).
     pub fn gap_server(&mut self, _len: u64) {
+        // A greeting cut by the hole (a snaplen cuts "220 mx.example ESMTP"
+        // after a few bytes) still shows its code: read it. Not later
+        // replies: on captures cut to 36 bytes a payload, reading those
+        // paired refusals with the wrong commands and counted 39 messages
+        // of 2 311 sessions that were never accepted.
+        if self.expect_greeting
+            && !self.server_line.damaged
+            && starts_reply_prefix(&self.server_line.buf)
+        {
+            let line = std::mem::take(&mut self.server_line);
+            bump(&mut self.summary.cut_lines_read);
+            self.server_reply_line(&line.buf);
+            self.server_line = line;
+        }
         self.server_line.clear();
         self.server_line.damaged = true;
         self.gap_pending = Some(self.pending.len());
@@ -1310,6 +1403,43 @@ mod tests {
             }
         }
         r.finish().clone()
+    }
+
+    /// Lines cut by a hole (a snaplen, the rest of the segment lost): a
+    /// command still names its verb, so its reply answers it and not the
+    /// next; a greeting still shows its code. A cut shorter than that is
+    /// not read.
+    #[test]
+    fn lines_cut_short_by_a_hole_keep_their_verb_or_greeting_code() {
+        let mut r = SmtpReader::new();
+        r.feed_server(b"220 mx.exa");
+        r.gap_server(30);
+        r.feed_client(b"EHLO a\r\n");
+        r.feed_server(b"250 mx\r\n");
+        r.feed_client(b"MAIL FROM:<a@b>\r\n");
+        r.feed_server(b"250 2.1.0 Ok\r\n");
+        r.feed_client(b"RCPT TO:<some");
+        r.gap_client(20);
+        r.feed_server(b"550 5.1.1 unknown user\r\n");
+        r.feed_client(b"QUIT\r\n");
+        r.feed_server(b"221 2.0.0 Bye\r\n");
+        let s = r.finish().clone();
+        assert_eq!((s.greeting_code, s.rcpt_rejected), (220, 1), "{s:?}");
+        assert_eq!((s.cut_lines_read, s.unmatched_replies), (2, 0), "{s:?}");
+
+        let mut r = SmtpReader::new();
+        r.feed_server(b"220 mx ESMTP\r\n");
+        r.feed_client(b"RC");
+        r.gap_client(20);
+        r.feed_server(b"550 5.1.1 unknown user\r\n");
+        assert_eq!(
+            (r.summary().cut_lines_read, r.summary().rcpt_rejected),
+            (0, 0)
+        );
+        // BDAT's chunk size may be what the cut shortened: not read.
+        assert!(!names_verb(b"BDAT 10"));
+        assert!(names_verb(b"MAIL FROM:<"));
+        assert!(!starts_reply_prefix(b"22"));
     }
 
     /// A hole that ends at a line end (a lost segment of whole replies): the

@@ -63,6 +63,8 @@ pub struct CaptureStats {
     pub smtp_resynced_after_gap: u64,
     /// Server lines dropped after such a hole: the tail of a line it cut.
     pub smtp_gap_tails_dropped: u64,
+    /// Lines a hole cut, read for the reply code or the verb they began with.
+    pub smtp_cut_lines_read: u64,
     /// Commands whose replies were taken as lost in such a hole.
     pub smtp_replies_lost_in_gap: u64,
     /// Out-of-order TCP segments dropped past the reassembly bound.
@@ -124,6 +126,7 @@ impl CaptureStats {
         self.smtp_unterminated_replies += other.smtp_unterminated_replies;
         self.smtp_resynced_after_gap += other.smtp_resynced_after_gap;
         self.smtp_gap_tails_dropped += other.smtp_gap_tails_dropped;
+        self.smtp_cut_lines_read += other.smtp_cut_lines_read;
         self.smtp_replies_lost_in_gap += other.smtp_replies_lost_in_gap;
         self.segments_dropped += other.segments_dropped;
         self.reorder_budget_flushes += other.reorder_budget_flushes;
@@ -167,7 +170,7 @@ impl fmt::Display for CaptureStats {
         writeln!(
             f,
             "  smtp: long_lines={} unmatched_replies={} bad_lines={} unterminated_replies={}; \
-             after server gaps: lines read={} tails dropped={} replies lost={}; \
+             after server gaps: lines read={} tails dropped={} cut lines read={} replies lost={}; \
              out-of-order segments dropped={}, waits given up for the reorder budget={}",
             self.smtp_long_lines,
             self.smtp_unmatched_replies,
@@ -175,6 +178,7 @@ impl fmt::Display for CaptureStats {
             self.smtp_unterminated_replies,
             self.smtp_resynced_after_gap,
             self.smtp_gap_tails_dropped,
+            self.smtp_cut_lines_read,
             self.smtp_replies_lost_in_gap,
             self.segments_dropped,
             self.reorder_budget_flushes
