@@ -586,22 +586,33 @@ impl SessionPairer {
             Some(open) => {
                 self.stats.joined += 1;
                 open.clock = clock;
-                // Which of the two connections: a flow opening one (SYN)
-                // goes to the first its point has not yet metered that way,
-                // since a point meters each connection once and in order,
-                // whatever its clock says (a second point's clock can be
-                // off by more than the time between the connections). Other
-                // flows go to the connection whose start is nearer (not
-                // "began before it": two exporters' clocks may differ by
-                // more than a connection's first round trip).
+                // Which of the two connections: the one whose start is
+                // nearer, on the flow's point's clock (a point that metered
+                // a connection beside another shows how far its clock is off
+                // theirs: a second, more than the time between two
+                // connections). A SYN from a point that metered neither,
+                // where the starts do not tell by a second, goes to the
+                // first: each point meters the connections in order.
                 let to_earlier = match open.previous.as_ref() {
                     None => false,
-                    Some(earlier) if f.tcp_flags & tcp_flags::SYN != 0 => {
-                        !earlier.metered(point, c2s)
-                    }
                     Some(earlier) => {
-                        let distance = |start: i64| f.start_us.abs_diff(start);
-                        distance(earlier.rec.start) < distance(open.now.rec.start)
+                        let offset = earlier
+                            .clock_offset(point)
+                            .or_else(|| open.now.clock_offset(point))
+                            .unwrap_or(0);
+                        let at = f.start_us.saturating_sub(offset);
+                        let to_earlier = at.abs_diff(earlier.counted_start());
+                        let to_now = at.abs_diff(open.now.counted_start());
+                        let first_sighting =
+                            !earlier.metered_any(point) && !open.now.metered_any(point);
+                        if f.tcp_flags & tcp_flags::SYN != 0
+                            && first_sighting
+                            && to_earlier.abs_diff(to_now) < CLOCK_SKEW_US.unsigned_abs()
+                        {
+                            true
+                        } else {
+                            to_earlier < to_now
+                        }
                     }
                 };
                 match open.previous.as_mut() {
@@ -783,6 +794,11 @@ fn add(b: &mut Building, f: &FlowRecord, c2s: bool, point: u32) -> bool {
             continue;
         }
         let rec = &mut b.rec;
+        // Every point's flows keep the session open (joining, sweeps): one
+        // point may stop reporting while another goes on. The span recorded
+        // is the chosen points' (`Building::resolve`).
+        rec.start = rec.start.min(f.start_us);
+        rec.end = rec.end.max(flow_end(f));
         let (rec_packets, rec_bytes, rec_flags, slot) = if dir_c2s {
             (
                 &mut rec.packets_c2s,
@@ -805,11 +821,8 @@ fn add(b: &mut Building, f: &FlowRecord, c2s: bool, point: u32) -> bool {
             meter.add(point, f);
             *rec_packets = rec_packets.saturating_add(packets);
             *rec_bytes = rec_bytes.saturating_add(bytes);
-            // The session's span and sampling are those of what it counts:
-            // another point's clock (a second off, v9's whole seconds) must
-            // not stretch it, nor its sampling mark exact counts sampled.
-            rec.start = rec.start.min(f.start_us);
-            rec.end = rec.end.max(flow_end(f));
+            // The sampling of what it counts: another point's must not mark
+            // exact counts sampled.
             rec.sampling = rec.sampling.max(f.sampling);
             continue;
         }
@@ -842,6 +855,31 @@ fn add(b: &mut Building, f: &FlowRecord, c2s: bool, point: u32) -> bool {
 }
 
 impl Building {
+    /// Whether `point` metered either direction of this session.
+    fn metered_any(&self, point: u32) -> bool {
+        self.metered(point, true) || self.metered(point, false)
+    }
+
+    /// Where the counts this session holds begin: its first points' start.
+    fn counted_start(&self) -> i64 {
+        self.meters
+            .iter()
+            .filter(|m| m.point != NO_POINT)
+            .map(|m| m.start)
+            .min()
+            .unwrap_or(self.rec.start)
+    }
+
+    /// How far `point`'s clock is ahead of the first point's, where it
+    /// metered a direction of this session another point metered first.
+    fn clock_offset(&self, point: u32) -> Option<i64> {
+        let others = self.others.as_ref()?;
+        others.iter().find(|v| v.meter.point == point).map(|v| {
+            let first = &self.meters[usize::from(!v.c2s)];
+            v.meter.start.saturating_sub(first.start)
+        })
+    }
+
     /// Whether `point` metered the direction (`c2s` or not) of this session.
     fn metered(&self, point: u32, c2s: bool) -> bool {
         self.meters[usize::from(!c2s)].point == point
@@ -1461,6 +1499,114 @@ mod tests {
             let counts: Vec<_> = s.iter().map(|r| (r.packets_c2s, r.packets_s2c)).collect();
             assert_eq!(counts, [(10, 9), (10, 9)], "{s:?}");
         }
+    }
+
+    #[test]
+    fn second_review_cases_for_points() {
+        use tcp_flags::*;
+        let t = 1_700_000_000_000_000;
+        let span = |f: FlowRecord, from: i64, to: i64| FlowRecord {
+            start_us: t + from,
+            end_us: t + to,
+            ..f
+        };
+        // One exporter; a connection whose reply was never exported, then a
+        // second on the same port: the reply is the second one's.
+        let c2s = || {
+            flow(
+                "10.0.0.5",
+                40001,
+                "192.0.2.9",
+                25,
+                10,
+                900,
+                SYN | ACK | PSH | FIN,
+                t,
+            )
+        };
+        let s2c = || {
+            flow(
+                "192.0.2.9",
+                25,
+                "10.0.0.5",
+                40001,
+                9,
+                700,
+                SYN | ACK | PSH | FIN,
+                t,
+            )
+        };
+        let s = run(&[
+            span(c2s(), 0, 2_000_000),
+            span(c2s(), 5_000_000, 7_000_000),
+            span(s2c(), 5_000_000, 7_000_000),
+        ]);
+        let got: Vec<_> = s
+            .iter()
+            .map(|r| (r.start - t, r.packets_c2s, r.packets_s2c))
+            .collect();
+        assert_eq!(got, [(0, 10, 0), (5_000_000, 10, 9)], "{s:?}");
+
+        // Router B, sampling 1 in 10, exports its copy of the first five
+        // seconds first; router A meters all of it in 60 s cuts. One
+        // session, A's counts, though B stopped reporting.
+        let from = |exporter: &str, sampling: u32, f: FlowRecord| FlowRecord {
+            exporter: exporter.parse().unwrap(),
+            sampling,
+            ..f
+        };
+        let cut = |c2s: bool, i: i64| {
+            let f = if c2s {
+                flow(
+                    "10.0.0.6",
+                    40002,
+                    "192.0.2.9",
+                    25,
+                    100,
+                    90_000,
+                    ACK | PSH,
+                    t,
+                )
+            } else {
+                flow("192.0.2.9", 25, "10.0.0.6", 40002, 90, 7_000, ACK | PSH, t)
+            };
+            from(
+                "192.0.2.1",
+                1,
+                span(f, i * 60_000_000, (i + 1) * 60_000_000 - 1),
+            )
+        };
+        let mut flows = vec![
+            from(
+                "192.0.2.2",
+                10,
+                span(
+                    flow("10.0.0.6", 40002, "192.0.2.9", 25, 1, 60, SYN | ACK, t),
+                    0,
+                    5_000_000,
+                ),
+            ),
+            from(
+                "192.0.2.2",
+                10,
+                span(
+                    flow("192.0.2.9", 25, "10.0.0.6", 40002, 1, 60, SYN | ACK, t),
+                    0,
+                    5_000_000,
+                ),
+            ),
+        ];
+        for i in 0..4 {
+            flows.push(cut(true, i));
+            flows.push(cut(false, i));
+        }
+        let s = run(&flows);
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert_eq!(
+            (s[0].packets_c2s, s[0].packets_s2c, s[0].sampling),
+            (400, 360, 1)
+        );
+        assert_eq!((s[0].start - t, s[0].end - t), (0, 240_000_000 - 1));
     }
 
     #[test]
