@@ -12,7 +12,9 @@
 //! handed on; the files being read at once (those whose times overlap,
 //! rotated files of one router too where a flow of the next period ended
 //! before the last of the one before) are merged flow by flow by the latest
-//! flow end each has shown so far (ties: the file that begins first). That
+//! merge time each has shown so far (ties: the file that begins first): the
+//! time the collector received the flow (nfdump's `tr`, one clock for all
+//! routers) where that is within a day of its end, else its end. That
 //! key never goes back, and one flow more than a day ahead of it (a damaged
 //! time; the pairer drops it) does not move it: only a second such flow
 //! near the first confirms the file went on that far. Each file being read
@@ -30,7 +32,7 @@ use op25b_core::InputError;
 use crate::FlowRecord;
 // How far one flow may be ahead of its file's merge key before a second
 // flow must confirm the jump: the pairer's bound for an exporter's flows.
-use crate::nfdump::{NfdumpStats, head_flow_end, read_csv};
+use crate::nfdump::{NfdumpStats, head_flow_end, merge_time, read_csv};
 use crate::pair::EXPORTER_JUMP_US as JUMP_US;
 
 /// Flows per batch handed over from a file's thread (about 130 KiB); with
@@ -58,8 +60,9 @@ fn advance(latest: i64, begins: i64, ahead: Option<i64>, end: i64) -> (i64, Opti
 struct Lane<'s> {
     /// Its place in the order of first flows: breaks ties.
     order: usize,
-    batches: Receiver<Vec<FlowRecord>>,
-    batch: VecDeque<FlowRecord>,
+    /// Flows with the time each is merged by.
+    batches: Receiver<Vec<(i64, FlowRecord)>>,
+    batch: VecDeque<(i64, FlowRecord)>,
     /// The merge key: the latest flow end handed on from it (see
     /// [`advance`]), which never goes back whatever order the file keeps.
     latest: i64,
@@ -77,16 +80,8 @@ impl Lane<'_> {
     /// The merge key of its next flow; `None` once the file is over.
     fn head(&mut self) -> Option<i64> {
         loop {
-            if let Some(f) = self.batch.front() {
-                return Some(
-                    advance(
-                        self.latest,
-                        self.begins,
-                        self.ahead,
-                        f.end_us.max(f.start_us),
-                    )
-                    .0,
-                );
+            if let Some(&(at, _)) = self.batch.front() {
+                return Some(advance(self.latest, self.begins, self.ahead, at).0);
             }
             self.batch = self.batches.recv().ok()?.into();
         }
@@ -94,13 +89,8 @@ impl Lane<'_> {
 
     /// Its next flow, the key moved on.
     fn pop(&mut self) -> Option<FlowRecord> {
-        let f = self.batch.pop_front()?;
-        (self.latest, self.ahead) = advance(
-            self.latest,
-            self.begins,
-            self.ahead,
-            f.end_us.max(f.start_us),
-        );
+        let (at, f) = self.batch.pop_front()?;
+        (self.latest, self.ahead) = advance(self.latest, self.begins, self.ahead, at);
         Some(f)
     }
 }
@@ -111,11 +101,11 @@ fn start<'s>(
     begins: i64,
     path: &'s Path,
 ) -> Result<Lane<'s>, InputError> {
-    let (tx, rx) = sync_channel::<Vec<FlowRecord>>(1);
+    let (tx, rx) = sync_channel::<Vec<(i64, FlowRecord)>>(1);
     let reading = std::thread::Builder::new().spawn_scoped(scope, move || {
         let mut batch = Vec::with_capacity(BATCH);
-        let stats = read_csv(path, &mut |r| {
-            batch.push(r);
+        let stats = read_csv(path, &mut |r, received| {
+            batch.push((merge_time(&r, received), r));
             if batch.len() < BATCH {
                 return ControlFlow::Continue(());
             }

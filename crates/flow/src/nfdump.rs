@@ -57,6 +57,7 @@ struct Columns {
     obyt: Option<usize>,
     ra: Option<usize>,
     dir: Option<usize>,
+    tr: Option<usize>,
     needed: usize,
 }
 
@@ -76,6 +77,7 @@ const DEFAULT_COLUMNS: Columns = Columns {
     obyt: Some(14),
     ra: Some(44),
     dir: Some(22),
+    tr: Some(47),
     needed: 13,
 };
 
@@ -99,6 +101,7 @@ impl Columns {
             obyt: at("obyt"),
             ra: at("ra"),
             dir: at("dir"),
+            tr: at("tr"),
             needed: 0,
         };
         let needed = [
@@ -270,21 +273,34 @@ pub fn read_nfdump_csv(
     path: &Path,
     out: &mut dyn FnMut(FlowRecord),
 ) -> Result<NfdumpStats, InputError> {
-    read_csv(path, &mut |r| {
+    read_csv(path, &mut |r, _| {
         out(r);
         ControlFlow::Continue(())
     })
 }
 
+/// The time a flow is merged by: when the collector received it (nfdump's
+/// `tr`, one clock for every router) where that is within a day of the
+/// flow's end, else the flow's end (no `tr`; a file made from a capture
+/// long after the flows).
+pub(crate) fn merge_time(r: &FlowRecord, received: Option<i64>) -> i64 {
+    let end = r.end_us.max(r.start_us);
+    let day = crate::pair::EXPORTER_JUMP_US.unsigned_abs();
+    match received {
+        Some(t) if t.abs_diff(end) <= day => t,
+        _ => end,
+    }
+}
+
 /// Where an nfdump CSV file begins in time (`None`: it has no flows): the
-/// earliest end among its first 63 flows that is within a day of their
-/// median. Not the first flow's alone: one flow stamped 1970 or 2030 must
-/// not open the file with all the others or hold it back to the end.
+/// earliest [`merge_time`] among its first 63 flows that is within a day of
+/// their median. Not the first flow's alone: one flow stamped 1970 or 2030
+/// must not open the file with all the others or hold it back to the end.
 pub(crate) fn head_flow_end(path: &Path) -> Result<Option<i64>, InputError> {
     const HEAD: usize = 63;
     let mut ends = Vec::with_capacity(HEAD);
-    read_csv(path, &mut |r| {
-        ends.push(r.end_us.max(r.start_us));
+    read_csv(path, &mut |r, received| {
+        ends.push(merge_time(&r, received));
         if ends.len() < HEAD {
             ControlFlow::Continue(())
         } else {
@@ -300,9 +316,11 @@ pub(crate) fn head_flow_end(path: &Path) -> Result<Option<i64>, InputError> {
 }
 
 /// [`read_nfdump_csv`], stopping where `out` says.
+/// Each flow comes with the time the collector received it (`tr`), where
+/// the file has it.
 pub(crate) fn read_csv(
     path: &Path,
-    out: &mut dyn FnMut(FlowRecord) -> ControlFlow<()>,
+    out: &mut dyn FnMut(FlowRecord, Option<i64>) -> ControlFlow<()>,
 ) -> Result<NfdumpStats, InputError> {
     let file = File::open(path).map_err(|source| InputError::Io {
         path: path.to_path_buf(),
@@ -372,7 +390,11 @@ pub(crate) fn read_csv(
         match parse_record(&cols, &fields, &mut stats) {
             Some(r) => {
                 stats.records += 1;
-                if out(r).is_break() {
+                let received = cols
+                    .tr
+                    .and_then(|i| fields.get(i))
+                    .and_then(|t| parse_time(t));
+                if out(r, received).is_break() {
                     return Ok(stats);
                 }
             }

@@ -381,3 +381,75 @@ fn rotated_files_each_with_a_flow_from_1970_are_not_all_read_at_once() {
     // opened at once.
     assert_eq!(stats.files_merged, 0);
 }
+
+/// One collector's file holds router R1's client side and router R2's web
+/// flows, R2's clock ten minutes ahead; another file holds router R3's
+/// server side. Merged by the collector's receive time (`tr`), not by the
+/// routers' clocks, each connection is one session; by flow ends, R2's
+/// clock ran the first file ahead of the second.
+#[test]
+fn files_are_merged_by_the_collectors_receive_time() {
+    use op25b_flow::{PairerOptions, SessionPairer, read_nfdump_csvs};
+    let dir = tempfile::tempdir().unwrap();
+    let header = "ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,ra,tr\n";
+    let line = |at: u32, src: &str, sp: u16, dst: &str, dp: u16, router: &str, received: u32| {
+        format!(
+            "{},{},1.000,{src},{dst},{sp},{dp},TCP,...AP.SF,0,0,12,3000,{router},{}.000\n",
+            clock(at),
+            clock(at + 1),
+            clock(received)
+        )
+    };
+    let (mut x, mut y) = (header.to_string(), header.to_string());
+    for i in 0..3600u32 {
+        let port = 10_000 + i as u16;
+        x.push_str(&line(
+            i,
+            "10.0.0.1",
+            port,
+            "192.0.2.9",
+            25,
+            "192.0.2.1",
+            i + 2,
+        ));
+        // R2's clock is ten minutes ahead: its flows end "later".
+        x.push_str(&line(
+            i + 600,
+            "10.0.0.2",
+            port,
+            "198.51.100.1",
+            443,
+            "192.0.2.2",
+            i + 2,
+        ));
+        y.push_str(&line(
+            i,
+            "192.0.2.9",
+            25,
+            "10.0.0.1",
+            port,
+            "192.0.2.3",
+            i + 2,
+        ));
+    }
+    let files = [dir.path().join("x.csv"), dir.path().join("y.csv")];
+    std::fs::write(&files[0], &x).unwrap();
+    std::fs::write(&files[1], &y).unwrap();
+    let pair = |files: &[std::path::PathBuf]| {
+        let mut pairer = SessionPairer::new(&[25], PairerOptions::default());
+        let mut sessions = 0u32;
+        read_nfdump_csvs(files, &mut |f| pairer.push(&f, &mut |_| sessions += 1)).unwrap();
+        pairer.finish(&mut |_| sessions += 1);
+        sessions
+    };
+    assert_eq!(pair(&files), 3600);
+    // Without `tr` the flows' own times decide, and R2's clock wins.
+    let strip = |text: &str| {
+        text.lines()
+            .map(|l| l.rsplit_once(',').map_or(l, |(head, _)| head).to_string() + "\n")
+            .collect::<String>()
+    };
+    std::fs::write(&files[0], strip(&x)).unwrap();
+    std::fs::write(&files[1], strip(&y)).unwrap();
+    assert!(pair(&files) > 3600);
+}
