@@ -1312,3 +1312,34 @@ fn an_ignored_sigint_stays_ignored() {
     assert_eq!(status.signal(), Some(15), "{status:?}");
     assert_eq!(partial(), 0);
 }
+
+/// A pipe or FIFO as input is refused with its name: inputs are read more
+/// than once (the first bytes tell the format), and from a pipe those
+/// bytes were lost without a word (nfdump CSV through `<(cat ...)` gave
+/// 3 566 of 3 600 flows).
+#[test]
+fn a_pipe_as_input_is_refused_not_read_in_part() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("input.pcap");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let writer_path = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        // Blocks until ingest opens the FIFO; ingest may stop reading early.
+        if let Ok(mut w) = std::fs::OpenOptions::new().write(true).open(&writer_path) {
+            let _ = w.write_all(&[0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0]);
+        }
+    });
+    let o = common::run(&["ingest", fifo.to_str().unwrap(), "-o", "-"]);
+    writer.join().unwrap();
+    let err = common::stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("input.pcap: at byte offset 0: not a regular file"),
+        "{err}"
+    );
+}

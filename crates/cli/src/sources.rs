@@ -362,6 +362,17 @@ fn read_head(path: &Path) -> Result<Vec<u8>> {
 fn read_prefix(path: &Path, len: usize) -> Result<Vec<u8>> {
     let mut f =
         std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    // Inputs are opened more than once (their first bytes tell the format,
+    // nfdump files are merged by where they begin): from a pipe or a FIFO
+    // the bytes read first would be lost, silently.
+    if f.metadata().is_ok_and(|m| !m.file_type().is_file()) {
+        bail!(
+            "{}: at byte offset 0: not a regular file (a pipe, FIFO or device): op25b reads \
+             each input more than once, so what it read first would be lost; write it to a \
+             file first",
+            path.display()
+        );
+    }
     let mut head = vec![0u8; len];
     let mut n = 0;
     while n < head.len() {
