@@ -28,7 +28,8 @@
 //!   clock: routers without NTP are minutes apart, and one ahead must not
 //!   cut the sessions of one behind); above `max_open` sessions, the oldest
 //!   tenth is emitted early and counted as evicted. Emitted batches are
-//!   sorted by start.
+//!   sorted by start as paired (a session metered twice then takes its
+//!   chosen points' start, which may differ by their clocks).
 //!
 //! Outcome, first that applies (flows cannot show the SMTP dialogue, so
 //! nothing is ever `delivered`, `rejected` or `no_mail`):
