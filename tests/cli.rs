@@ -1221,6 +1221,17 @@ fn the_output_keeps_an_ordinary_mode() {
     assert_eq!(mode(&out), 0o640, "a replaced output");
 }
 
+/// A FIFO `input.pcap` made in `dir`.
+fn fifo_in(dir: &std::path::Path) -> std::path::PathBuf {
+    let fifo = dir.join("input.pcap");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    fifo
+}
+
 /// An `op25b ingest` of a FIFO nobody writes to, so that it waits in the
 /// middle of its run, its partial output made (`wrap`: a bash command line
 /// around it, `$0` the binary, `$1` the input, `$2` the output). Returns the
@@ -1229,12 +1240,7 @@ fn waiting_ingest(
     wrap: Option<&str>,
 ) -> (tempfile::TempDir, std::process::Child, impl Fn() -> usize) {
     let tmp = tempfile::tempdir().unwrap();
-    let fifo = tmp.path().join("input.pcap");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    let fifo = fifo_in(tmp.path());
     let out = tmp.path().join("out.parquet");
     let mut cmd = match wrap {
         Some(line) => {
@@ -1320,12 +1326,7 @@ fn an_ignored_sigint_stays_ignored() {
 #[test]
 fn a_pipe_as_input_is_refused_not_read_in_part() {
     let tmp = tempfile::tempdir().unwrap();
-    let fifo = tmp.path().join("input.pcap");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    let fifo = fifo_in(tmp.path());
     let writer_path = fifo.clone();
     let writer = std::thread::spawn(move || {
         use std::io::Write;

@@ -527,12 +527,20 @@ mod tests {
     use super::*;
     use std::net::Ipv4Addr;
 
-    /// Connection `i`: handshake, then 200 client bytes 100 bytes past
-    /// where the stream stands (the segment before them was lost).
-    fn lossy_connection(table: &mut SessionTable, i: u16, out: &mut Vec<SessionRecord>) {
+    /// A segment of connection `i` (client 198.18.0.1:40000+i, server
+    /// 203.0.113.25:25) with `len` payload bytes.
+    fn segment_of(
+        i: u16,
+        ts: i64,
+        from_client: bool,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        len: u32,
+    ) -> Segment {
         let client = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1));
         let server = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 25));
-        let seg = |ts: i64, from_client: bool, seq: u32, ack: u32, flags: u8, len: u32| Segment {
+        Segment {
             ts_us: ts,
             src: if from_client { client } else { server },
             dst: if from_client { server } else { client },
@@ -543,6 +551,14 @@ mod tests {
             ack,
             flags,
             payload_len: len,
+        }
+    }
+
+    /// Connection `i`: handshake, then 200 client bytes 100 bytes past
+    /// where the stream stands (the segment before them was lost).
+    fn lossy_connection(table: &mut SessionTable, i: u16, out: &mut Vec<SessionRecord>) {
+        let seg = |ts, from_client, seq, ack, flags, len| {
+            segment_of(i, ts, from_client, seq, ack, flags, len)
         };
         let ts = i64::from(i) * 1000;
         let mut emit = |r| out.push(r);
@@ -581,19 +597,8 @@ mod tests {
 
     #[test]
     fn a_reset_acknowledging_bytes_never_captured_marks_the_hole() {
-        let client = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1));
-        let server = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 25));
-        let seg = |ts: i64, from_client: bool, seq: u32, ack: u32, flags: u8, len: u32| Segment {
-            ts_us: ts,
-            src: if from_client { client } else { server },
-            dst: if from_client { server } else { client },
-            src_port: if from_client { 40_000 } else { 25 },
-            dst_port: if from_client { 25 } else { 40_000 },
-            ip_len: 40 + len,
-            seq,
-            ack,
-            flags,
-            payload_len: len,
+        let seg = |ts, from_client, seq, ack, flags, len| {
+            segment_of(0, ts, from_client, seq, ack, flags, len)
         };
         let (syn, ack, rst) = (tcp_flags::SYN, tcp_flags::ACK, tcp_flags::RST);
         let mut table = SessionTable::new(&[25], 300_000_000, 1000);
