@@ -1344,3 +1344,18 @@ fn a_pipe_as_input_is_refused_not_read_in_part() {
         "{err}"
     );
 }
+
+/// A FIFO found while walking a directory is skipped and listed, not
+/// waited on: the captures beside it are read.
+#[test]
+fn a_fifo_in_an_input_directory_is_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let _fifo = fifo_in(tmp.path());
+    let dir = common::synth("wakwak-2005", 9, 0.05, 1);
+    std::fs::copy(dir.join("before.pcap"), tmp.path().join("a.pcap")).unwrap();
+    let o = common::run(&["ingest", tmp.path().to_str().unwrap(), "-o", "-", "-q"]);
+    let err = common::stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("input.pcap"), "listed as skipped: {err}");
+    assert!(String::from_utf8_lossy(&o.stdout).lines().count() > 10);
+}

@@ -438,6 +438,13 @@ pub fn read_inputs(
             summary.output_left_out = Some(path);
             continue;
         }
+        // A FIFO or device found in a directory is not read (opening a FIFO
+        // would wait for a writer): skipped and listed like other files
+        // that are not inputs.
+        if walked.contains(&path) && std::fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
+            summary.unrecognised_files.push(path);
+            continue;
+        }
         let head = read_head(&path)?;
         if head.is_empty() {
             summary.empty_files.push(path);

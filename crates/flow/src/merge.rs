@@ -14,7 +14,8 @@
 //! before the last of the one before) are merged flow by flow by the latest
 //! merge time each has shown so far (ties: the file that begins first): the
 //! time the collector received the flow (nfdump's `tr`, one clock for all
-//! routers) where that is within a day of its end, else its end. That
+//! routers) where the file's receive times follow its flows, else its end
+//! (see `HeadOfFile` in nfdump.rs). That
 //! key never goes back, and one flow more than a day ahead of it (a damaged
 //! time; the pairer drops it) does not move it: only a second such flow
 //! near the first confirms the file went on that far. Each file being read
@@ -32,7 +33,7 @@ use op25b_core::InputError;
 use crate::FlowRecord;
 // How far one flow may be ahead of its file's merge key before a second
 // flow must confirm the jump: the pairer's bound for an exporter's flows.
-use crate::nfdump::{NfdumpStats, head_flow_end, merge_time, read_csv};
+use crate::nfdump::{NfdumpStats, head_of_file, merge_time, read_csv};
 use crate::pair::EXPORTER_JUMP_US as JUMP_US;
 
 /// Flows per batch handed over from a file's thread (about 130 KiB); with
@@ -99,13 +100,14 @@ fn start<'s>(
     scope: &'s Scope<'s, '_>,
     order: usize,
     begins: i64,
+    use_received: bool,
     path: &'s Path,
 ) -> Result<Lane<'s>, InputError> {
     let (tx, rx) = sync_channel::<Vec<(i64, FlowRecord)>>(1);
     let reading = std::thread::Builder::new().spawn_scoped(scope, move || {
         let mut batch = Vec::with_capacity(BATCH);
         let stats = read_csv(path, &mut |r, received| {
-            batch.push((merge_time(&r, received), r));
+            batch.push((merge_time(&r, received, use_received), r));
             if batch.len() < BATCH {
                 return ControlFlow::Continue(());
             }
@@ -155,18 +157,19 @@ pub fn read_nfdump_csvs(
     paths: &[PathBuf],
     out: &mut dyn FnMut(FlowRecord),
 ) -> Result<NfdumpStats, InputError> {
-    let mut files: Vec<(i64, usize, &Path)> = Vec::with_capacity(paths.len());
+    let mut files: Vec<(i64, usize, bool, &Path)> = Vec::with_capacity(paths.len());
     for (i, path) in paths.iter().enumerate() {
+        let head = head_of_file(path)?;
         // A file without flows goes first: it only adds its counts.
-        let first = head_flow_end(path)?.unwrap_or(i64::MIN);
-        files.push((first, i, path.as_path()));
+        let first = head.begins.unwrap_or(i64::MIN);
+        files.push((first, i, head.received_usable, path.as_path()));
     }
     files.sort();
-    // Ties go to the file whose first flow came first.
-    let mut waiting: VecDeque<(i64, usize, &Path)> = files
+    // Ties go to the file that begins first.
+    let mut waiting: VecDeque<(i64, usize, bool, &Path)> = files
         .into_iter()
         .enumerate()
-        .map(|(place, (first, _, path))| (first, place, path))
+        .map(|(place, (first, _, received, path))| (first, place, received, path))
         .collect();
     let mut total = NfdumpStats::default();
     std::thread::scope(|scope| {
@@ -198,11 +201,11 @@ pub fn read_nfdump_csvs(
                 }
             }
             // A file starts before any flow later than its first goes on.
-            if let Some(&(first, order, path)) = waiting.front()
+            if let Some(&(first, order, received, path)) = waiting.front()
                 && next.is_none_or(|(key, _, _)| first <= key)
             {
                 waiting.pop_front();
-                let mut lane = start(scope, order, first, path)?;
+                let mut lane = start(scope, order, first, received, path)?;
                 if !lanes.is_empty() {
                     lane.merged = true;
                     for other in &mut lanes {

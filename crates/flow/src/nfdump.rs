@@ -280,39 +280,76 @@ pub fn read_nfdump_csv(
 }
 
 /// The time a flow is merged by: when the collector received it (nfdump's
-/// `tr`, one clock for every router) where that is within a day of the
-/// flow's end, else the flow's end (no `tr`; a file made from a capture
-/// long after the flows).
-pub(crate) fn merge_time(r: &FlowRecord, received: Option<i64>) -> i64 {
+/// `tr`, one clock for every router) where the file's receive times follow
+/// its flows ([`HeadOfFile::received_usable`]), else the flow's end.
+pub(crate) fn merge_time(r: &FlowRecord, received: Option<i64>, use_received: bool) -> i64 {
     let end = r.end_us.max(r.start_us);
-    let day = crate::pair::EXPORTER_JUMP_US.unsigned_abs();
     match received {
-        Some(t) if t.abs_diff(end) <= day => t,
+        Some(t) if use_received => t,
         _ => end,
     }
 }
 
-/// Where an nfdump CSV file begins in time (`None`: it has no flows): the
-/// earliest [`merge_time`] among its first 63 flows that is within a day of
-/// their median. Not the first flow's alone: one flow stamped 1970 or 2030
-/// must not open the file with all the others or hold it back to the end.
-pub(crate) fn head_flow_end(path: &Path) -> Result<Option<i64>, InputError> {
+/// What a file's first flows tell before it is merged.
+pub(crate) struct HeadOfFile {
+    /// Where it begins (`None`: no flows): the earliest merge time among
+    /// its first 63 flows within a day of their median. Not the first
+    /// flow's alone: one flow stamped 1970 or 2030 must not open the file
+    /// with all the others or hold it back to the end.
+    pub begins: Option<i64>,
+    /// Its receive times follow its flows: at least a quarter of the first
+    /// flows were received within five minutes of their end, and those
+    /// flows' receive times spread at least half as far as their ends. Not so for a
+    /// collector whose clock is hours off, a file received in one burst,
+    /// or one made from a capture years after its flows: those merge by
+    /// the flows' ends. So, where it is so, one router's clock ahead in a
+    /// collector's file does not run the file ahead.
+    pub received_usable: bool,
+}
+
+pub(crate) fn head_of_file(path: &Path) -> Result<HeadOfFile, InputError> {
     const HEAD: usize = 63;
-    let mut ends = Vec::with_capacity(HEAD);
+    const NEAR_US: u64 = 300_000_000;
+    let mut seen: Vec<(i64, Option<i64>)> = Vec::with_capacity(HEAD);
     read_csv(path, &mut |r, received| {
-        ends.push(merge_time(&r, received));
-        if ends.len() < HEAD {
+        seen.push((r.end_us.max(r.start_us), received));
+        if seen.len() < HEAD {
             ControlFlow::Continue(())
         } else {
             ControlFlow::Break(())
         }
     })?;
-    ends.sort_unstable();
-    let Some(&median) = ends.get(ends.len() / 2) else {
-        return Ok(None);
+    let spread = |v: &mut dyn Iterator<Item = i64>| {
+        let (lo, hi) = v.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+        hi.saturating_sub(lo).max(0)
     };
-    let day = crate::pair::EXPORTER_JUMP_US.unsigned_abs();
-    Ok(ends.into_iter().find(|end| end.abs_diff(median) <= day))
+    // Flows received within five minutes of their end (a router ahead or
+    // behind leaves its flows out), and whether their receive times move
+    // with their ends (a burst's do not).
+    let near: Vec<(i64, i64)> = seen
+        .iter()
+        .filter_map(|&(e, r)| Some((e, r?)))
+        .filter(|(e, r)| e.abs_diff(*r) <= NEAR_US)
+        .collect();
+    let received_usable = !near.is_empty()
+        && near.len() * 4 >= seen.len()
+        && spread(&mut near.iter().map(|p| p.1)) * 2 >= spread(&mut near.iter().map(|p| p.0));
+    let mut times: Vec<i64> = seen
+        .iter()
+        .map(|&(end, r)| match r {
+            Some(t) if received_usable => t,
+            _ => end,
+        })
+        .collect();
+    times.sort_unstable();
+    let begins = times.get(times.len() / 2).and_then(|&median| {
+        let day = crate::pair::EXPORTER_JUMP_US.unsigned_abs();
+        times.iter().copied().find(|t| t.abs_diff(median) <= day)
+    });
+    Ok(HeadOfFile {
+        begins,
+        received_usable,
+    })
 }
 
 /// [`read_nfdump_csv`], stopping where `out` says.

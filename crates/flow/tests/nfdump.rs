@@ -452,4 +452,45 @@ fn files_are_merged_by_the_collectors_receive_time() {
     std::fs::write(&files[0], strip(&x)).unwrap();
     std::fs::write(&files[1], strip(&y)).unwrap();
     assert!(pair(&files) > 3600);
+
+    // Where a file's receive times do not follow its flows, its flows' ends
+    // decide: the second file's collector three hours behind, or every flow
+    // of it received at the same moment (a burst). The hour starts at 04:00.
+    let hour = 4 * 3600;
+    let mut client_side = String::from(header);
+    for i in 0..3600u32 {
+        let port = 10_000 + i as u16;
+        let (at, received) = (hour + i, hour + i + 2);
+        client_side.push_str(&line(
+            at,
+            "10.0.0.1",
+            port,
+            "192.0.2.9",
+            25,
+            "192.0.2.1",
+            received,
+        ));
+    }
+    std::fs::write(&files[0], &client_side).unwrap();
+    for case in ["three hours behind", "one burst"] {
+        let mut server_side = String::from(header);
+        for i in 0..3600u32 {
+            let port = 10_000 + i as u16;
+            let received = match case {
+                "one burst" => hour + 3601,
+                _ => hour + i + 2 - 3 * 3600,
+            };
+            server_side.push_str(&line(
+                hour + i,
+                "192.0.2.9",
+                25,
+                "10.0.0.1",
+                port,
+                "192.0.2.3",
+                received,
+            ));
+        }
+        std::fs::write(&files[1], &server_side).unwrap();
+        assert_eq!(pair(&files), 3600, "{case}");
+    }
 }
