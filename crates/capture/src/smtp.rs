@@ -324,6 +324,9 @@ pub struct SmtpReader {
     gap_held: usize,
     /// The server's stream had a hole.
     server_gap_seen: bool,
+    /// ... since the client's current body began: the first reply after it
+    /// need not be the one to the body's end.
+    server_gap_in_body: bool,
     /// STARTTLS accepted, or nothing to read: ignore everything from here.
     stopped: bool,
 }
@@ -352,6 +355,7 @@ impl SmtpReader {
             gap_pending: None,
             gap_held: 0,
             server_gap_seen: false,
+            server_gap_in_body: false,
             stopped: false,
         }
     }
@@ -576,6 +580,9 @@ impl SmtpReader {
             self.server_reply_line(&line.buf);
             self.server_line = line;
         }
+        if matches!(self.mode, ClientMode::Body(_)) {
+            self.server_gap_in_body = true;
+        }
         self.server_line.clear();
         self.server_line.damaged = true;
         self.gap_pending = Some(self.pending.len());
@@ -744,6 +751,7 @@ impl SmtpReader {
         self.hold = None;
         if as_body && !matches!(self.mode, ClientMode::Body(_)) {
             self.mode = ClientMode::Body(BodyLine::Start);
+            self.server_gap_in_body = false;
         }
         self.feed_client(&held);
     }
@@ -915,9 +923,14 @@ impl SmtpReader {
         if matches!(self.mode, ClientMode::Body(_)) && self.pending.front() != Some(&Pending::Data)
         {
             // The server answers inside a body only once the body has ended:
-            // its "." was lost in a gap.
+            // its "." was lost in a gap. Only a 250 accepts the message, and
+            // only where the server's stream had no hole since the body
+            // began: else the body's reply may be in that hole, and this one
+            // answers a command the lost "." turned into body text (on a
+            // capture cut to 34 bytes a packet, a 221 to QUIT and a 250 to
+            // the next MAIL counted messages never accepted).
             self.mode = ClientMode::Command;
-            if class == 2 {
+            if code == 250 && !self.server_gap_in_body {
                 bump(&mut self.summary.messages);
             }
             return;
@@ -1440,6 +1453,57 @@ mod tests {
         assert!(!names_verb(b"BDAT 10"));
         assert!(names_verb(b"MAIL FROM:<"));
         assert!(!starts_reply_prefix(b"22"));
+    }
+
+    /// A body whose "." was lost: the reply after it accepts a message only
+    /// if it is a 250 and the server's stream had no hole since the body
+    /// began (else the body's refusal may be in the hole, and the 250 or
+    /// 221 answers a command the lost "." made body text).
+    #[test]
+    fn a_body_without_its_end_counts_a_message_only_on_a_250_read_whole() {
+        let run = |after_body: &[(bool, &'static [u8])], server_hole: bool| {
+            let mut r = SmtpReader::new();
+            for (client, bytes) in [
+                (false, &b"220 mx ESMTP\r\n"[..]),
+                (true, b"EHLO a\r\n"),
+                (false, b"250 mx\r\n"),
+                (true, b"MAIL FROM:<a@b>\r\n"),
+                (false, b"250 2.1.0 Ok\r\n"),
+                (true, b"RCPT TO:<x@y>\r\n"),
+                (false, b"250 2.1.5 Ok\r\n"),
+                (true, b"DATA\r\n"),
+                (false, b"354 go ahead\r\n"),
+                (true, b"Subject: hi\r\n\r\nbody"),
+            ] {
+                if client {
+                    r.feed_client(bytes)
+                } else {
+                    r.feed_server(bytes)
+                }
+            }
+            // The rest of the body and its "." were never captured.
+            r.gap_client(500);
+            if server_hole {
+                r.gap_server(40);
+            }
+            for &(client, bytes) in after_body {
+                if client {
+                    r.feed_client(bytes)
+                } else {
+                    r.feed_server(bytes)
+                }
+            }
+            r.finish().clone()
+        };
+        let accepted = run(&[(false, b"250 2.0.0 Ok: queued as 1\r\n")], false);
+        assert_eq!(accepted.messages, 1, "{accepted:?}");
+        let quit = run(&[(true, b"QUIT\r\n"), (false, b"221 2.0.0 Bye\r\n")], false);
+        assert_eq!(quit.messages, 0, "{quit:?}");
+        let next_mail = run(
+            &[(true, b"MAIL FROM:<a@b>\r\n"), (false, b"250 2.1.0 Ok\r\n")],
+            true,
+        );
+        assert_eq!(next_mail.messages, 0, "{next_mail:?}");
     }
 
     /// A hole that ends at a line end (a lost segment of whole replies): the
