@@ -188,8 +188,7 @@ fn starts_reply(line: &[u8]) -> bool {
 /// the first 2 to 5, then a space or '-' (a line cut right after its code
 /// cannot tell a last line from a continuation: not read).
 fn starts_reply_prefix(line: &[u8]) -> bool {
-    matches!(line, [a, b, c, b' ' | b'-', ..]
-        if (b'2'..=b'5').contains(a) && b.is_ascii_digit() && c.is_ascii_digit())
+    matches!(line.get(3), Some(b' ' | b'-')) && starts_reply(line)
 }
 
 /// The start of a command line cut short that names its verb: 4 to 8

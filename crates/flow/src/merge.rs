@@ -31,17 +31,17 @@ use std::thread::{Scope, ScopedJoinHandle};
 use op25b_core::InputError;
 
 use crate::FlowRecord;
+use crate::nfdump::{NfdumpStats, head_of_file, merge_time, read_csv};
 // How far one flow may be ahead of its file's merge key before a second
 // flow must confirm the jump: the pairer's bound for an exporter's flows.
-use crate::nfdump::{NfdumpStats, head_of_file, merge_time, read_csv};
-use crate::pair::EXPORTER_JUMP_US as JUMP_US;
+use crate::pair::{EXPORTER_JUMP_US as JUMP_US, flow_end};
 
 /// Flows per batch handed over from a file's thread (about 130 KiB); with
 /// one in the channel, one being filled and one being merged, a file being
 /// read holds about 400 KiB.
 const BATCH: usize = 1024;
 
-/// The merge key after a flow ending at `end`, from the key before
+/// The merge key after a flow merged at `end`, from the key before
 /// (`latest`), where the file begins and a flow held as a possible jump
 /// (`ahead`).
 fn advance(latest: i64, begins: i64, ahead: Option<i64>, end: i64) -> (i64, Option<i64>) {
@@ -64,11 +64,10 @@ struct Lane<'s> {
     /// Flows with the time each is merged by.
     batches: Receiver<Vec<(i64, FlowRecord)>>,
     batch: VecDeque<(i64, FlowRecord)>,
-    /// The merge key: the latest flow end handed on from it (see
+    /// The merge key: the latest merge time handed on from it (see
     /// [`advance`]), which never goes back whatever order the file keeps.
     latest: i64,
-    /// Where the file begins (its first flows' earliest end near their
-    /// median).
+    /// Where the file begins (`HeadOfFile::begins`).
     begins: i64,
     /// A flow more than a day ahead of `latest`, waiting for a second.
     ahead: Option<i64>,
@@ -107,7 +106,7 @@ fn start<'s>(
     let reading = std::thread::Builder::new().spawn_scoped(scope, move || {
         let mut batch = Vec::with_capacity(BATCH);
         let stats = read_csv(path, &mut |r, received| {
-            batch.push((merge_time(&r, received, use_received), r));
+            batch.push((merge_time(flow_end(&r), received, use_received), r));
             if batch.len() < BATCH {
                 return ControlFlow::Continue(());
             }

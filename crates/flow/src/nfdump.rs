@@ -21,6 +21,7 @@ use std::path::Path;
 use op25b_core::{InputError, Source};
 
 use crate::FlowRecord;
+use crate::pair::flow_end;
 
 /// Counts of one CSV file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -282,8 +283,7 @@ pub fn read_nfdump_csv(
 /// The time a flow is merged by: when the collector received it (nfdump's
 /// `tr`, one clock for every router) where the file's receive times follow
 /// its flows ([`HeadOfFile::received_usable`]), else the flow's end.
-pub(crate) fn merge_time(r: &FlowRecord, received: Option<i64>, use_received: bool) -> i64 {
-    let end = r.end_us.max(r.start_us);
+pub(crate) fn merge_time(end: i64, received: Option<i64>, use_received: bool) -> i64 {
     match received {
         Some(t) if use_received => t,
         _ => end,
@@ -312,7 +312,7 @@ pub(crate) fn head_of_file(path: &Path) -> Result<HeadOfFile, InputError> {
     const NEAR_US: u64 = 300_000_000;
     let mut seen: Vec<(i64, Option<i64>)> = Vec::with_capacity(HEAD);
     read_csv(path, &mut |r, received| {
-        seen.push((r.end_us.max(r.start_us), received));
+        seen.push((flow_end(&r), received));
         if seen.len() < HEAD {
             ControlFlow::Continue(())
         } else {
@@ -336,10 +336,7 @@ pub(crate) fn head_of_file(path: &Path) -> Result<HeadOfFile, InputError> {
         && spread(&mut near.iter().map(|p| p.1)) * 2 >= spread(&mut near.iter().map(|p| p.0));
     let mut times: Vec<i64> = seen
         .iter()
-        .map(|&(end, r)| match r {
-            Some(t) if received_usable => t,
-            _ => end,
-        })
+        .map(|&(end, received)| merge_time(end, received, received_usable))
         .collect();
     times.sort_unstable();
     let begins = times.get(times.len() / 2).and_then(|&median| {

@@ -325,7 +325,7 @@ impl Default for ExporterClock {
 
 /// A flow's end as pairing uses it: one that ended before it started
 /// ends at its start.
-fn flow_end(f: &FlowRecord) -> i64 {
+pub(crate) fn flow_end(f: &FlowRecord) -> i64 {
     f.end_us.max(f.start_us)
 }
 
@@ -969,6 +969,15 @@ mod tests {
         }
     }
 
+    /// One direction of the connection 10.0.0.5:40001 -> 192.0.2.9:25.
+    fn half(c2s: bool, pkts: u64, bytes: u64, flags: u8, t: i64) -> FlowRecord {
+        if c2s {
+            flow("10.0.0.5", 40001, "192.0.2.9", 25, pkts, bytes, flags, t)
+        } else {
+            flow("192.0.2.9", 25, "10.0.0.5", 40001, pkts, bytes, flags, t)
+        }
+    }
+
     fn run(flows: &[FlowRecord]) -> Vec<SessionRecord> {
         let mut p = SessionPairer::new(&[25, 465, 587], PairerOptions::default());
         let mut v = Vec::new();
@@ -1270,30 +1279,8 @@ mod tests {
             domain,
             ..f
         };
-        let c2s = |pkts, bytes, start| {
-            flow(
-                "10.0.0.5",
-                40001,
-                "192.0.2.9",
-                25,
-                pkts,
-                bytes,
-                SYN | ACK | PSH,
-                start,
-            )
-        };
-        let s2c = |pkts, bytes, start| {
-            flow(
-                "192.0.2.9",
-                25,
-                "10.0.0.5",
-                40001,
-                pkts,
-                bytes,
-                SYN | ACK | PSH | FIN,
-                start,
-            )
-        };
+        let c2s = |pkts, bytes, start| half(true, pkts, bytes, SYN | ACK | PSH, start);
+        let s2c = |pkts, bytes, start| half(false, pkts, bytes, SYN | ACK | PSH | FIN, start);
         let a = "192.0.2.1";
         // The access router cuts the client's direction in two (active
         // timeout); the border meters it whole, and the return path once.
@@ -1463,26 +1450,8 @@ mod tests {
                 ..f
             };
             [
-                at(flow(
-                    "10.0.0.5",
-                    40001,
-                    "192.0.2.9",
-                    25,
-                    10,
-                    900,
-                    SYN | ACK | PSH | FIN,
-                    start,
-                )),
-                at(flow(
-                    "192.0.2.9",
-                    25,
-                    "10.0.0.5",
-                    40001,
-                    9,
-                    700,
-                    SYN | ACK | PSH | FIN,
-                    start,
-                )),
+                at(half(true, 10, 900, SYN | ACK | PSH | FIN, start)),
+                at(half(false, 9, 700, SYN | ACK | PSH | FIN, start)),
             ]
         };
         let a1 = conn(t, "192.0.2.1", 0);
@@ -1513,30 +1482,8 @@ mod tests {
         };
         // One exporter; a connection whose reply was never exported, then a
         // second on the same port: the reply is the second one's.
-        let c2s = || {
-            flow(
-                "10.0.0.5",
-                40001,
-                "192.0.2.9",
-                25,
-                10,
-                900,
-                SYN | ACK | PSH | FIN,
-                t,
-            )
-        };
-        let s2c = || {
-            flow(
-                "192.0.2.9",
-                25,
-                "10.0.0.5",
-                40001,
-                9,
-                700,
-                SYN | ACK | PSH | FIN,
-                t,
-            )
-        };
+        let c2s = || half(true, 10, 900, SYN | ACK | PSH | FIN, t);
+        let s2c = || half(false, 9, 700, SYN | ACK | PSH | FIN, t);
         let s = run(&[
             span(c2s(), 0, 2_000_000),
             span(c2s(), 5_000_000, 7_000_000),
